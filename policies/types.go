@@ -1,0 +1,173 @@
+// Package policies holds the site and policy YAML schema, their strict
+// loading and validation, the evaluation of rules into constraints, and the
+// dispatcher that turns signals and constraints into a plan.
+//
+// Everything here is pure: no I/O outside Load*, no clock (time comes in as
+// an argument), no logging. It imports the root package, cron and yaml only.
+package policies
+
+import (
+	"math"
+	"time"
+
+	"github.com/switchd/switchd"
+	"gopkg.in/yaml.v3"
+)
+
+// Site is a loaded and validated site configuration (switchd.yaml).
+type Site struct {
+	Name       string
+	Location   *time.Location // site timezone, for schedule windows
+	PowerCapKW float64        // interconnect limit; never exceeded by a plan
+	Fleets     []Fleet
+	// MaxAge[s] is how old a signal may get before it counts as stale.
+	MaxAge [switchd.NumSignals]time.Duration
+	// Source is the file the site was loaded from, for messages.
+	Source string
+}
+
+// Fleet is one fleet of identical devices and how to drive them.
+type Fleet struct {
+	Spec     switchd.FleetSpec
+	Driver   string    // driver name, e.g. "sim"
+	Settings yaml.Node // the driver's own settings, decoded strictly by its factory
+	Devices  []string  // optional device list (addresses), for real drivers
+}
+
+// Specs returns the fleet catalog in site order.
+func (s *Site) Specs() []switchd.FleetSpec {
+	out := make([]switchd.FleetSpec, len(s.Fleets))
+	for i := range s.Fleets {
+		out[i] = s.Fleets[i].Spec
+	}
+	return out
+}
+
+// FleetIndex returns the index of the named fleet, or -1.
+func (s *Site) FleetIndex(name string) int {
+	for i := range s.Fleets {
+		if s.Fleets[i].Spec.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// FailSafe is what happens when a signal goes stale.
+type FailSafe uint8
+
+// Fail-safe actions.
+const (
+	FailSafeNone    FailSafe = iota // ignore staleness (use the last value or fallback)
+	FailSafeHold                    // keep every device where it is
+	FailSafeCurtail                 // send every device to off
+)
+
+// String returns the action's YAML name.
+func (f FailSafe) String() string {
+	switch f {
+	case FailSafeHold:
+		return "hold"
+	case FailSafeCurtail:
+		return "curtail"
+	}
+	return "none"
+}
+
+// Stagger bounds how many devices of a fleet may be started at once.
+type Stagger struct {
+	Batch    int           // devices per batch; 0 means no staggering
+	Interval time.Duration // time between batches
+}
+
+// Policy is a loaded and validated policy file.
+type Policy struct {
+	// Fallbacks are used for signals that have no value (never received);
+	// HasFallback[s] says whether one is set.
+	Fallbacks   [switchd.NumSignals]float64
+	HasFallback [switchd.NumSignals]bool
+
+	HysteresisUSDPerMWh float64 // a device changes mode only when the new one is better by this much per MWh
+	RampUpKWPerMin      float64 // 0 means unlimited; shedding is never limited
+	Stagger             Stagger
+	FailSafe            [switchd.NumSignals]FailSafe
+	Rules               []Rule
+
+	Source string // file the policy was loaded from
+}
+
+// Rule is a named condition and the constraints it imposes while it holds.
+type Rule struct {
+	Name string
+	When Condition
+	Then Effect
+}
+
+// Condition is a conjunction: every set part must hold. An empty condition
+// always holds.
+type Condition struct {
+	PriceAbove    *float64 // USD/MWh
+	PriceBelow    *float64 // USD/MWh
+	GridLoadAbove *float64 // MW
+	Window        *Window
+	SignalStale   []switchd.Signal // any of these stale
+}
+
+// Window is a recurring time window: it opens at each activation of a cron
+// schedule (evaluated in the site's timezone unless the spec says CRON_TZ=)
+// and lasts For.
+type Window struct {
+	Spec     string
+	Schedule interface {
+		Next(time.Time) time.Time
+	}
+	For time.Duration
+}
+
+// Effect is what a rule imposes. Per-fleet parts are indexed like Site.Fleets.
+type Effect struct {
+	SiteCapKW *float64
+	Fleets    []FleetConstraint // len == len(Site.Fleets) when any per-fleet part is set, else nil
+}
+
+// Unlimited is the Max of a mode with no maximum.
+const Unlimited = math.MaxInt
+
+// FleetConstraint narrows what the dispatcher may do with one fleet.
+type FleetConstraint struct {
+	Forbid [switchd.NumModes]bool
+	// Min[m] devices must be in m even at a loss (as the cap allows); a
+	// forced mode is Min[m] = fleet size with every other mode forbidden.
+	Min [switchd.NumModes]int
+	// Max[m] devices at most in m; Unlimited when unset.
+	Max [switchd.NumModes]int
+}
+
+// NoFleetConstraint returns a constraint that allows everything.
+func NoFleetConstraint() FleetConstraint {
+	var c FleetConstraint
+	for m := range c.Max {
+		c.Max[m] = Unlimited
+	}
+	return c
+}
+
+// Constraints is everything the rules and fail-safes allow at one instant.
+type Constraints struct {
+	SiteCapKW float64           // the tightest cap in force (interconnect or rule)
+	Fleets    []FleetConstraint // indexed like Site.Fleets
+	// Hold is set when a fail-safe says to keep devices where they are: the
+	// reconciler issues no commands except those a cap or forbid requires.
+	Hold bool
+}
+
+// Evaluation is the result of evaluating a policy at one instant.
+type Evaluation struct {
+	Values      switchd.Values // effective signal values (received or fallback)
+	Constraints Constraints
+	Fired       []string         // names of rules that fired, in policy order
+	Stale       []switchd.Signal // signals past their max age
+	// Curtail is set when a fail-safe curtails: Constraints then forbid
+	// every mode but off.
+	Curtail bool
+}
