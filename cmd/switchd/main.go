@@ -1,0 +1,171 @@
+// Command switchd is the site daemon's command line: flags, OS signals and
+// wiring, nothing else. Subcommands: sim, validate, gen-trace, version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/sim"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: switchd <command> [flags]
+
+commands:
+  sim        replay grid traces through the controller on simulated devices
+  validate   check a site config (and a policy) and print every error
+  gen-trace  write a SYNTHETIC sample trace (project-made, not market data)
+  version    print the version
+
+Run 'switchd <command> -h' for a command's flags.
+`
+
+// run selects the subcommand and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "sim":
+		err = cmdSim(ctx, args, stdout, stderr)
+	case "validate":
+		err = cmdValidate(args, stdout, stderr)
+	case "gen-trace":
+		err = cmdGenTrace(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "switchd", version)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "switchd: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+// usageError is a bad command line (exit code 2).
+type usageError struct{ error }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("switchd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sim", stderr)
+	config := fs.String("config", "", "site config `FILE` (required)")
+	policy := fs.String("policy", "", "policy `FILE` (required)")
+	var traces stringList
+	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable; the first sets the timeline, the others are merged in)")
+	format := fs.String("format", "text", "report format: text or json")
+	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o := sim.CLIOptions{Config: *config, Policy: *policy, Traces: traces, Format: *format, Timeseries: *timeseries}
+	if err := o.Validate(); err != nil {
+		return usageError{err}
+	}
+	return sim.RunCLI(ctx, o, stdout, stderr)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	config := fs.String("config", "", "site config `FILE` (required)")
+	policy := fs.String("policy", "", "policy `FILE` (optional)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *config == "" {
+		return usageError{errors.New("--config is required")}
+	}
+	site, err := policies.LoadSite(*config)
+	if err != nil {
+		return err
+	}
+	line := site.Summary()
+	if *policy != "" {
+		pol, err := policies.LoadPolicy(*policy, site)
+		if err != nil {
+			return err
+		}
+		line += "; " + pol.Summary()
+	}
+	fmt.Fprintln(stdout, line)
+	return nil
+}
+
+func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("gen-trace", stderr)
+	start := fs.String("start", "2024-01-01T00:00:00-06:00", "first interval start (RFC3339)")
+	step := fs.Duration("step", 15*time.Minute, "interval length")
+	n := fs.Int("n", 96*31, "number of intervals")
+	seed := fs.Int64("seed", 1, "random seed")
+	out := fs.String("out", "", "output `FILE` (default stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	t0, err := time.Parse(time.RFC3339, *start)
+	if err != nil {
+		return usageError{fmt.Errorf("--start: %w", err)}
+	}
+	if *step <= 0 || *n <= 0 {
+		return usageError{errors.New("--step and --n must be positive")}
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := sim.WriteCSV(w, sim.SyntheticSource(t0, *step, *n, *seed)); err != nil {
+		return err
+	}
+	if f, ok := w.(*os.File); ok && f != os.Stdout {
+		return f.Close()
+	}
+	return nil
+}

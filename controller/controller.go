@@ -1,0 +1,328 @@
+// Package controller is switchd's decision loop: it snapshots signals, asks
+// a planner (the policy and dispatcher) for a target, and reconciles the
+// fleets' observed state towards it through their drivers, honouring dwell,
+// hysteresis, ramp limits, staggered starts, transition times and retries.
+//
+// The core has no goroutines, no locks and no clock of its own: time comes
+// from the injected Clock, read once per Tick, and every timer is a stored
+// timestamp compared with a later tick's now. So the daemon (wall clock) and
+// the simulator (virtual clock) run the very same code. It must not import
+// MQTT, HTTP or any other I/O package.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/policies"
+)
+
+// Retry backoff bounds after a driver error or a device that did not reach
+// its commanded mode.
+const (
+	minBackoff = 30 * time.Second
+	maxBackoff = 10 * time.Minute
+)
+
+// Options configure a Controller.
+type Options struct {
+	Site    *policies.Site
+	Policy  *policies.Policy
+	Drivers []switchd.Driver // one per fleet, indexed like Site.Fleets
+	Clock   switchd.Clock
+	// Planner decides targets; nil means a PolicyPlanner.
+	Planner Planner
+}
+
+// Validate checks that the options fit together.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Site == nil {
+		errs = append(errs, errors.New("no site"))
+	}
+	if o.Policy == nil {
+		errs = append(errs, errors.New("no policy"))
+	}
+	if o.Clock == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	if o.Site != nil && len(o.Drivers) != len(o.Site.Fleets) {
+		errs = append(errs, fmt.Errorf("%d drivers for %d fleets", len(o.Drivers), len(o.Site.Fleets)))
+	}
+	for i, d := range o.Drivers {
+		if d == nil {
+			errs = append(errs, fmt.Errorf("fleet %d: no driver", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fleet is the controller's memory of one fleet between ticks.
+type fleet struct {
+	spec   *switchd.FleetSpec
+	driver switchd.Driver
+
+	state switchd.FleetState // as read this tick
+	err   error              // driver error this tick, if any
+
+	steady   [switchd.NumModes]int // devices steady in each mode
+	arriving [switchd.NumModes]int // devices on their way to each mode
+	eligible [switchd.NumModes]int // steady devices past their dwell time
+
+	// Staggered starts: at most Stagger.Batch devices started per window
+	// of Stagger.Interval beginning at windowStart.
+	windowStart time.Time
+	started     int
+
+	// Retries: no new commands before retryAt; backoff doubles on each
+	// failure and resets once a tick sees none.
+	retryAt time.Time
+	backoff time.Duration
+
+	cmds []switchd.Command
+}
+
+// FleetReport is what happened to one fleet in a tick.
+type FleetReport struct {
+	Commands []switchd.Command // sent this tick
+	Err      error             // driver error (state or apply), if any
+	Failed   int               // devices that did not reach a commanded mode
+}
+
+// Controller runs the decision loop for one site. Tick must not be called
+// concurrently; SetPolicy and Observe may be called from other goroutines
+// only if the caller serialises them with Tick (the daemon does).
+type Controller struct {
+	site    *policies.Site
+	policy  atomic.Pointer[policies.Policy]
+	clock   switchd.Clock
+	planner Planner
+
+	snap    switchd.Snapshot
+	fleets  []fleet
+	current [][switchd.NumModes]int
+	in      PlanInput
+	dec     Decision
+	reports []FleetReport
+	// startsBuf is reconcile's scratch list, kept to avoid an allocation
+	// per tick.
+	startsBuf []start
+	forced    int // devices moved by a constraint in the last tick
+
+	rampAt     time.Time // when rampBudget was last topped up
+	rampBudget float64   // kW of increase allowed now
+	nextWake   time.Time
+	lastTick   time.Time
+}
+
+// New returns a controller; opts must be valid.
+func New(opts Options) (*Controller, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	c := &Controller{
+		site:    opts.Site,
+		clock:   opts.Clock,
+		planner: opts.Planner,
+		fleets:  make([]fleet, len(opts.Site.Fleets)),
+		current: make([][switchd.NumModes]int, len(opts.Site.Fleets)),
+		reports: make([]FleetReport, len(opts.Site.Fleets)),
+	}
+	if c.planner == nil {
+		c.planner = &PolicyPlanner{}
+	}
+	c.policy.Store(opts.Policy)
+	for i := range c.fleets {
+		c.fleets[i].spec = &opts.Site.Fleets[i].Spec
+		c.fleets[i].driver = opts.Drivers[i]
+	}
+	return c, nil
+}
+
+// SetPolicy swaps the policy; it takes effect at the next tick.
+func (c *Controller) SetPolicy(p *policies.Policy) { c.policy.Store(p) }
+
+// Policy returns the policy in force.
+func (c *Controller) Policy() *policies.Policy { return c.policy.Load() }
+
+// Observe stores a signal sample as the latest value of its signal. Samples
+// older than the value held are ignored (they would move time backwards).
+func (c *Controller) Observe(s switchd.Sample) {
+	if c.snap.Have[s.Signal] && s.Time.Before(c.snap.At[s.Signal]) {
+		return
+	}
+	c.snap.Set(s)
+}
+
+// Snapshot returns the signals as last observed.
+func (c *Controller) Snapshot() *switchd.Snapshot { return &c.snap }
+
+// Decision returns the last tick's decision (valid until the next tick).
+func (c *Controller) Decision() *Decision { return &c.dec }
+
+// Reports returns the last tick's per-fleet reports, indexed like the site's
+// fleets (valid until the next tick).
+func (c *Controller) Reports() []FleetReport { return c.reports }
+
+// ForcedMoves is the number of devices the last tick moved because a
+// constraint required it (a cap, a forbidden mode, a fail-safe); dwell does
+// not apply to those moves.
+func (c *Controller) ForcedMoves() int { return c.forced }
+
+// NextWake is the earliest instant after the last tick at which the
+// controller has something to do without a new signal: a transition landing,
+// the next stagger batch, ramp budget, a retry, a dwell expiring on a wanted
+// move, a schedule window edge, a signal going stale. Zero if none.
+func (c *Controller) NextWake() time.Time { return c.nextWake }
+
+// Tick runs one whole cycle: read the clock once, read driver states,
+// evaluate the policy, reconcile, and apply commands. Driver errors are
+// reported per fleet (Reports) and retried with backoff; Tick itself only
+// fails when the context is done.
+func (c *Controller) Tick(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := c.clock.Now()
+	c.lastTick = now
+	c.nextWake = time.Time{}
+	c.forced = 0
+	pol := c.policy.Load()
+
+	for i := range c.fleets {
+		c.readFleet(ctx, now, i)
+	}
+
+	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current}
+	c.planner.Plan(now, &c.in, &c.dec)
+	c.wakeAt(c.planner.NextWake(now, &c.in))
+	c.wakeAtStale(now, pol)
+
+	c.reconcile(now, pol)
+
+	for i := range c.fleets {
+		f := &c.fleets[i]
+		r := &c.reports[i]
+		r.Commands = f.cmds
+		if len(f.cmds) == 0 {
+			continue
+		}
+		if err := f.driver.Apply(ctx, f.cmds); err != nil {
+			r.Err = fmt.Errorf("fleet %q: apply: %w", f.spec.Name, err)
+			r.Commands = nil
+			f.fail(now)
+			c.wakeAt(f.retryAt)
+			continue
+		}
+		for _, cmd := range f.cmds {
+			c.wakeAt(now.Add(f.spec.Transition[cmd.From][cmd.To]))
+		}
+	}
+	return nil
+}
+
+// readFleet reads one driver's state and derives the counts the reconciler
+// works with.
+func (c *Controller) readFleet(ctx context.Context, now time.Time, i int) {
+	f := &c.fleets[i]
+	r := &c.reports[i]
+	*r = FleetReport{}
+	f.cmds = f.cmds[:0]
+	f.steady, f.arriving, f.eligible = [switchd.NumModes]int{}, [switchd.NumModes]int{}, [switchd.NumModes]int{}
+	st, err := f.driver.State(ctx)
+	f.err = err
+	if err != nil {
+		r.Err = fmt.Errorf("fleet %q: state: %w", f.spec.Name, err)
+		f.fail(now)
+		c.wakeAt(f.retryAt)
+		// Without an observation the fleet keeps its last known counts for
+		// planning, and gets no commands this tick.
+		return
+	}
+	f.state = st
+	r.Failed = st.Failed
+	if st.Failed > 0 {
+		f.fail(now)
+		c.wakeAt(f.retryAt)
+	} else if !now.Before(f.retryAt) {
+		f.backoff = 0
+	}
+	dwellCut := now.Add(-f.spec.MinDwell)
+	for _, co := range st.Cohorts {
+		if co.Steady() {
+			f.steady[co.Mode] += co.Count
+			if !co.Since.After(dwellCut) {
+				f.eligible[co.Mode] += co.Count
+			}
+			continue
+		}
+		f.arriving[co.Target] += co.Count
+		c.wakeAt(co.Since.Add(f.spec.Transition[co.Mode][co.Target]))
+	}
+	for m := range c.current[i] {
+		c.current[i][m] = f.steady[m] + f.arriving[m]
+	}
+}
+
+// fail starts or doubles the fleet's retry backoff.
+func (f *fleet) fail(now time.Time) {
+	f.backoff = min(max(2*f.backoff, minBackoff), maxBackoff)
+	f.retryAt = now.Add(f.backoff)
+}
+
+// wakeAt lowers the next wake to t if t is set and earlier.
+func (c *Controller) wakeAt(t time.Time) {
+	if t.IsZero() || !t.After(c.lastTick) {
+		return
+	}
+	if c.nextWake.IsZero() || t.Before(c.nextWake) {
+		c.nextWake = t
+	}
+}
+
+// wakeAtStale wakes the controller when a signal with a fail-safe goes stale.
+func (c *Controller) wakeAtStale(now time.Time, pol *policies.Policy) {
+	for _, s := range switchd.AllSignals {
+		if pol.FailSafe[s] == policies.FailSafeNone || !c.snap.Have[s] {
+			continue
+		}
+		// Stale means strictly older than the max age.
+		c.wakeAt(c.snap.At[s].Add(c.site.MaxAge[s] + time.Nanosecond))
+	}
+}
+
+// powerKW returns the site's draw now (devices in transition at the larger
+// of their two modes' power) and the draw once every transition has landed.
+func (c *Controller) powerKW() (now, landed float64) {
+	for i := range c.fleets {
+		f := &c.fleets[i]
+		for _, co := range f.state.Cohorts {
+			n := float64(co.Count)
+			now += n * f.spec.TransitionPowerKW(co.Mode, co.Target)
+			landed += n * f.spec.Modes[co.Target].PowerKW
+		}
+	}
+	return now, landed
+}
+
+// rampTopUp adds the ramp budget earned since the last top-up. The budget
+// holds at most one minute's worth, so a long quiet spell does not allow a
+// step of many minutes' ramp at once.
+func (c *Controller) rampTopUp(now time.Time, pol *policies.Policy) {
+	if pol.RampUpKWPerMin <= 0 {
+		c.rampBudget = math.Inf(1)
+		return
+	}
+	if c.rampAt.IsZero() {
+		c.rampBudget = pol.RampUpKWPerMin
+	} else {
+		c.rampBudget += pol.RampUpKWPerMin * now.Sub(c.rampAt).Minutes()
+	}
+	c.rampBudget = min(c.rampBudget, pol.RampUpKWPerMin)
+	c.rampAt = now
+}

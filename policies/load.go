@@ -1,0 +1,598 @@
+package policies
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ConfigError is one problem in a configuration file. The Load and Parse
+// functions report every problem at once, joined with errors.Join; each one
+// prints as "<file>:<line>: <key path>: <message>", which is what
+// `switchd validate` shows.
+type ConfigError struct {
+	File string
+	Line int    // 1-based; 0 when the parser could not tell
+	Path string // key path such as rules[1].when.for; empty for syntax errors
+	Msg  string
+}
+
+// Error implements error.
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// maxNodes bounds the nodes one file may expand to. Aliases can make a small
+// file expand exponentially ("billion laughs"); no real config comes close.
+const maxNodes = 100_000
+
+// loader decodes one YAML file strictly and collects every problem with its
+// line and key path. It walks the yaml.Node tree against the schema structs
+// instead of using yaml's Decoder: KnownFields(true) rejects unknown keys too,
+// but names neither the key path nor, for type errors, which key was wrong.
+// The walk is as strict (unknown and duplicate keys, wrong types) and knows
+// where every key is, so validation can point at lines as well.
+type loader struct {
+	file  string
+	errs  []*ConfigError
+	lines map[string]int // key path → line of the key
+	// failed holds paths that did not decode; validation of them or of
+	// anything under them is not reported, since it would only repeat the
+	// first problem as "required" or "must be positive".
+	failed map[string]bool
+	seen   map[ConfigError]bool // problems already reported
+	nodes  int
+}
+
+func newLoader(file string) *loader {
+	return &loader{file: file, lines: map[string]int{"": 1}, failed: map[string]bool{}, seen: map[ConfigError]bool{}}
+}
+
+// errorf reports a validation problem at path.
+func (l *loader) errorf(path, format string, args ...any) {
+	for p := path; ; p = parentPath(p) {
+		if l.failed[p] {
+			return
+		}
+		if p == "" {
+			break
+		}
+	}
+	l.add(l.line(path), path, fmt.Sprintf(format, args...))
+}
+
+// failf reports a decoding problem at path and marks the path failed.
+func (l *loader) failf(path string, line int, format string, args ...any) {
+	l.failed[path] = true
+	l.add(line, path, fmt.Sprintf(format, args...))
+}
+
+func (l *loader) add(line int, path, msg string) {
+	e := ConfigError{File: l.file, Line: line, Path: path, Msg: msg}
+	if l.seen[e] {
+		return
+	}
+	l.seen[e] = true
+	l.errs = append(l.errs, &e)
+}
+
+// line returns the line of path, or of its nearest ancestor present in the
+// file: a missing key is reported where its parent is.
+func (l *loader) line(path string) int {
+	for p := path; ; p = parentPath(p) {
+		if n, ok := l.lines[p]; ok {
+			return n
+		}
+		if p == "" {
+			return 0
+		}
+	}
+}
+
+// has reports whether path appears in the file (even with a null value).
+func (l *loader) has(path string) bool {
+	_, ok := l.lines[path]
+	return ok
+}
+
+// err returns every problem, ordered by line, or nil.
+func (l *loader) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(l.errs, func(a, b *ConfigError) int { return a.Line - b.Line })
+	errs := make([]error, len(l.errs))
+	for i, e := range l.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// parentPath strips the last key or index from a key path.
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+func joinPath(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+func indexPath(parent string, i int) string {
+	return parent + "[" + strconv.Itoa(i) + "]"
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parse decodes data, a single YAML document, into out (a pointer to a
+// schema struct). It reports false when the document could not be parsed at
+// all, in which case validating out would only add noise.
+func (l *loader) parse(data []byte, out any) (ok bool) {
+	// yaml.v3 is not known to panic on any input since v3.0.0, but the
+	// contract of the Parse functions is to never panic on input.
+	defer func() {
+		if r := recover(); r != nil {
+			l.add(0, "", fmt.Sprintf("yaml: parser failed: %v", r))
+			ok = false
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		l.syntax(err)
+		return false
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		l.add(extra.Line, "", "only one YAML document is allowed")
+		return false
+	case !errors.Is(err, io.EOF):
+		l.syntax(err)
+		return false
+	}
+	root := &doc
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root = doc.Content[0]
+		l.lines[""] = root.Line
+	}
+	if doc.Kind == 0 {
+		// An empty file is an empty mapping: validation then names every
+		// required key.
+		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}
+	}
+	l.decode(root, reflect.ValueOf(out).Elem(), "")
+	// Past the budget the decoded tree is partial: validating it would
+	// only report what is missing from it.
+	return l.nodes <= maxNodes
+}
+
+func (l *loader) syntax(err error) {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		l.add(n, "", "yaml: "+m[2])
+		return
+	}
+	l.add(0, "", msg)
+}
+
+// nodeDecoder is implemented by schema types that decode themselves from a
+// node (durations, ordered maps, name lists).
+type nodeDecoder interface {
+	decodeNode(l *loader, n *yaml.Node, path string)
+}
+
+var nodeType = reflect.TypeFor[yaml.Node]()
+
+// resolve follows aliases and charges the node budget. It reports false when
+// the budget is spent, after reporting that once.
+func (l *loader) resolve(n *yaml.Node) (*yaml.Node, bool) {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	l.nodes++
+	if l.nodes == maxNodes+1 {
+		l.add(0, "", fmt.Sprintf("more than %d values (too many aliases?)", maxNodes))
+	}
+	if n == nil || n.Kind == yaml.AliasNode || l.nodes > maxNodes {
+		return nil, false
+	}
+	return n, true
+}
+
+// decode decodes n into v, reporting problems under path.
+func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
+	n, ok := l.resolve(n)
+	if !ok {
+		return
+	}
+	if d, ok := v.Addr().Interface().(nodeDecoder); ok {
+		d.decodeNode(l, n, path)
+		return
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if isNull(n) {
+			return
+		}
+		p := reflect.New(v.Type().Elem())
+		l.decode(n, p.Elem(), path)
+		v.Set(p)
+	case reflect.Struct:
+		l.decodeStruct(n, v, path)
+	case reflect.Slice:
+		l.decodeSlice(n, v, path)
+	case reflect.String:
+		if s, ok := l.str(n, path); ok {
+			v.SetString(s)
+		}
+	case reflect.Float64:
+		if f, ok := l.number(n, path); ok {
+			v.SetFloat(f)
+		}
+	case reflect.Int:
+		if i, ok := l.integer(n, path); ok {
+			v.SetInt(int64(i))
+		}
+	default:
+		// Only reachable if a schema struct gains a field of a new type.
+		l.failf(path, n.Line, "cannot decode into %s", v.Type())
+	}
+}
+
+func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		l.failf(path, n.Line, "must be a mapping (got %s)", describe(n))
+		return
+	}
+	t := v.Type()
+	var names []string
+	fields := map[string]int{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = i
+			names = append(names, name)
+		}
+	}
+	l.eachPair(n, path, func(key string, kn, vn *yaml.Node, p string) {
+		i, ok := fields[key]
+		if !ok {
+			best := closest(key, names)
+			if best != "" {
+				// The key was most likely meant as best: do not also
+				// report best as missing.
+				l.failed[joinPath(path, best)] = true
+				l.failf(p, kn.Line, "unknown key (did you mean %s?)", best)
+			} else {
+				l.failf(p, kn.Line, "unknown key")
+			}
+			return
+		}
+		l.decode(vn, v.Field(i), p)
+	})
+}
+
+// eachPair calls f for each key of mapping n, after checking that keys are
+// plain strings and not repeated, and recording their lines.
+func (l *loader) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *yaml.Node, p string)) {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, ok := l.resolve(n.Content[i])
+		if !ok {
+			return
+		}
+		vn := n.Content[i+1]
+		if kn.Kind != yaml.ScalarNode {
+			l.failf(path, kn.Line, "keys must be plain names (got %s)", describe(kn))
+			continue
+		}
+		key := kn.Value
+		p := joinPath(path, key)
+		if kn.ShortTag() == "!!merge" {
+			// What the merge would have brought in is unknown: report
+			// nothing else about this mapping.
+			l.failed[path] = true
+			l.failf(p, kn.Line, "merge keys (<<) are not supported; repeat the keys")
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			l.failf(p, kn.Line, "duplicate key (first at line %d)", first)
+			continue
+		}
+		seen[key] = kn.Line
+		l.lines[p] = kn.Line
+		f(key, kn, vn, p)
+	}
+}
+
+func (l *loader) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.failf(path, n.Line, "must be a list (got %s)", describe(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		p := indexPath(path, i)
+		l.lines[p] = item.Line
+		l.decode(item, s.Index(i), p)
+	}
+	v.Set(s)
+}
+
+func (l *loader) str(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.failf(path, n.Line, "must be a string (got %s)", describe(n))
+		return "", false
+	}
+	if isNull(n) {
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (l *loader) number(n *yaml.Node, path string) (float64, bool) {
+	if isNull(n) {
+		return 0, false
+	}
+	if t := n.ShortTag(); n.Kind != yaml.ScalarNode || (t != "!!int" && t != "!!float") {
+		l.failf(path, n.Line, "must be a number (got %s)", describe(n))
+		return 0, false
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		l.failf(path, n.Line, "must be a number (got %s)", describe(n))
+		return 0, false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		l.failf(path, n.Line, "must be a finite number (got %s)", n.Value)
+		return 0, false
+	}
+	return f, true
+}
+
+func (l *loader) integer(n *yaml.Node, path string) (int, bool) {
+	if isNull(n) {
+		return 0, false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		l.failf(path, n.Line, "must be a whole number (got %s)", describe(n))
+		return 0, false
+	}
+	var i int
+	if err := n.Decode(&i); err != nil {
+		l.failf(path, n.Line, "must be a whole number in range (got %s)", n.Value)
+		return 0, false
+	}
+	return i, true
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names what a node holds, for "got ..." in messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "nothing"
+		}
+		v := n.Value
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return strconv.Quote(v)
+	}
+	return "an alias"
+}
+
+// duration is a time.Duration written as a Go duration string ("90s",
+// "30m", "3h"); a bare 0 is accepted too.
+type duration time.Duration
+
+func (d *duration) decodeNode(l *loader, n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		l.failf(path, n.Line, "must be a duration such as 90s, 30m or 3h (got %s)", describe(n))
+		return
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		v, err := time.ParseDuration(n.Value)
+		if err != nil {
+			l.failf(path, n.Line, "bad duration %s (want e.g. 90s, 30m or 3h)", describe(n))
+			return
+		}
+		*d = duration(v)
+	case "!!int", "!!float":
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == 0 {
+			*d = 0
+			return
+		}
+		l.failf(path, n.Line, "bad duration %s: missing unit (want e.g. %ss or %sm)", n.Value, n.Value, n.Value)
+	default:
+		l.failf(path, n.Line, "must be a duration such as 90s, 30m or 3h (got %s)", describe(n))
+	}
+}
+
+// nameList is a list of names that may also be written as a single name.
+// Entries are validated under path[i] either way.
+type nameList []string
+
+func (s *nameList) decodeNode(l *loader, n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		l.lines[indexPath(path, 0)] = n.Line
+		*s = nameList{n.Value}
+	case yaml.SequenceNode:
+		out := make(nameList, 0, len(n.Content))
+		for i, item := range n.Content {
+			p := indexPath(path, i)
+			l.lines[p] = item.Line
+			item, ok := l.resolve(item)
+			if !ok {
+				return
+			}
+			if item.Kind != yaml.ScalarNode || isNull(item) {
+				// Keep the slot so that later entries keep their index.
+				l.failf(p, item.Line, "must be a name (got %s)", describe(item))
+				out = append(out, "")
+				continue
+			}
+			out = append(out, item.Value)
+		}
+		*s = out
+	default:
+		l.failf(path, n.Line, "must be a name or a list of names (got %s)", describe(n))
+	}
+}
+
+// entry is one key of an orderedMap, with the key path of its value.
+type entry[T any] struct {
+	Key   string
+	Path  string
+	Value T
+}
+
+// orderedMap is a mapping with free-form keys (fleet names, modes, signals),
+// kept in file order so that messages come out in the order an operator
+// reads them.
+type orderedMap[T any] []entry[T]
+
+func (m *orderedMap[T]) decodeNode(l *loader, n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		l.failf(path, n.Line, "must be a mapping (got %s)", describe(n))
+		return
+	}
+	l.eachPair(n, path, func(key string, _, vn *yaml.Node, p string) {
+		e := entry[T]{Key: key, Path: p}
+		l.decode(vn, reflect.ValueOf(&e.Value).Elem(), p)
+		*m = append(*m, e)
+	})
+}
+
+// closest returns the known name closest to key if it is close enough to be
+// a likely typo, else "".
+func closest(key string, known []string) string {
+	best, bestD := "", len(key)/3+2
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return max(len(a), len(b))
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Checks shared by the site and policy validators. Each reports at path and
+// returns whether the value passed, so callers can skip dependent checks.
+
+func (l *loader) nonNegative(path string, v float64) bool {
+	if v < 0 {
+		l.errorf(path, "must not be negative (got %s)", fmtFloat(v))
+		return false
+	}
+	return true
+}
+
+func (l *loader) positive(path string, v float64) bool {
+	if v <= 0 {
+		l.errorf(path, "must be positive (got %s)", fmtFloat(v))
+		return false
+	}
+	return true
+}
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// fmtDuration prints a duration the way an operator writes one: 5m, 1h30m,
+// not 5m0s or 1h30m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// nameRE is what fleet names must look like: they appear in metrics labels,
+// MQTT topics and file names.
+var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)

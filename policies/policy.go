@@ -1,0 +1,471 @@
+package policies
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/switchd/switchd"
+)
+
+// maxWindow bounds a schedule window's duration. Longer spans are better
+// written as a cron spec over months, and the cron library only looks five
+// years ahead, which a window must stay well inside.
+const maxWindow = 366 * 24 * time.Hour
+
+// cronReference is where the "does this spec ever fire" check starts. Any
+// fixed instant works: the library looks five years ahead, long enough for
+// every valid calendar spec (29 February included) to fire.
+var cronReference = time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// policyFile is the schema of a policy file, as written.
+type policyFile struct {
+	Fallbacks           *fallbackSection   `yaml:"fallbacks"`
+	HysteresisUSDPerMWh *float64           `yaml:"hysteresis_usd_mwh"`
+	RampUpKWPerMin      *float64           `yaml:"ramp_up_kw_per_min"`
+	Stagger             *staggerSection    `yaml:"stagger"`
+	FailSafe            orderedMap[string] `yaml:"fail_safe"`
+	Rules               []ruleSection      `yaml:"rules"`
+}
+
+type fallbackSection struct {
+	HashpriceUSDPerPHDay   *float64 `yaml:"hashprice_usd_ph_day"`
+	InferenceUSDPerGPUHour *float64 `yaml:"inference_usd_gpu_hour"`
+	AIDemandGPUs           *float64 `yaml:"ai_demand_gpus"`
+	PriceUSDPerMWh         *float64 `yaml:"price_usd_mwh"`
+	GridLoadMW             *float64 `yaml:"grid_load_mw"`
+}
+
+type staggerSection struct {
+	Batch    *int      `yaml:"batch"`
+	Interval *duration `yaml:"interval"`
+}
+
+type ruleSection struct {
+	Name string       `yaml:"name"`
+	When *whenSection `yaml:"when"`
+	Then *thenSection `yaml:"then"`
+}
+
+type whenSection struct {
+	Schedule            *string   `yaml:"schedule"`
+	For                 *duration `yaml:"for"`
+	GridLoadAboveMW     *float64  `yaml:"grid_load_above_mw"`
+	PriceAboveUSDPerMWh *float64  `yaml:"price_above_usd_mwh"`
+	PriceBelowUSDPerMWh *float64  `yaml:"price_below_usd_mwh"`
+	SignalStale         nameList  `yaml:"signal_stale"`
+}
+
+type thenSection struct {
+	SiteCapKW  *float64                    `yaml:"site_cap_kw"`
+	Forbid     orderedMap[nameList]        `yaml:"forbid"`
+	Force      orderedMap[string]          `yaml:"force"`
+	MinDevices orderedMap[orderedMap[int]] `yaml:"min_devices"`
+	MaxDevices orderedMap[orderedMap[int]] `yaml:"max_devices"`
+}
+
+// LoadPolicy reads, parses and validates a policy file against the site it
+// will run on. The error joins every problem found, one per line as
+// "<file>:<line>: <key path>: <message>".
+func LoadPolicy(path string, site *Site) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	return ParsePolicy(path, data, site)
+}
+
+// ParsePolicy parses and validates a policy file's contents against site;
+// name is the file name used in messages and kept as Policy.Source. The
+// policy's per-fleet effects are indexed like site.Fleets, so it must only
+// be evaluated with that site.
+func ParsePolicy(name string, data []byte, site *Site) (*Policy, error) {
+	if site == nil {
+		return nil, fmt.Errorf("policy %s: no site to check it against", name)
+	}
+	l := newLoader(name)
+	var f policyFile
+	if !l.parse(data, &f) {
+		return nil, l.err()
+	}
+	p := f.validate(l, site)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	p.Source = name
+	return p, nil
+}
+
+// validate checks the decoded file against site and builds the Policy,
+// reporting every problem to l.
+func (f *policyFile) validate(l *loader, site *Site) *Policy {
+	p := &Policy{}
+	if f.Fallbacks != nil {
+		f.Fallbacks.validate(l, p)
+	}
+	if v := f.HysteresisUSDPerMWh; v != nil && l.nonNegative("hysteresis_usd_mwh", *v) {
+		p.HysteresisUSDPerMWh = *v
+	}
+	if v := f.RampUpKWPerMin; v != nil && l.nonNegative("ramp_up_kw_per_min", *v) {
+		p.RampUpKWPerMin = *v
+	}
+	if st := f.Stagger; st != nil {
+		switch {
+		case st.Batch == nil:
+			l.errorf("stagger.batch", "required")
+		case *st.Batch < 1:
+			l.errorf("stagger.batch", "must be at least 1 (got %d)", *st.Batch)
+		default:
+			p.Stagger.Batch = *st.Batch
+		}
+		switch {
+		case st.Interval == nil:
+			l.errorf("stagger.interval", "required")
+		case *st.Interval <= 0:
+			l.errorf("stagger.interval", "must be positive (got %s)", fmtDuration(time.Duration(*st.Interval)))
+		default:
+			p.Stagger.Interval = time.Duration(*st.Interval)
+		}
+	}
+	for _, e := range f.FailSafe {
+		sig, err := switchd.ParseSignal(e.Key)
+		if err != nil {
+			l.errorf(e.Path, "%v", err)
+			continue
+		}
+		fs, ok := parseFailSafe(e.Value)
+		if !ok {
+			l.errorf(e.Path, "unknown fail-safe %q (want none, hold or curtail)", e.Value)
+			continue
+		}
+		p.FailSafe[sig] = fs
+	}
+	first := map[string]string{} // rule name → path of its first definition
+	for i := range f.Rules {
+		path := indexPath("rules", i)
+		r := f.Rules[i].validate(l, path, site)
+		if r.Name != "" {
+			if prev, dup := first[r.Name]; dup {
+				l.errorf(joinPath(path, "name"), "duplicate rule name %q (also %s)", r.Name, prev)
+			} else {
+				first[r.Name] = path
+			}
+		}
+		p.Rules = append(p.Rules, r)
+	}
+	return p
+}
+
+func (fb *fallbackSection) validate(l *loader, p *Policy) {
+	for _, x := range []struct {
+		v     *float64
+		sig   switchd.Signal
+		key   string
+		minus bool // whether a negative value makes sense
+	}{
+		{fb.PriceUSDPerMWh, switchd.SignalPrice, "price_usd_mwh", true},
+		{fb.GridLoadMW, switchd.SignalGridLoad, "grid_load_mw", false},
+		{fb.HashpriceUSDPerPHDay, switchd.SignalHashprice, "hashprice_usd_ph_day", false},
+		{fb.InferenceUSDPerGPUHour, switchd.SignalInferencePrice, "inference_usd_gpu_hour", false},
+		{fb.AIDemandGPUs, switchd.SignalAIDemand, "ai_demand_gpus", false},
+	} {
+		if x.v == nil || (!x.minus && !l.nonNegative(joinPath("fallbacks", x.key), *x.v)) {
+			continue
+		}
+		p.Fallbacks[x.sig] = *x.v
+		p.HasFallback[x.sig] = true
+	}
+}
+
+func parseFailSafe(s string) (FailSafe, bool) {
+	for _, f := range []FailSafe{FailSafeNone, FailSafeHold, FailSafeCurtail} {
+		if f.String() == s {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+func (rs *ruleSection) validate(l *loader, path string, site *Site) Rule {
+	r := Rule{Name: rs.Name}
+	if rs.Name == "" {
+		l.errorf(joinPath(path, "name"), "required")
+	}
+	if rs.When != nil {
+		r.When = rs.When.validate(l, joinPath(path, "when"), site)
+	}
+	thenPath := joinPath(path, "then")
+	if rs.Then == nil {
+		l.errorf(thenPath, "required (a rule must impose at least one effect)")
+	} else {
+		r.Then = rs.Then.validate(l, thenPath, site)
+	}
+	return r
+}
+
+func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
+	var c Condition
+	schedPath, forPath := joinPath(path, "schedule"), joinPath(path, "for")
+	switch {
+	case w.Schedule != nil && w.For == nil:
+		l.errorf(forPath, "required with schedule (how long the window stays open)")
+	case w.Schedule == nil && w.For != nil:
+		l.errorf(forPath, "only used with schedule")
+	case w.Schedule != nil:
+		sched, err := parseSchedule(*w.Schedule, site.Location)
+		if err != nil {
+			l.errorf(schedPath, "%v", err)
+		}
+		d := time.Duration(*w.For)
+		switch {
+		case d <= 0:
+			l.errorf(forPath, "must be positive (got %s)", fmtDuration(d))
+		case d > maxWindow:
+			l.errorf(forPath, "must be at most %s (got %s)", fmtDuration(maxWindow), fmtDuration(d))
+		case err == nil:
+			c.Window = &Window{Spec: *w.Schedule, Schedule: sched, For: d}
+		}
+	}
+	c.PriceAbove = w.PriceAboveUSDPerMWh
+	c.PriceBelow = w.PriceBelowUSDPerMWh
+	if a, b := c.PriceAbove, c.PriceBelow; a != nil && b != nil && *a >= *b {
+		l.errorf(path, "price_above_usd_mwh (%s) is not below price_below_usd_mwh (%s): the rule can never fire",
+			fmtFloat(*a), fmtFloat(*b))
+	}
+	if v := w.GridLoadAboveMW; v != nil && l.nonNegative(joinPath(path, "grid_load_above_mw"), *v) {
+		c.GridLoadAbove = v
+	}
+	stalePath := joinPath(path, "signal_stale")
+	if w.SignalStale != nil && len(w.SignalStale) == 0 {
+		l.errorf(stalePath, "must name at least one signal")
+	}
+	var seen [switchd.NumSignals]bool
+	for i, name := range w.SignalStale {
+		sig, err := switchd.ParseSignal(name)
+		if err != nil {
+			l.errorf(indexPath(stalePath, i), "%v", err)
+			continue
+		}
+		if !seen[sig] {
+			seen[sig] = true
+			c.SignalStale = append(c.SignalStale, sig)
+		}
+	}
+	return c
+}
+
+// parseSchedule parses a standard 5-field cron spec, optionally prefixed
+// with CRON_TZ= or TZ=, and checks that it fires at all.
+func parseSchedule(spec string, loc *time.Location) (sched cron.Schedule, err error) {
+	spec = strings.TrimSpace(spec)
+	if tz, ok := cutTZ(spec); ok {
+		name, rest, _ := strings.Cut(tz, " ")
+		if name == "" || strings.TrimSpace(rest) == "" {
+			return nil, fmt.Errorf("bad cron spec %q: want CRON_TZ=<zone> followed by 5 fields", spec)
+		}
+		if name == "Local" {
+			return nil, fmt.Errorf("bad cron spec %q: name a zone such as America/Chicago, not Local", spec)
+		}
+	}
+	if _, rest, _ := strings.Cut(spec, "@"); strings.HasPrefix(strings.TrimSpace(rest), "every") {
+		// @every fires relative to when it was started, not on the
+		// calendar, so it cannot define windows.
+		return nil, fmt.Errorf("bad cron spec %q: @every is not a calendar schedule; use 5 fields", spec)
+	}
+	defer func() {
+		// The cron parser has panicked on malformed specs in the past
+		// (a CRON_TZ= prefix with nothing after it); never let input do that.
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("bad cron spec %q", spec)
+		}
+	}()
+	sched, err = cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("bad cron spec %q: %w", spec, err)
+	}
+	if sched.Next(cronReference.In(loc)).IsZero() {
+		return nil, fmt.Errorf("cron spec %q never fires", spec)
+	}
+	return sched, nil
+}
+
+// cutTZ returns what follows a CRON_TZ= or TZ= prefix.
+func cutTZ(spec string) (string, bool) {
+	if s, ok := strings.CutPrefix(spec, "CRON_TZ="); ok {
+		return s, true
+	}
+	return strings.CutPrefix(spec, "TZ=")
+}
+
+func (t *thenSection) validate(l *loader, path string, site *Site) Effect {
+	var e Effect
+	if t.SiteCapKW == nil && len(t.Forbid) == 0 && len(t.Force) == 0 && len(t.MinDevices) == 0 && len(t.MaxDevices) == 0 {
+		l.errorf(path, "at least one effect is required (site_cap_kw, forbid, force, min_devices or max_devices)")
+		return e
+	}
+	if v := t.SiteCapKW; v != nil && l.nonNegative(joinPath(path, "site_cap_kw"), *v) {
+		e.SiteCapKW = v
+	}
+	if len(t.Forbid)+len(t.Force)+len(t.MinDevices)+len(t.MaxDevices) == 0 {
+		return e
+	}
+	e.Fleets = make([]FleetConstraint, len(site.Fleets))
+	for i := range e.Fleets {
+		e.Fleets[i] = NoFleetConstraint()
+	}
+	forced := make([]string, len(site.Fleets)) // path of the force entry per fleet
+	for _, f := range t.Force {
+		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		if !ok {
+			continue
+		}
+		m, ok := l.fleetMode(f.Path, f.Value, spec)
+		if !ok {
+			continue
+		}
+		// Forced: every device in m. Off stays allowed, because a binding
+		// cap must still be able to shed them.
+		c := &e.Fleets[i]
+		c.Min[m] = spec.Count
+		for _, o := range switchd.Modes {
+			if o != m && o != switchd.ModeOff {
+				c.Forbid[o] = true
+			}
+		}
+		forced[i] = f.Path
+	}
+	conflict := func(p string, i int) bool {
+		if forced[i] != "" {
+			l.errorf(p, "fleet %q is forced by %s; drop one of the two", site.Fleets[i].Spec.Name, forced[i])
+			return true
+		}
+		return false
+	}
+	for _, f := range t.Forbid {
+		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		if !ok || conflict(f.Path, i) {
+			continue
+		}
+		if len(f.Value) == 0 {
+			l.errorf(f.Path, "must list at least one mode")
+		}
+		for j, name := range f.Value {
+			p := indexPath(f.Path, j)
+			m, ok := l.fleetMode(p, name, spec)
+			if !ok {
+				continue
+			}
+			if m == switchd.ModeOff {
+				l.errorf(p, "off cannot be forbidden: it is where devices go when nothing else is allowed")
+				continue
+			}
+			e.Fleets[i].Forbid[m] = true
+		}
+	}
+	for _, f := range t.MinDevices {
+		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		if !ok || conflict(f.Path, i) {
+			continue
+		}
+		for _, mn := range f.Value {
+			m, ok := l.fleetMode(mn.Path, mn.Key, spec)
+			if !ok || !l.nonNegative(mn.Path, float64(mn.Value)) {
+				continue
+			}
+			switch {
+			case mn.Value > spec.Count:
+				l.errorf(mn.Path, "%d is more than the fleet's %d devices", mn.Value, spec.Count)
+			case e.Fleets[i].Forbid[m] && mn.Value > 0:
+				l.errorf(mn.Path, "%s is also forbidden by this rule", m)
+			default:
+				e.Fleets[i].Min[m] = mn.Value
+			}
+		}
+	}
+	for _, f := range t.MaxDevices {
+		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		if !ok || conflict(f.Path, i) {
+			continue
+		}
+		for _, mx := range f.Value {
+			m, ok := l.fleetMode(mx.Path, mx.Key, spec)
+			if !ok || !l.nonNegative(mx.Path, float64(mx.Value)) {
+				continue
+			}
+			if mn := e.Fleets[i].Min[m]; mx.Value < mn {
+				l.errorf(mx.Path, "%d is below this rule's min_devices of %d", mx.Value, mn)
+				continue
+			}
+			e.Fleets[i].Max[m] = mx.Value
+		}
+	}
+	return e
+}
+
+// ruleFleet resolves a fleet named in a rule.
+func (l *loader) ruleFleet(path, name string, site *Site) (int, *switchd.FleetSpec, bool) {
+	i := site.FleetIndex(name)
+	if i < 0 {
+		names := make([]string, len(site.Fleets))
+		for j := range site.Fleets {
+			names[j] = site.Fleets[j].Spec.Name
+		}
+		l.errorf(path, "unknown fleet %q (site has %s)", name, strings.Join(names, ", "))
+		return 0, nil, false
+	}
+	return i, &site.Fleets[i].Spec, true
+}
+
+// Summary describes the policy in one line, for `switchd validate`.
+func (p *Policy) Summary() string {
+	var b strings.Builder
+	b.WriteString("policy")
+	if p.Source != "" {
+		b.WriteString(" " + p.Source)
+	}
+	names := make([]string, len(p.Rules))
+	for i := range p.Rules {
+		names[i] = p.Rules[i].Name
+	}
+	fmt.Fprintf(&b, ": %d %s", len(p.Rules), plural(len(p.Rules), "rule", "rules"))
+	if len(names) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(names, ", "))
+	}
+	var parts []string
+	for _, s := range switchd.AllSignals {
+		if p.HasFallback[s] {
+			parts = append(parts, fmt.Sprintf("%s=%s", s, fmtFloat(p.Fallbacks[s])))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(&b, "; fallbacks %s", strings.Join(parts, " "))
+	}
+	fmt.Fprintf(&b, "; hysteresis %s USD/MWh", fmtFloat(p.HysteresisUSDPerMWh))
+	if p.RampUpKWPerMin > 0 {
+		fmt.Fprintf(&b, "; ramp up %s kW/min", fmtFloat(p.RampUpKWPerMin))
+	} else {
+		b.WriteString("; ramp unlimited")
+	}
+	if p.Stagger.Batch > 0 {
+		fmt.Fprintf(&b, "; stagger %d every %s", p.Stagger.Batch, p.Stagger.Interval)
+	}
+	parts = parts[:0]
+	for _, s := range switchd.AllSignals {
+		if p.FailSafe[s] != FailSafeNone {
+			parts = append(parts, fmt.Sprintf("%s=%s", s, p.FailSafe[s]))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(&b, "; fail-safe %s", strings.Join(parts, " "))
+	}
+	return b.String()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,285 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/policies"
+)
+
+// TopFraction is the share of the trace's priced intervals, by count, whose
+// energy the report calls "top price" (the top 1%).
+const TopFraction = 0.01
+
+// CompareOptions configure a full comparison: the policy, the baselines and
+// the oracle over one trace.
+type CompareOptions struct {
+	Site   *policies.Site
+	Policy *policies.Policy
+	Series *Series
+	Files  []string // trace files, for the report
+	// OnInterval, when set, receives the policy run's intervals.
+	OnInterval func(*IntervalRecord)
+	Oracle     OracleOptions
+}
+
+// ModeFigures is a figure split by mode.
+type ModeFigures struct {
+	Off        float64 `json:"off"`
+	Mining     float64 `json:"mining"`
+	Inference  float64 `json:"inference"`
+	Transition float64 `json:"transition,omitempty"`
+	Total      float64 `json:"total"`
+}
+
+func modeFigures(v [switchd.NumModes]float64, transition float64) ModeFigures {
+	return ModeFigures{
+		Off: v[switchd.ModeOff], Mining: v[switchd.ModeMining], Inference: v[switchd.ModeInference],
+		Transition: transition,
+		Total:      v[switchd.ModeOff] + v[switchd.ModeMining] + v[switchd.ModeInference] + transition,
+	}
+}
+
+// RunReport is one strategy's outcome over the trace.
+type RunReport struct {
+	ProfitUSD         float64     `json:"profit_usd"`
+	EnergyMWh         ModeFigures `json:"energy_mwh"`
+	CostUSD           float64     `json:"cost_usd"` // energy + switching
+	EnergyCostUSD     float64     `json:"energy_cost_usd"`
+	SwitchCostUSD     float64     `json:"switch_cost_usd"`
+	RevenueUSD        ModeFigures `json:"revenue_usd"`
+	Switches          int         `json:"switches"`
+	Failures          int         `json:"failures"`
+	CurtailedHours    float64     `json:"curtailed_hours"`
+	TopPriceMWh       float64     `json:"top_price_mwh"`         // energy drawn in the top-1% intervals
+	TopPriceMWhAvoid  float64     `json:"top_price_mwh_avoided"` // vs always-on
+	AvgPricePaid      *float64    `json:"avg_price_paid_usd_mwh"`
+	MaxPowerKW        float64     `json:"max_power_kw"`
+	SiteCapExceeded   int         `json:"site_cap_exceeded_ticks"`
+	Ticks             int         `json:"ticks"`
+	ForcedMoves       int         `json:"forced_moves"`
+	EarlyMoves        int         `json:"early_moves"`
+	TopPriceIntervals int         `json:"-"`
+}
+
+func runReport(r *Result, alwaysOn *Result) RunReport {
+	rr := RunReport{
+		ProfitUSD:         r.ProfitUSD,
+		EnergyMWh:         modeFigures(r.EnergyMWh, r.TransitionMWh),
+		CostUSD:           r.EnergyCostUSD + r.SwitchCostUSD,
+		EnergyCostUSD:     r.EnergyCostUSD,
+		SwitchCostUSD:     r.SwitchCostUSD,
+		RevenueUSD:        modeFigures(r.RevenueUSD, 0),
+		Switches:          r.Switches,
+		Failures:          r.Failures,
+		CurtailedHours:    r.CurtailedHours,
+		TopPriceMWh:       r.TopPriceEnergyMWh,
+		MaxPowerKW:        r.MaxPowerKW,
+		SiteCapExceeded:   r.SiteCapExceeded,
+		Ticks:             r.Ticks,
+		ForcedMoves:       r.ForcedMoves,
+		EarlyMoves:        r.EarlyMoves,
+		TopPriceIntervals: r.TopPriceIntervals,
+	}
+	if alwaysOn != nil {
+		rr.TopPriceMWhAvoid = alwaysOn.TopPriceEnergyMWh - r.TopPriceEnergyMWh
+	}
+	if e := r.EnergyTotalMWh(); e > 0 {
+		p := r.EnergyCostUSD / e
+		rr.AvgPricePaid = &p
+	}
+	return rr
+}
+
+// OracleReport is the perfect-foresight bound.
+type OracleReport struct {
+	ProfitUSD float64 `json:"profit_usd"`
+	Exact     bool    `json:"exact"`
+	Method    string  `json:"method"`
+}
+
+// TraceReport describes the replayed trace.
+type TraceReport struct {
+	Files             []string  `json:"files"`
+	Start             time.Time `json:"start"`
+	End               time.Time `json:"end"`
+	Intervals         int       `json:"intervals"`
+	Hours             float64   `json:"hours"`
+	Signals           []string  `json:"signals"`
+	AvgPrice          *float64  `json:"avg_price_usd_mwh"`
+	TopPriceThreshold *float64  `json:"top1pct_price_threshold_usd_mwh"`
+	TopPriceIntervals int       `json:"top1pct_intervals"`
+}
+
+// Report is the whole comparison. The policy's figures are at the top level.
+type Report struct {
+	Simulated bool   `json:"simulated"` // always true: a replay on simulated devices
+	Site      string `json:"site"`
+	Policy    string `json:"policy"`
+	RunReport
+	Baselines struct {
+		AlwaysOn          RunReport    `json:"always_on"`
+		ThresholdDebounce RunReport    `json:"threshold_debounce"`
+		Oracle            OracleReport `json:"oracle"`
+	} `json:"baselines"`
+	// OracleCapture is policy profit / oracle profit; null when the oracle
+	// does not earn anything.
+	OracleCapture *float64    `json:"oracle_capture"`
+	Trace         TraceReport `json:"trace"`
+}
+
+// Compare replays the series through the policy and the two baselines, and
+// computes the oracle bound.
+func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
+	if o.Series.Len() == 0 {
+		return nil, fmt.Errorf("trace has no rows")
+	}
+	// Without a price every strategy would be charged nothing for energy:
+	// refuse rather than report a meaningless profit. The merged series
+	// carries values forward, so a price on the first row means one on all.
+	if _, ok := o.Series.Value(0, switchd.SignalPrice); !ok && !o.Policy.HasFallback[switchd.SignalPrice] {
+		return nil, fmt.Errorf("trace has no price at its start (%s) and the policy has no price fallback: give a trace with a price_usd_mwh column first", o.Series.Time(0).Format(time.RFC3339))
+	}
+	top := TopPriceThreshold(o.Series, TopFraction)
+	run := func(p controller.Planner, on func(*IntervalRecord)) (*Result, error) {
+		return Run(ctx, RunOptions{
+			Site: o.Site, Policy: o.Policy, Planner: p, Source: o.Series.Source(),
+			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on,
+		})
+	}
+	pol, err := run(nil, o.OnInterval)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	ao, err := run(newAlwaysOn(o.Site), nil)
+	if err != nil {
+		return nil, fmt.Errorf("always_on: %w", err)
+	}
+	th, err := run(newThreshold(o.Site), nil)
+	if err != nil {
+		return nil, fmt.Errorf("threshold_debounce: %w", err)
+	}
+	or := Oracle(o.Site.Specs(), o.Site.PowerCapKW, OracleIntervals(o.Series, o.Policy), o.Oracle)
+
+	rep := &Report{Simulated: true, Site: o.Site.Name, Policy: o.Policy.Source, RunReport: runReport(pol, ao)}
+	rep.Baselines.AlwaysOn = runReport(ao, ao)
+	rep.Baselines.ThresholdDebounce = runReport(th, ao)
+	rep.Baselines.Oracle = OracleReport{ProfitUSD: or.ProfitUSD, Exact: or.Exact, Method: or.Method}
+	if or.ProfitUSD > 0 {
+		c := pol.ProfitUSD / or.ProfitUSD
+		rep.OracleCapture = &c
+	}
+	tr := &rep.Trace
+	tr.Files = o.Files
+	tr.Start, tr.End = o.Series.Time(0), o.Series.End()
+	tr.Intervals, tr.Hours = pol.Intervals, pol.Hours
+	for _, s := range o.Series.Signals() {
+		tr.Signals = append(tr.Signals, s.String())
+	}
+	if pol.PriceHours > 0 {
+		a := pol.PriceTimeUSDPerMWh / pol.PriceHours
+		tr.AvgPrice = &a
+	}
+	if !math.IsInf(top, 0) {
+		tr.TopPriceThreshold = &top
+	}
+	tr.TopPriceIntervals = pol.TopPriceIntervals
+	return rep, nil
+}
+
+// OracleIntervals turns a series into the oracle's intervals, with the
+// policy's fallbacks filling signals the trace does not carry.
+func OracleIntervals(s *Series, p *policies.Policy) []Interval {
+	out := make([]Interval, s.Len())
+	var snap switchd.Snapshot
+	for i := range out {
+		for _, sig := range switchd.AllSignals {
+			if v, ok := s.Value(i, sig); ok {
+				snap.Set(switchd.Sample{Time: s.Time(i), Signal: sig, Value: v})
+			}
+		}
+		end := s.End()
+		if i+1 < s.Len() {
+			end = s.Time(i + 1)
+		}
+		out[i] = Interval{Hours: end.Sub(s.Time(i)).Hours(), Values: effectiveValues(&snap, p)}
+	}
+	return out
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes the report as a table a person reads.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	tr := &r.Trace
+	fmt.Fprintf(&b, "SIMULATED replay (simulated devices, real controller) — site %s, policy %s\n", r.Site, r.Policy)
+	fmt.Fprintf(&b, "trace: %s\n", strings.Join(tr.Files, ", "))
+	fmt.Fprintf(&b, "       %s to %s, %d intervals, %.1f h, signals: %s\n",
+		tr.Start.Format(time.RFC3339), tr.End.Format(time.RFC3339), tr.Intervals, tr.Hours, strings.Join(tr.Signals, ", "))
+	if tr.AvgPrice != nil {
+		fmt.Fprintf(&b, "       average price %.2f USD/MWh", *tr.AvgPrice)
+		if tr.TopPriceThreshold != nil {
+			fmt.Fprintf(&b, "; top 1%% = %d intervals at ≥ %.2f USD/MWh", tr.TopPriceIntervals, *tr.TopPriceThreshold)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tpolicy\talways_on\tthreshold_debounce\toracle\t")
+	rows := []*RunReport{&r.RunReport, &r.Baselines.AlwaysOn, &r.Baselines.ThresholdDebounce}
+	line := func(name string, f func(*RunReport) string, oracle string) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, rr := range rows {
+			fmt.Fprintf(tw, "%s\t", f(rr))
+		}
+		fmt.Fprintf(tw, "%s\t\n", oracle)
+	}
+	usd := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	line("profit (USD)", func(rr *RunReport) string { return usd(rr.ProfitUSD) }, usd(r.Baselines.Oracle.ProfitUSD))
+	line("revenue mining (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Mining) }, "")
+	line("revenue inference (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Inference) }, "")
+	line("energy cost (USD)", func(rr *RunReport) string { return usd(rr.EnergyCostUSD) }, "")
+	line("switching cost (USD)", func(rr *RunReport) string { return usd(rr.SwitchCostUSD) }, "")
+	mwh := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	line("energy mining (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Mining) }, "")
+	line("energy inference (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Inference) }, "")
+	line("energy off/idle (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Off) }, "")
+	line("energy in transition (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Transition) }, "")
+	line("energy total (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Total) }, "")
+	line("avg price paid (USD/MWh)", func(rr *RunReport) string {
+		if rr.AvgPricePaid == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", *rr.AvgPricePaid)
+	}, "")
+	line("device switches", func(rr *RunReport) string { return fmt.Sprint(rr.Switches) }, "")
+	line("hours curtailed", func(rr *RunReport) string { return fmt.Sprintf("%.1f", rr.CurtailedHours) }, "")
+	line("top-1% MWh avoided", func(rr *RunReport) string { return mwh(rr.TopPriceMWhAvoid) }, "")
+	line("max power (kW)", func(rr *RunReport) string { return fmt.Sprintf("%.0f", rr.MaxPowerKW) }, "")
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	if r.OracleCapture != nil {
+		fmt.Fprintf(&b, "oracle capture: %.1f%% of the perfect-foresight bound\n", 100**r.OracleCapture)
+	} else {
+		b.WriteString("oracle capture: n/a (the oracle earns nothing on this trace)\n")
+	}
+	fmt.Fprintf(&b, "oracle: %s (exact: %v)\n", r.Baselines.Oracle.Method, r.Baselines.Oracle.Exact)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
