@@ -156,8 +156,8 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // schema struct). It reports false when the document could not be parsed at
 // all, in which case validating out would only add noise.
 func (l *loader) parse(data []byte, out any) (ok bool) {
-	// yaml.v3 is not known to panic on any input since v3.0.0, but the
-	// contract of the Parse functions is to never panic on input.
+	// The Parse functions promise never to panic on input: should the YAML
+	// parser ever do so, the file is reported as unreadable instead.
 	defer func() {
 		if r := recover(); r != nil {
 			l.add(0, "", fmt.Sprintf("yaml: parser failed: %v", r))
@@ -167,7 +167,7 @@ func (l *loader) parse(data []byte, out any) (ok bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		l.syntax(err)
+		l.syntax(data, err)
 		return false
 	}
 	var extra yaml.Node
@@ -176,7 +176,7 @@ func (l *loader) parse(data []byte, out any) (ok bool) {
 		l.add(extra.Line, "", "only one YAML document is allowed")
 		return false
 	case !errors.Is(err, io.EOF):
-		l.syntax(err)
+		l.syntax(data, err)
 		return false
 	}
 	root := &doc
@@ -195,14 +195,20 @@ func (l *loader) parse(data []byte, out any) (ok bool) {
 	return l.nodes <= maxNodes
 }
 
-func (l *loader) syntax(err error) {
+func (l *loader) syntax(data []byte, err error) {
 	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		l.add(n, "", "yaml: "+m[2])
+	m := yamlLineRE.FindStringSubmatch(msg)
+	if m == nil {
+		l.add(0, "", msg)
 		return
 	}
-	l.add(0, "", msg)
+	n, _ := strconv.Atoi(m[1])
+	msg = "yaml: " + m[2]
+	// The parser's words for a tab are obscure; tabs are the usual cause.
+	if lines := bytes.Split(data, []byte("\n")); n >= 1 && n <= len(lines) && bytes.Contains(lines[n-1], []byte("\t")) {
+		msg += " (a tab? YAML indents with spaces only)"
+	}
+	l.add(n, "", msg)
 }
 
 // nodeDecoder is implemented by schema types that decode themselves from a
@@ -380,7 +386,7 @@ func (l *loader) number(n *yaml.Node, path string) (float64, bool) {
 	}
 	var f float64
 	if err := n.Decode(&f); err != nil {
-		l.failf(path, n.Line, "must be a number (got %s)", describe(n))
+		l.failf(path, n.Line, "number out of range (got %s)", n.Value)
 		return 0, false
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {

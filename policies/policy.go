@@ -214,7 +214,7 @@ func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
 	case w.Schedule == nil && w.For != nil:
 		l.errorf(forPath, "only used with schedule")
 	case w.Schedule != nil:
-		sched, err := parseSchedule(*w.Schedule, site.Location)
+		sched, err := parseSchedule(*w.Schedule, siteLocation(site))
 		if err != nil {
 			l.errorf(schedPath, "%v", err)
 		}

@@ -167,7 +167,7 @@ func TestPolicySummary(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{"price-only.yaml", "policy ../examples/policies/price-only.yaml: 1 rule (price-spike); " +
 			"fallbacks hashprice=48 inference_price=2.1 ai_demand=2500; hysteresis 5 USD/MWh; ramp up 4000 kW/min; " +
-			"stagger 500 every 30s; fail-safe price=curtail hashprice=hold"},
+			"stagger 500 every 30s; fail-safe price=curtail"},
 		{"ercot-4cp.yaml", "policy ../examples/policies/ercot-4cp.yaml: 4 rules (4cp-watch, price-spike, price-emergency, 4cp-blind); " +
 			"fallbacks hashprice=48 inference_price=2.1 ai_demand=2500; hysteresis 5 USD/MWh; ramp up 4000 kW/min; " +
 			"stagger 500 every 30s; fail-safe price=curtail grid_load=hold"},
@@ -179,4 +179,55 @@ func TestPolicySummary(t *testing.T) {
 		})
 	}
 	require.Equal(t, "policy: 0 rules; hysteresis 0 USD/MWh; ramp unlimited", (&Policy{}).Summary())
+}
+
+// TestParseSchedule covers specs the cron library mishandles on its own
+// (it panics on a zone prefix without fields) and the never-fires check.
+func TestParseSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		spec    string
+		wantErr string
+	}{
+		{"0 15 * 6-9 1-5", ""},
+		{"CRON_TZ=America/Chicago 0 15 * * *", ""},
+		{"  TZ=UTC   0 15 * * *  ", ""},
+		{"@daily", ""},
+		{"0 0 29 2 *", ""}, // once every four years is still a schedule
+		{"TZ=", `bad cron spec "TZ=": want CRON_TZ=<zone> followed by 5 fields`},
+		{"TZ=UTC", `bad cron spec "TZ=UTC": want CRON_TZ=<zone> followed by 5 fields`},
+		{"CRON_TZ= 0 15 * * *", `bad cron spec "CRON_TZ= 0 15 * * *": want CRON_TZ=<zone> followed by 5 fields`},
+		{"CRON_TZ=Local 0 15 * * *", `bad cron spec "CRON_TZ=Local 0 15 * * *": name a zone such as America/Chicago, not Local`},
+		{"TZ=UTC @every 5m", `bad cron spec "TZ=UTC @every 5m": @every is not a calendar schedule; use 5 fields`},
+		{"", `bad cron spec "": empty spec string`},
+		{"0 0 31 4 *", `cron spec "0 0 31 4 *" never fires`},
+		{"*/0 * * * *", `bad cron spec "*/0 * * * *": step of range should be a positive number: */0`},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			s, err := parseSchedule(tc.spec, time.UTC)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				require.NotNil(t, s)
+				return
+			}
+			require.EqualError(t, err, tc.wantErr)
+		})
+	}
+}
+
+// TestHandBuiltSite checks the zero values other packages' tests rely on
+// when they build a Site in code: no Location means UTC, no MaxAge means a
+// signal never goes stale.
+func TestHandBuiltSite(t *testing.T) {
+	site := &Site{PowerCapKW: 100, Fleets: []Fleet{{Spec: switchd.FleetSpec{Name: "a", Count: 10, Supports: [switchd.NumModes]bool{true, true, false}}}}}
+	p := parseTestPolicy(t, site, `
+rules:
+  - {name: w, when: {schedule: "0 15 * * *", for: 1h}, then: {forbid: {a: mining}}}
+`)
+	now := time.Date(2024, 7, 1, 15, 30, 0, 0, time.UTC)
+	var snap switchd.Snapshot
+	snap.Set(switchd.Sample{Time: now.AddDate(-1, 0, 0), Signal: switchd.SignalPrice, Value: 40})
+	ev := p.Evaluate(now, &snap, site)
+	require.Equal(t, []string{"w"}, ev.Fired)
+	require.Empty(t, ev.Stale)
+	require.True(t, ev.Constraints.Fleets[0].Forbid[switchd.ModeMining])
 }

@@ -62,11 +62,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var ue usageError
+	var ce configErrors
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ce):
+		// Exactly the problems, one per line (file:line: key: message).
+		fmt.Fprintln(stderr, ce.error)
+		return 1
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, err)
 		return 2
@@ -75,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 }
+
+// configErrors are configuration problems, printed one per line as they are.
+type configErrors struct{ error }
 
 // usageError is a bad command line (exit code 2).
 type usageError struct{ error }
@@ -121,13 +129,13 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	site, err := policies.LoadSite(*config)
 	if err != nil {
-		return err
+		return configErrors{err}
 	}
 	line := site.Summary()
 	if *policy != "" {
 		pol, err := policies.LoadPolicy(*policy, site)
 		if err != nil {
-			return err
+			return configErrors{err}
 		}
 		line += "; " + pol.Summary()
 	}
