@@ -171,3 +171,71 @@ type Evaluation struct {
 	// every mode but off.
 	Curtail bool
 }
+
+// Daemon settings: used by `switchd run`; the simulator ignores them.
+
+// MQTTConfig says where signals come from and where state goes.
+type MQTTConfig struct {
+	// Embedded, when set, is the loopback address (host:port) of an MQTT
+	// broker switchd runs in-process; Broker then defaults to it.
+	Embedded string
+	// Broker is the URL of the broker to use: tcp://host:1883,
+	// ssl://host:8883 (TLS) or ws://host/path.
+	Broker   string
+	ClientID string // default "switchd-<site>"
+	Username string
+	Password string // read from password_file or password_env at load
+	// TLS files (PEM); CAFile alone verifies the server, CertFile+KeyFile
+	// present a client certificate.
+	CAFile, CertFile, KeyFile string
+	// SignalPrefix is the default topic prefix for signals: a signal
+	// without its own topic is read from "<SignalPrefix>/<signal>".
+	SignalPrefix string // default "switchd/<site>/signals"
+	// StateTopic is where retained state is published: "<StateTopic>" for
+	// the site and "<StateTopic>/fleets/<fleet>" per fleet.
+	StateTopic string // default "switchd/<site>/state"
+}
+
+// SignalConfig is how one signal is received and checked.
+type SignalConfig struct {
+	Topic  string        // MQTT topic; default "<SignalPrefix>/<signal>"
+	MaxAge time.Duration // older than this: stale (fail-safe applies)
+	// Min and Max bound plausible values; a value outside is rejected.
+	Min, Max float64
+	// MaxFuture is how far ahead of the local clock a payload's ts may be.
+	MaxFuture time.Duration
+}
+
+// HTTPConfig is the HTTP API and metrics endpoint.
+type HTTPConfig struct {
+	Listen string // host:port; empty means no HTTP server
+	// The override token (bearer) comes from TokenFile, or else from the
+	// environment variable TokenEnv; with neither, overrides are refused.
+	TokenFile string
+	TokenEnv  string
+}
+
+// JournalConfig is the append-only decision journal.
+type JournalConfig struct {
+	Path string // empty means no journal (not recommended in production)
+}
+
+// DemoConfig makes `switchd run` replay a trace into its own broker, for
+// demos: signals then come over MQTT exactly as in production.
+type DemoConfig struct {
+	Trace string  // CSV trace, relative to the config file
+	Speed float64 // trace seconds per wall second (e.g. 3600)
+	Loop  bool    // start over at the end
+}
+
+// Daemon holds every setting `switchd run` needs beyond the site itself.
+type Daemon struct {
+	PolicyPath string // policy file, relative paths resolved against the site file
+	MQTT       MQTTConfig
+	Signals    [switchd.NumSignals]SignalConfig
+	HTTP       HTTPConfig
+	Journal    JournalConfig
+	Demo       *DemoConfig
+	// Tick is how often the controller runs without a signal change.
+	Tick time.Duration // default 10s
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/policies"
 )
 
 // Interval is one trace interval as the oracle sees it: its length and the
@@ -19,17 +20,74 @@ type Interval struct {
 type OracleOptions struct {
 	// MaxIterations bounds the subgradient steps on the dual; 0 means 60.
 	MaxIterations int
-	// StrictDwell says that no device ever leaves a mode before MinDwell.
-	// The controller moves devices early when a constraint forces it (a
-	// forbidden mode, a device maximum, a lowered cap, a curtail fail-safe),
-	// so by default only stays in off, which nothing forces a device out
-	// of, are held to the dwell. Set it only for policies without such
-	// rules; it tightens the bound.
-	StrictDwell bool
+	// Dwell says which stays the bound may hold to MinDwell; see
+	// DwellScopeFor.
+	Dwell DwellScope
 	// Initial is, per fleet in input order, the mode its devices start in
 	// (steady, dwell satisfied); missing entries and unsupported modes are
 	// off.
 	Initial []switchd.Mode
+}
+
+// DwellScope says which of a device's stays last at least its fleet's
+// MinDwell. The controller honours the dwell only for economic moves: a
+// constraint (a forbidden mode, a device maximum, a lowered cap, a curtail
+// fail-safe) moves devices at once, and a bound must allow what it allows.
+type DwellScope uint8
+
+// Dwell scopes. The zero value holds stays in off only.
+const (
+	// DwellOffOnly holds stays in off: nothing but a maximum on off forces
+	// a device out of off.
+	DwellOffOnly DwellScope = iota
+	// DwellNone holds no stay, for policies that cap the devices in off.
+	DwellNone
+	// DwellAllModes holds every stay, for policies that never force a move.
+	DwellAllModes
+)
+
+// String returns the scope's name.
+func (d DwellScope) String() string {
+	switch d {
+	case DwellOffOnly:
+		return "off only"
+	case DwellNone:
+		return "none"
+	case DwellAllModes:
+		return "all modes"
+	}
+	return fmt.Sprintf("dwell(%d)", uint8(d))
+}
+
+// DwellScopeFor returns the widest dwell scope the controller keeps under
+// policy p: none when a rule limits the devices in off, off only when a rule
+// caps the site, forbids a mode or limits devices in one, or a fail-safe
+// curtails, else every mode.
+func DwellScopeFor(p *policies.Policy) DwellScope {
+	scope := DwellAllModes
+	for _, fs := range p.FailSafe {
+		if fs == policies.FailSafeCurtail {
+			scope = DwellOffOnly
+		}
+	}
+	for i := range p.Rules {
+		e := &p.Rules[i].Then
+		if e.SiteCapKW != nil {
+			scope = DwellOffOnly
+		}
+		for j := range e.Fleets {
+			fc := &e.Fleets[j]
+			if fc.Max[switchd.ModeOff] < policies.Unlimited {
+				return DwellNone
+			}
+			for m := switchd.ModeOff + 1; m < switchd.NumModes; m++ {
+				if fc.Forbid[m] || fc.Max[m] < policies.Unlimited {
+					scope = DwellOffOnly
+				}
+			}
+		}
+	}
+	return scope
 }
 
 // OracleResult is the perfect-foresight bound over a trace.
@@ -81,17 +139,21 @@ const (
 // demand. Devices start steady in opt.Initial (off by default) with their
 // dwell satisfied. A cap that is NaN or +Inf means no cap. The bound assumes
 // the controller never draws more than siteCapKW (or the all-off draw, when
-// that is larger), keeps a device off for MinDwell after it gets there (in
-// every mode with opt.StrictDwell), and is paid for at most ai_demand
-// device-hours per hour in modes earning RevenueInference.
+// that is larger), keeps devices in a mode for MinDwell after they get there
+// as far as opt.Dwell says, and is paid for at most ai_demand device-hours
+// per hour in modes earning RevenueInference; that SwitchCostUSD ≥ 0, as the
+// site loader guarantees; and that moves do not fail (a simulated failure
+// toward a larger draw at a deeply negative price can earn more than the
+// switch it costs).
 //
 // Why it is a bound (for any multipliers λ, μ ≥ 0 below):
 //
 //  1. Transitions. Count a transition c→b as time in whichever of c and b
 //     draws more (b on ties): power is then exact at every instant, and the
-//     device loses exactly that mode's revenue rate for τ = Transition[c][b].
-//     The relaxed stay in b starts no later and ends no earlier than the
-//     real one, so it still lasts MinDwell.
+//     device loses exactly that mode's revenue rate for τ = Transition[c][b]
+//     (always counting it in b would miss what the extra draw earns at a
+//     negative price). The relaxed stay in b starts no later and ends no
+//     earlier than the real one, so it still lasts MinDwell.
 //  2. Picks. Per device and interval, pick the relaxed mode it occupied that
 //     is worth most per hour at the multipliers: the interval's value is
 //     linear in the modes' time shares, so the pick earns at least as much.
@@ -106,8 +168,9 @@ const (
 //     at least k = max(1, ⌊MinDwell/Δmax⌋ − 1) intervals, unless the trace
 //     ends.
 //  3. Coupling. The site cap and AI demand are the only links between
-//     devices. Adding λ_t·(cap − power) and μ_t·(demand − paid devices),
-//     both ≥ 0 for the controller, and letting every device pick freely gives
+//     devices. Adding λ_t·(cap − power) and μ_t·(demand − paid devices)
+//     (λ in USD/kWh, μ in USD per device-hour), both ≥ 0 for the controller
+//     over each interval, and letting every device pick freely gives
 //     L(λ, μ) = Σ_t (λ_t·cap + μ_t·D_t)·h_t + Σ_f N_f·DP_f(price + 1000·λ,
 //     inference revenue − μ), where DP_f is one device's best pick sequence
 //     under rules 1-2 (a demand-limited device may also run unpaid, so its
@@ -124,11 +187,11 @@ func Oracle(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt Or
 	if maxIter <= 0 {
 		maxIter = defaultOracleIterations
 	}
-	s := newOracleSearch(p, len(fleets))
+	s := newOracleSearch(p)
 
 	lag := s.evaluate(nil, nil)
 	res := OracleResult{ProfitUSD: lag, FleetProfitUSD: make([]float64, len(fleets))}
-	if s.certify(lag, nil) {
+	if s.certify(lag) {
 		res.Exact = true
 		res.Method = "per-fleet DP (exact)"
 		s.fleetProfits(res.FleetProfitUSD)
@@ -154,8 +217,8 @@ func Oracle(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt Or
 			res.ProfitUSD = lag
 			s.fleetProfits(res.FleetProfitUSD)
 		}
-		if s.certify(lag, mu) {
-			res.ProfitUSD = lag
+		if s.certify(lag) {
+			res.ProfitUSD = min(res.ProfitUSD, lag)
 			s.fleetProfits(res.FleetProfitUSD)
 			res.Exact = true
 			break
@@ -266,7 +329,7 @@ func newOracleProblem(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interv
 		}
 		for m, mode := range f.modes {
 			f.minRun[m] = 1
-			if mode == switchd.ModeOff || opt.StrictDwell {
+			if opt.Dwell == DwellAllModes || opt.Dwell == DwellOffOnly && mode == switchd.ModeOff {
 				f.minRun[m] = k
 			}
 			if fi < len(opt.Initial) && opt.Initial[fi] == mode {
@@ -535,22 +598,36 @@ func (p *oracleProblem) pathValue(f *oracleFleet, path []uint8) float64 {
 // oracleSearch evaluates the dual at multipliers and keeps the fleets'
 // paths of the last evaluation.
 type oracleSearch struct {
-	p       *oracleProblem
-	dp      oracleDP
-	paths   [][]uint8
-	powerKW []float64 // site draw of the paths
-	paid    []float64 // devices of the paths earning inference revenue
-	nFleets int
+	p          *oracleProblem
+	dp         oracleDP
+	paths      [][]uint8
+	powerKW    []float64 // site draw of the paths
+	paid       []float64 // devices of the paths earning inference revenue
+	values     []float64 // per fleet, all its devices' value on its path
+	haveValues bool      // values are those of the current paths
 }
 
-func newOracleSearch(p *oracleProblem, nFleets int) *oracleSearch {
+func newOracleSearch(p *oracleProblem) *oracleSearch {
 	T := len(p.hours)
-	s := &oracleSearch{p: p, nFleets: nFleets, powerKW: make([]float64, T), paid: make([]float64, T)}
+	s := &oracleSearch{p: p, powerKW: make([]float64, T), paid: make([]float64, T), values: make([]float64, len(p.fleets))}
 	s.paths = make([][]uint8, len(p.fleets))
 	for i := range s.paths {
 		s.paths[i] = make([]uint8, T)
 	}
 	return s
+}
+
+// pathValues returns, per fleet, what all its devices earn on the current
+// path at the real signals.
+func (s *oracleSearch) pathValues() []float64 {
+	if !s.haveValues {
+		for i := range s.p.fleets {
+			f := &s.p.fleets[i]
+			s.values[i] = f.count * s.p.pathValue(f, s.paths[i])
+		}
+		s.haveValues = true
+	}
+	return s.values
 }
 
 // evaluate returns L(lam, mu); nil multipliers are zero.
@@ -566,6 +643,7 @@ func (s *oracleSearch) evaluate(lam, mu []float64) float64 {
 		}
 		s.powerKW[t], s.paid[t] = 0, 0
 	}
+	s.haveValues = false
 	for i := range p.fleets {
 		f := &p.fleets[i]
 		total += f.count * p.solve(f, lam, mu, &s.dp, s.paths[i])
@@ -582,7 +660,7 @@ func (s *oracleSearch) evaluate(lam, mu []float64) float64 {
 // certify reports whether the last evaluated paths are a feasible solution
 // of the interval model worth the dual value lag, which is then its
 // optimum.
-func (s *oracleSearch) certify(lag float64, mu []float64) bool {
+func (s *oracleSearch) certify(lag float64) bool {
 	p := s.p
 	for t := range p.hours {
 		if s.powerKW[t] > p.capKW {
@@ -590,9 +668,8 @@ func (s *oracleSearch) certify(lag float64, mu []float64) bool {
 		}
 	}
 	primal := 0.0
-	for i := range p.fleets {
-		f := &p.fleets[i]
-		primal += f.count * p.pathValue(f, s.paths[i])
+	for _, v := range s.pathValues() {
+		primal += v
 	}
 	// Devices in inference beyond demand run unpaid.
 	for t, h := range p.hours {
@@ -616,9 +693,8 @@ func (s *oracleSearch) fleetProfits(out []float64) {
 	for i := range out {
 		out[i] = 0
 	}
-	for i := range s.p.fleets {
-		f := &s.p.fleets[i]
-		out[f.index] = f.count * s.p.pathValue(f, s.paths[i])
+	for i, v := range s.pathValues() {
+		out[s.p.fleets[i].index] = v
 	}
 }
 

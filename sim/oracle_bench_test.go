@@ -9,24 +9,24 @@ import (
 	"github.com/switchd/switchd"
 )
 
-// benchSite is three fleets under a 4 MW cap they would exceed by 1.25 MW:
+// oracleBenchSite is three fleets under a 4 MW cap they would exceed by 1.25 MW:
 // new and old ASICs and GPUs that serve inference up to a demand that
 // follows the day, or mine.
-func benchSite() ([]switchd.FleetSpec, float64) {
-	newASIC := testASIC(1000)
+func oracleBenchSite() ([]switchd.FleetSpec, float64) {
+	newASIC := oracleASIC(1000)
 	newASIC.Name = "s21"
 	newASIC.Transition[switchd.ModeOff][switchd.ModeMining] = 5 * time.Minute
 	newASIC.Transition[switchd.ModeMining][switchd.ModeOff] = 2 * time.Minute
 	newASIC.MinDwell, newASIC.SwitchCostUSD = time.Hour, 0.05
 
-	oldASIC := testASIC(500)
+	oldASIC := oracleASIC(500)
 	oldASIC.Name = "s19"
 	oldASIC.Modes[switchd.ModeMining].PowerKW = 3.3
 	oldASIC.Modes[switchd.ModeMining].HashrateTHs = 100
 	oldASIC.Transition = newASIC.Transition
 	oldASIC.MinDwell, oldASIC.SwitchCostUSD = 30*time.Minute, 0.02
 
-	gpus := testGPU(100)
+	gpus := oracleGPU(100)
 	gpus.Modes[switchd.ModeOff].PowerKW = 0.05
 	gpus.Transition[switchd.ModeOff][switchd.ModeInference] = 10 * time.Minute
 	gpus.Transition[switchd.ModeMining][switchd.ModeInference] = 10 * time.Minute
@@ -34,10 +34,10 @@ func benchSite() ([]switchd.FleetSpec, float64) {
 	return []switchd.FleetSpec{newASIC, oldASIC, gpus}, 4000
 }
 
-// benchYear is a leap year of quarter-hours with a daily price shape,
+// oracleBenchYear is a leap year of quarter-hours with a daily price shape,
 // noise, clustered spikes up to 3,000 USD/MWh and some negative hours; a
 // daily hashprice random walk; AI demand between 40 and 100 GPUs.
-func benchYear() []Interval {
+func oracleBenchYear() []Interval {
 	const rows = 366 * 96
 	rng := rand.New(rand.NewPCG(7, 11))
 	iv := make([]Interval, rows)
@@ -59,14 +59,14 @@ func benchYear() []Interval {
 			price = -10 - 30*rng.Float64()
 		}
 		demand := 70 + 30*math.Sin(2*math.Pi*(hour-8)/24)
-		iv[i] = Interval{Hours: quarterHour, Values: testValues(price, hashprice, 2.1, demand)}
+		iv[i] = Interval{Hours: oracleRowHours, Values: oracleValues(price, hashprice, 2.1, demand)}
 	}
 	return iv
 }
 
 func BenchmarkOracle(b *testing.B) {
-	fleets, capKW := benchSite()
-	iv := benchYear()
+	fleets, capKW := oracleBenchSite()
+	iv := oracleBenchYear()
 	b.ReportAllocs()
 	var res OracleResult
 	for b.Loop() {

@@ -7,19 +7,22 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/policies"
 )
 
-const quarterHour = 0.25
+// oracleRowHours is the length of the test traces' rows: a quarter-hour.
+const oracleRowHours = 0.25
 
-// testASIC is one fleet of 200 TH/s, 3.5 kW miners: at a hashprice of 50
+// oracleASIC is one fleet of 200 TH/s, 3.5 kW miners: at a hashprice of 50
 // one earns 0.41667 USD/h, breakeven 119 USD/MWh.
-func testASIC(count int) switchd.FleetSpec {
+func oracleASIC(count int) switchd.FleetSpec {
 	f := switchd.FleetSpec{Name: "asics", Kind: switchd.KindASIC, Count: count}
 	f.Supports[switchd.ModeOff] = true
 	f.Supports[switchd.ModeMining] = true
@@ -27,9 +30,9 @@ func testASIC(count int) switchd.FleetSpec {
 	return f
 }
 
-// testGPU is one fleet of GPUs serving inference at 0.7 kW, or mining at
+// oracleGPU is one fleet of GPUs serving inference at 0.7 kW, or mining at
 // 1 kW and 60 TH/s when demand is short.
-func testGPU(count int) switchd.FleetSpec {
+func oracleGPU(count int) switchd.FleetSpec {
 	f := switchd.FleetSpec{Name: "gpus", Kind: switchd.KindGPU, Count: count}
 	f.Supports = [switchd.NumModes]bool{true, true, true}
 	f.Modes[switchd.ModeMining] = switchd.ModeSpec{PowerKW: 1, HashrateTHs: 60, Revenue: switchd.RevenueHashprice}
@@ -37,8 +40,8 @@ func testGPU(count int) switchd.FleetSpec {
 	return f
 }
 
-// testValues are signal values; a negative demand means none is present.
-func testValues(price, hashprice, inference, demand float64) switchd.Values {
+// oracleValues are signal values; a negative demand means none is present.
+func oracleValues(price, hashprice, inference, demand float64) switchd.Values {
 	var v switchd.Values
 	v.V[switchd.SignalPrice], v.Present[switchd.SignalPrice] = price, true
 	v.V[switchd.SignalHashprice], v.Present[switchd.SignalHashprice] = hashprice, true
@@ -49,24 +52,25 @@ func testValues(price, hashprice, inference, demand float64) switchd.Values {
 	return v
 }
 
-// priceTrace is quarter-hours at the given prices and a hashprice of 50.
-func priceTrace(prices ...float64) []Interval {
+// oracleTrace is quarter-hours at the given prices and a hashprice of 50.
+func oracleTrace(prices ...float64) []Interval {
 	iv := make([]Interval, len(prices))
 	for i, p := range prices {
-		iv[i] = Interval{Hours: quarterHour, Values: testValues(p, 50, 0, -1)}
+		iv[i] = Interval{Hours: oracleRowHours, Values: oracleValues(p, 50, 0, -1)}
 	}
 	return iv
 }
 
-// mineValue is one test ASIC's value over a quarter-hour at price p.
-func mineValue(p float64) float64 {
-	return quarterHour * (0.2*50/24 - 3.5*p/1000)
+// oracleMine is one test ASIC's value over a quarter-hour at price p.
+func oracleMine(p float64) float64 {
+	return oracleRowHours * (0.2*50/24 - 3.5*p/1000)
 }
 
-func sumMine(prices ...float64) float64 {
+// oracleSumMine is oracleMine summed over the rows.
+func oracleSumMine(prices ...float64) float64 {
 	s := 0.0
 	for _, p := range prices {
-		s += mineValue(p)
+		s += oracleMine(p)
 	}
 	return s
 }
@@ -90,81 +94,81 @@ func TestOracleSingleDevice(t *testing.T) {
 	}{
 		{
 			name: "always profitable mining earns every interval's value",
-			iv:   priceTrace(low...),
-			want: sumMine(low...),
+			iv:   oracleTrace(low...),
+			want: oracleSumMine(low...),
 		},
 		{
 			name:  "the start from off is one switch",
 			fleet: func(f *switchd.FleetSpec) { f.SwitchCostUSD = 0.3 },
-			iv:    priceTrace(low...),
-			want:  sumMine(low...) - 0.3,
+			iv:    oracleTrace(low...),
+			want:  oracleSumMine(low...) - 0.3,
 		},
 		{
 			name:    "a device already mining pays no start",
 			fleet:   func(f *switchd.FleetSpec) { f.SwitchCostUSD = 0.3 },
-			iv:      priceTrace(low...),
+			iv:      oracleTrace(low...),
 			initial: []switchd.Mode{switchd.ModeMining},
-			want:    sumMine(low...),
+			want:    oracleSumMine(low...),
 		},
 		{
 			// Curtailing the spike saves 0.158 USD but costs two switches of 0.10.
 			name:  "a spike worth less than two switches is ridden through",
 			fleet: func(f *switchd.FleetSpec) { f.SwitchCostUSD = 0.1; f.MinDwell = 30 * time.Minute },
-			iv:    priceTrace(spike...),
-			want:  sumMine(spike...) - 0.1,
+			iv:    oracleTrace(spike...),
+			want:  oracleSumMine(spike...) - 0.1,
 		},
 		{
 			name:  "a spike worth more than two switches is curtailed",
 			fleet: func(f *switchd.FleetSpec) { f.SwitchCostUSD = 0.05; f.MinDwell = 30 * time.Minute },
-			iv:    priceTrace(spike...),
-			want:  sumMine(spikeNoPeak...) - 3*0.05,
+			iv:    oracleTrace(spike...),
+			want:  oracleSumMine(spikeNoPeak...) - 3*0.05,
 		},
 		{
 			// 75 minutes of dwell on 15-minute rows holds off for 4 rows:
 			// curtailing one spike row would give up 3 good rows.
 			name:  "a spike shorter than the dwell is ridden through even when switching is free",
 			fleet: func(f *switchd.FleetSpec) { f.MinDwell = 75 * time.Minute },
-			iv:    priceTrace(append(append([]float64{}, spike...), 20, 20)...),
-			want:  sumMine(append(append([]float64{}, spike...), 20, 20)...),
+			iv:    oracleTrace(append(append([]float64{}, spike...), 20, 20)...),
+			want:  oracleSumMine(append(append([]float64{}, spike...), 20, 20)...),
 		},
 		{
 			name:  "a spike as long as the dwell is curtailed",
 			fleet: func(f *switchd.FleetSpec) { f.MinDwell = 75 * time.Minute },
-			iv:    priceTrace(longSpike...),
-			want:  sumMine(20, 20, 20, 20, 20, 20),
+			iv:    oracleTrace(longSpike...),
+			want:  oracleSumMine(20, 20, 20, 20, 20, 20),
 		},
 		{
 			name: "switching cost is charged for each switch",
 			fleet: func(f *switchd.FleetSpec) {
 				f.SwitchCostUSD = 0.01
 			},
-			iv:   priceTrace(20, 20, 900, 900, 20, 20, 900, 900),
-			want: sumMine(20, 20, 20, 20) - 4*0.01,
+			iv:   oracleTrace(20, 20, 900, 900, 20, 20, 900, 900),
+			want: oracleSumMine(20, 20, 20, 20) - 4*0.01,
 		},
 		{
 			name:  "a start loses the revenue of its transition",
 			fleet: withTransitions,
-			iv:    priceTrace(20, 20, 20, 20),
-			want:  sumMine(20, 20, 20, 20) - rev*5.0/60,
+			iv:    oracleTrace(20, 20, 20, 20),
+			want:  oracleSumMine(20, 20, 20, 20) - rev*5.0/60,
 		},
 		{
 			name:  "a stop loses the mining revenue before it",
 			fleet: withTransitions,
-			iv:    priceTrace(20, 20, 20, 20, 900, 900, 900, 900),
-			want:  sumMine(20, 20, 20, 20) - 2*rev*5.0/60,
+			iv:    oracleTrace(20, 20, 20, 20, 900, 900, 900, 900),
+			want:  oracleSumMine(20, 20, 20, 20) - 2*rev*5.0/60,
 		},
 		{
 			name: "a transition longer than the next row loses only that row's length",
 			fleet: func(f *switchd.FleetSpec) {
 				f.Transition[switchd.ModeOff][switchd.ModeMining] = time.Hour
 			},
-			iv:   priceTrace(20, 20, 20),
-			want: sumMine(20, 20, 20) - rev*quarterHour,
+			iv:   oracleTrace(20, 20, 20),
+			want: oracleSumMine(20, 20, 20) - rev*oracleRowHours,
 		},
 		{
 			name: "negative prices pay for mining",
-			iv:   priceTrace(-50, -20, -80),
-			want: sumMine(-50, -20, -80),
+			iv:   oracleTrace(-50, -20, -80),
+			want: oracleSumMine(-50, -20, -80),
 		},
 		{
 			name: "off power is paid when nothing runs",
@@ -172,8 +176,8 @@ func TestOracleSingleDevice(t *testing.T) {
 				f.Modes[switchd.ModeOff].PowerKW = 0.05
 				f.Modes[switchd.ModeMining].HashrateTHs = 0
 			},
-			iv:   priceTrace(40, 60, 10),
-			want: -quarterHour * 0.05 * (40 + 60 + 10) / 1000,
+			iv:   oracleTrace(40, 60, 10),
+			want: -oracleRowHours * 0.05 * (40 + 60 + 10) / 1000,
 		},
 		{
 			name: "at a negative price drawing more earns more",
@@ -181,13 +185,13 @@ func TestOracleSingleDevice(t *testing.T) {
 				f.Modes[switchd.ModeOff].PowerKW = 0.05
 				f.Modes[switchd.ModeMining].HashrateTHs = 0
 			},
-			iv:   priceTrace(-30, -30),
-			want: 2 * quarterHour * 3.5 * 30 / 1000,
+			iv:   oracleTrace(-30, -30),
+			want: 2 * oracleRowHours * 3.5 * 30 / 1000,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := testASIC(1)
+			f := oracleASIC(1)
 			if tt.fleet != nil {
 				tt.fleet(&f)
 			}
@@ -200,25 +204,92 @@ func TestOracleSingleDevice(t *testing.T) {
 	}
 }
 
-func TestOracleStrictDwell(t *testing.T) {
-	// A one-row dip under breakeven: with a 75-minute dwell held in every
-	// mode a start must mine for 4 rows, so the dip is not worth taking.
-	prices := []float64{900, 900, 900, 900, 20, 900, 900, 900, 900, 900}
-	f := testASIC(1)
+func TestOracleDwellScope(t *testing.T) {
+	// A 75-minute dwell on 15-minute rows holds a stay for 4 rows.
+	dip := []float64{900, 900, 900, 900, 20, 900, 900, 900, 900, 900}
+	spike := []float64{20, 20, 20, 300, 20, 20, 20, 20, 20, 20}
+	spikeless := []float64{20, 20, 20, 20, 20, 20, 20, 20, 20}
+	f := oracleASIC(1)
 	f.MinDwell = 75 * time.Minute
 	tests := []struct {
 		name   string
-		strict bool
+		prices []float64
+		dwell  DwellScope
 		want   float64
 	}{
-		{name: "by default a forced stop may cut a run of mining short", want: mineValue(20)},
-		{name: "strict dwell holds mining too", strict: true, want: 0},
+		{name: "off only: a forced stop may cut a run of mining short", prices: dip, want: oracleMine(20)},
+		{name: "all modes: a start mines for the dwell, so the dip is not worth it", prices: dip, dwell: DwellAllModes, want: 0},
+		{name: "none: the dip is taken", prices: dip, dwell: DwellNone, want: oracleMine(20)},
+		{name: "off only: a stop lasts the dwell, so the spike is ridden through", prices: spike, want: oracleSumMine(spike...)},
+		{name: "all modes: the spike is ridden through", prices: spike, dwell: DwellAllModes, want: oracleSumMine(spike...)},
+		{name: "none: the spike is curtailed", prices: spike, dwell: DwellNone, want: oracleSumMine(spikeless...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Oracle([]switchd.FleetSpec{f}, 1e6, priceTrace(prices...), OracleOptions{StrictDwell: tt.strict})
+			got := Oracle([]switchd.FleetSpec{f}, 1e6, oracleTrace(tt.prices...), OracleOptions{Dwell: tt.dwell})
 			require.InDelta(t, tt.want, got.ProfitUSD, 1e-9)
 			require.True(t, got.Exact)
+		})
+	}
+}
+
+func TestDwellScopeFor(t *testing.T) {
+	capKW := 100.0
+	constrained := func(edit func(*policies.FleetConstraint)) policies.Effect {
+		fc := policies.NoFleetConstraint()
+		edit(&fc)
+		return policies.Effect{Fleets: []policies.FleetConstraint{policies.NoFleetConstraint(), fc}}
+	}
+	tests := []struct {
+		name     string
+		policy   policies.Policy
+		want     DwellScope
+		wantName string
+	}{
+		{name: "no rules", want: DwellAllModes, wantName: "all modes"},
+		{
+			name:   "a rule that only sets minimums",
+			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Min[switchd.ModeMining] = 5 })}}},
+			want:   DwellAllModes, wantName: "all modes",
+		},
+		{
+			name:   "a site cap rule",
+			policy: policies.Policy{Rules: []policies.Rule{{Then: policies.Effect{SiteCapKW: &capKW}}}},
+			want:   DwellOffOnly, wantName: "off only",
+		},
+		{
+			name:   "a forbidden mode",
+			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Forbid[switchd.ModeMining] = true })}}},
+			want:   DwellOffOnly, wantName: "off only",
+		},
+		{
+			name:   "a maximum on inference",
+			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Max[switchd.ModeInference] = 3 })}}},
+			want:   DwellOffOnly, wantName: "off only",
+		},
+		{
+			name: "a curtail fail-safe",
+			policy: func() policies.Policy {
+				var p policies.Policy
+				p.FailSafe[switchd.SignalPrice] = policies.FailSafeCurtail
+				return p
+			}(),
+			want: DwellOffOnly, wantName: "off only",
+		},
+		{
+			name: "a maximum on off",
+			policy: policies.Policy{Rules: []policies.Rule{
+				{Then: policies.Effect{SiteCapKW: &capKW}},
+				{Then: constrained(func(fc *policies.FleetConstraint) { fc.Max[switchd.ModeOff] = 10 })},
+			}},
+			want: DwellNone, wantName: "none",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := DwellScopeFor(&tt.policy)
+			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.wantName, got.String())
 		})
 	}
 }
@@ -227,7 +298,7 @@ func TestOracleCoupling(t *testing.T) {
 	prices := []float64{20, 40, 150, 900, 60, 10, -5, 30, 200, 25, 25, 25}
 	iv := make([]Interval, len(prices))
 	for i, p := range prices {
-		iv[i] = Interval{Hours: quarterHour, Values: testValues(p, 50, 2.1, -1)}
+		iv[i] = Interval{Hours: oracleRowHours, Values: oracleValues(p, 50, 2.1, -1)}
 	}
 	withDemand := func(iv []Interval, d float64) []Interval {
 		out := append([]Interval(nil), iv...)
@@ -236,7 +307,7 @@ func TestOracleCoupling(t *testing.T) {
 		}
 		return out
 	}
-	asics, gpus := testASIC(10), testGPU(5)
+	asics, gpus := oracleASIC(10), oracleGPU(5)
 	asics.SwitchCostUSD, gpus.SwitchCostUSD = 0.02, 0.05
 	asics.MinDwell, gpus.MinDwell = 30*time.Minute, 45*time.Minute
 	asics.Transition[switchd.ModeOff][switchd.ModeMining] = 5 * time.Minute
@@ -315,16 +386,16 @@ func TestOracleDegenerateInput(t *testing.T) {
 		want    float64
 		inexact bool
 	}{
-		{name: "no intervals", fleets: []switchd.FleetSpec{testASIC(3)}, capKW: 10, want: 0},
-		{name: "no fleets", capKW: 10, iv: priceTrace(20, 30), want: 0},
-		{name: "an empty fleet", fleets: []switchd.FleetSpec{testASIC(0)}, capKW: 10, iv: priceTrace(20), want: 0},
+		{name: "no intervals", fleets: []switchd.FleetSpec{oracleASIC(3)}, capKW: 10, want: 0},
+		{name: "no fleets", capKW: 10, iv: oracleTrace(20, 30), want: 0},
+		{name: "an empty fleet", fleets: []switchd.FleetSpec{oracleASIC(0)}, capKW: 10, iv: oracleTrace(20), want: 0},
 		{
-			name: "zero and negative lengths hold no time", fleets: []switchd.FleetSpec{testASIC(1)}, capKW: 10,
-			iv:   append(priceTrace(20), Interval{Hours: 0, Values: testValues(20, 50, 0, -1)}, Interval{Hours: -1}),
-			want: mineValue(20),
+			name: "zero and negative lengths hold no time", fleets: []switchd.FleetSpec{oracleASIC(1)}, capKW: 10,
+			iv:   append(oracleTrace(20), Interval{Hours: 0, Values: oracleValues(20, 50, 0, -1)}, Interval{Hours: -1}),
+			want: oracleMine(20),
 		},
-		{name: "a NaN cap is no cap", fleets: []switchd.FleetSpec{testASIC(2)}, capKW: math.NaN(), iv: priceTrace(20), want: 2 * mineValue(20)},
-		{name: "a cap below the all-off draw leaves devices off", fleets: []switchd.FleetSpec{testASIC(2)}, capKW: -5, iv: priceTrace(20), want: 0, inexact: true},
+		{name: "a NaN cap is no cap", fleets: []switchd.FleetSpec{oracleASIC(2)}, capKW: math.NaN(), iv: oracleTrace(20), want: 2 * oracleMine(20)},
+		{name: "a cap below the all-off draw leaves devices off", fleets: []switchd.FleetSpec{oracleASIC(2)}, capKW: -5, iv: oracleTrace(20), want: 0, inexact: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,17 +408,17 @@ func TestOracleDegenerateInput(t *testing.T) {
 	}
 }
 
-// randomInstance is a tiny random site and trace.
-type randomInstance struct {
+// oracleInstance is a tiny random site and trace.
+type oracleInstance struct {
 	fleets  []switchd.FleetSpec
 	capKW   float64
 	iv      []Interval
 	initial []switchd.Mode
-	strict  bool
+	dwell   DwellScope
 }
 
-func newRandomInstance(rng *rand.Rand, maxIntervals, maxCount int) randomInstance {
-	var in randomInstance
+func newOracleInstance(rng *rand.Rand, maxIntervals, maxCount int) oracleInstance {
+	var in oracleInstance
 	nf := 1 + rng.IntN(2)
 	maxKW := 0.0
 	for i := range nf {
@@ -377,11 +448,11 @@ func newRandomInstance(rng *rand.Rand, maxIntervals, maxCount int) randomInstanc
 		maxKW += float64(f.Count) * max(f.Modes[switchd.ModeMining].PowerKW, f.Modes[switchd.ModeInference].PowerKW)
 	}
 	in.capKW = maxKW * (0.2 + 0.9*rng.Float64())
-	in.strict = rng.IntN(2) == 0
+	in.dwell = DwellScope(rng.IntN(3))
 	T := 2 + rng.IntN(maxIntervals-1)
 	withDemand := rng.IntN(2) == 0
 	for range T {
-		h := quarterHour
+		h := oracleRowHours
 		if rng.IntN(3) == 0 {
 			h = 0.05 + 0.4*rng.Float64()
 		}
@@ -389,23 +460,23 @@ func newRandomInstance(rng *rand.Rand, maxIntervals, maxCount int) randomInstanc
 		if withDemand {
 			d = float64(rng.IntN(4))
 		}
-		v := testValues(-60+500*rng.Float64()*rng.Float64(), 30+40*rng.Float64(), 3*rng.Float64(), d)
+		v := oracleValues(-60+500*rng.Float64()*rng.Float64(), 30+40*rng.Float64(), 3*rng.Float64(), d)
 		in.iv = append(in.iv, Interval{Hours: h, Values: v})
 	}
 	return in
 }
 
-func (in *randomInstance) options() OracleOptions {
-	return OracleOptions{Initial: in.initial, StrictDwell: in.strict}
+func (in *oracleInstance) options() OracleOptions {
+	return OracleOptions{Initial: in.initial, Dwell: in.dwell}
 }
 
-// bruteForce is the optimum of the oracle's interval model, written from
+// oracleBruteForce is the optimum of the oracle's interval model, written from
 // its rules without sharing the oracle's code: every device picks a mode per
 // interval, runs held to the dwell last ⌊MinDwell/Δmax⌋ − 1 intervals, a
 // change pays the switching cost and the least revenue its transition can
 // lose, draw stays under the cap and inference is paid up to demand. It
 // searches every joint pick sequence (memoised on the devices' states).
-func bruteForce(in *randomInstance) float64 {
+func oracleBruteForce(in *oracleInstance) float64 {
 	type device struct {
 		f     *switchd.FleetSpec
 		modes []switchd.Mode
@@ -424,7 +495,7 @@ func bruteForce(in *randomInstance) float64 {
 			if m == switchd.ModeOff || f.Supports[m] {
 				d.modes = append(d.modes, m)
 				k := 1
-				if m == switchd.ModeOff || in.strict {
+				if in.dwell == DwellAllModes || in.dwell == DwellOffOnly && m == switchd.ModeOff {
 					k = max(1, int(math.Floor(f.MinDwell.Hours()/maxH*(1+1e-9)))-1)
 				}
 				d.k[m] = min(k, 15)
@@ -487,7 +558,6 @@ func bruteForce(in *randomInstance) float64 {
 			return v
 		}
 		result := math.Inf(-1)
-		picks := make([]switchd.Mode, len(devs))
 		next := make([]uint8, len(devs))
 		var try func(i int, value, powerKW, paid float64)
 		try = func(i int, value, powerKW, paid float64) {
@@ -516,7 +586,6 @@ func bruteForce(in *randomInstance) float64 {
 					v -= charge(d, mode, b, t)
 					next[i] = uint8(b)<<4 | 1
 				}
-				picks[i] = b
 				p := paid
 				if d.f.Modes[b].Revenue == switchd.RevenueInference && rev(d.f, b, t) > 0 {
 					p++
@@ -536,9 +605,9 @@ func TestOracleBruteForce(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	exact := 0
 	for i := range 300 {
-		in := newRandomInstance(rng, 7, 2)
+		in := newOracleInstance(rng, 7, 2)
 		t.Run(fmt.Sprintf("instance %d", i), func(t *testing.T) {
-			want := bruteForce(&in)
+			want := oracleBruteForce(&in)
 			got := Oracle(in.fleets, in.capKW, in.iv, in.options())
 			tol := 1e-9 * max(1, math.Abs(want))
 			require.GreaterOrEqual(t, got.ProfitUSD, want-tol, "bound below the optimum of its own model: %+v", in)
@@ -572,71 +641,63 @@ type ctDevice struct {
 // interval and segment boundary. ok is false when the site draw ever
 // exceeds capKW.
 func ctProfit(fleets []switchd.FleetSpec, capKW float64, iv []Interval, devs []ctDevice) (profit float64, ok bool) {
-	bounds := []float64{0}
-	for _, x := range iv {
-		bounds = append(bounds, bounds[len(bounds)-1]+x.Hours)
+	ends := make([]float64, len(iv))
+	cuts := []float64{0}
+	for t, x := range iv {
+		ends[t] = cuts[len(cuts)-1] + x.Hours
+		cuts = append(cuts, ends[t])
 	}
 	for _, d := range devs {
 		profit -= d.weight * float64(d.switches) * fleets[d.fleet].SwitchCostUSD
-	}
-	cursor := make([]int, len(devs))
-	for t, x := range iv {
-		cuts := []float64{bounds[t], bounds[t+1]}
-		for _, d := range devs {
-			for _, s := range d.segments {
-				for _, c := range []float64{s.from, s.to} {
-					if c > bounds[t] && c < bounds[t+1] {
-						cuts = append(cuts, c)
-					}
-				}
-			}
+		for _, s := range d.segments {
+			cuts = append(cuts, s.from, s.to)
 		}
-		sortFloats(cuts)
-		price := x.Values.V[switchd.SignalPrice]
-		for j := 0; j+1 < len(cuts); j++ {
-			a, b := cuts[j], cuts[j+1]
-			if b-a <= 0 {
+	}
+	sort.Float64s(cuts)
+	cursor := make([]int, len(devs))
+	t := 0
+	for j := 0; j+1 < len(cuts) && t < len(iv); j++ {
+		a, b := cuts[j], cuts[j+1]
+		if !(b > a) || a < 0 {
+			continue
+		}
+		mid := (a + b) / 2
+		for t < len(iv) && ends[t] <= mid {
+			t++
+		}
+		if t == len(iv) {
+			break
+		}
+		x := &iv[t]
+		powerKW, inference, rev := 0.0, 0.0, 0.0
+		for i := range devs {
+			d := &devs[i]
+			for cursor[i] < len(d.segments)-1 && d.segments[cursor[i]].to <= mid {
+				cursor[i]++
+			}
+			s := d.segments[cursor[i]]
+			spec := &fleets[d.fleet]
+			if s.mode != s.target {
+				powerKW += d.weight * spec.TransitionPowerKW(s.mode, s.target)
 				continue
 			}
-			mid := (a + b) / 2
-			powerKW, inference, rev := 0.0, 0.0, 0.0
-			for i := range devs {
-				d := &devs[i]
-				for cursor[i] < len(d.segments)-1 && d.segments[cursor[i]].to <= mid {
-					cursor[i]++
-				}
-				s := d.segments[cursor[i]]
-				spec := &fleets[d.fleet]
-				if s.mode != s.target {
-					powerKW += d.weight * spec.TransitionPowerKW(s.mode, s.target)
-					continue
-				}
-				powerKW += d.weight * spec.Modes[s.mode].PowerKW
-				if spec.Modes[s.mode].Revenue == switchd.RevenueInference {
-					inference += d.weight
-					continue
-				}
-				rev += d.weight * spec.RevenuePerHour(s.mode, &x.Values)
+			powerKW += d.weight * spec.Modes[s.mode].PowerKW
+			if spec.Modes[s.mode].Revenue == switchd.RevenueInference {
+				inference += d.weight
+				continue
 			}
-			if powerKW > capKW+1e-9 {
-				return 0, false
-			}
-			if dem, has := x.Values.Get(switchd.SignalAIDemand); has {
-				inference = min(inference, max(dem, 0))
-			}
-			rev += inference * x.Values.V[switchd.SignalInferencePrice]
-			profit += (rev - powerKW*price/1000) * (b - a)
+			rev += d.weight * spec.RevenuePerHour(s.mode, &x.Values)
 		}
+		if powerKW > capKW+1e-9 {
+			return 0, false
+		}
+		if dem, has := x.Values.Get(switchd.SignalAIDemand); has {
+			inference = min(inference, max(dem, 0))
+		}
+		rev += inference * x.Values.V[switchd.SignalInferencePrice]
+		profit += (rev - powerKW*x.Values.V[switchd.SignalPrice]/1000) * (b - a)
 	}
 	return profit, true
-}
-
-func sortFloats(x []float64) {
-	for i := 1; i < len(x); i++ {
-		for j := i; j > 0 && x[j] < x[j-1]; j-- {
-			x[j], x[j-1] = x[j-1], x[j]
-		}
-	}
 }
 
 // gridStep is the time grid of the controller adversary: 5 minutes, in
@@ -645,8 +706,8 @@ const gridStep = 5.0 / 60
 
 // newGridInstance is a tiny random instance whose rows, transitions and
 // dwell times are whole grid steps, with one or two devices in all.
-func newGridInstance(rng *rand.Rand) randomInstance {
-	in := newRandomInstance(rng, 8, 1)
+func newGridInstance(rng *rand.Rand) oracleInstance {
+	in := newOracleInstance(rng, 8, 1)
 	if len(in.fleets) == 1 {
 		in.fleets[0].Count = 1 + rng.IntN(2)
 	}
@@ -679,11 +740,11 @@ type gridState struct {
 // acts only at grid instants (mid-row included): devices follow the rules
 // of the simulated devices exactly (transitions take their time at the
 // larger draw and earn nothing, MinDwell after arriving before leaving a
-// mode, except that without StrictDwell a constraint may force a device out
-// of a mode other than off at once), the draw stays under the cap at every
+// mode, except where the instance's dwell scope lets a constraint force a
+// device out at once), the draw stays under the cap at every
 // instant and inference is paid up to demand. It searches every joint
 // schedule of the (at most two) devices.
-func gridOptimum(in *randomInstance) float64 {
+func gridOptimum(in *oracleInstance) float64 {
 	type device struct {
 		f       *switchd.FleetSpec
 		dwell   int
@@ -712,7 +773,7 @@ func gridOptimum(in *randomInstance) float64 {
 		}
 		out = append(out, gridState{mode: s.mode, target: s.mode, age: min(s.age+1, d.dwell)})
 		switches = append(switches, 0)
-		if s.age+1 < d.dwell && (in.strict || s.mode == switchd.ModeOff) {
+		if s.age+1 < d.dwell && (in.dwell == DwellAllModes || in.dwell == DwellOffOnly && s.mode == switchd.ModeOff) {
 			return out, switches
 		}
 		for _, b := range switchd.Modes {
@@ -739,7 +800,7 @@ func gridOptimum(in *randomInstance) float64 {
 		start[i].age = max(devs[i].dwell-1, 0)
 	}
 	values := map[joint]float64{start: 0}
-	for t, x := range in.iv {
+	for _, x := range in.iv {
 		steps := int(math.Round(x.Hours / gridStep))
 		price := x.Values.V[switchd.SignalPrice]
 		for range steps {
@@ -756,11 +817,12 @@ func gridOptimum(in *randomInstance) float64 {
 				for a, sa := range options[0] {
 					for b, sb := range options[1] {
 						ns := joint{sa, sb}
+						made := [2]int{switches[0][a], switches[1][b]}
 						value := v
 						powerKW, inference := 0.0, 0.0
 						for i := range devs {
 							d, s := &devs[i], ns[i]
-							value -= float64([2][]int{switches[0], switches[1]}[i][[2]int{a, b}[i]]) * d.f.SwitchCostUSD
+							value -= float64(made[i]) * d.f.SwitchCostUSD
 							if s.mode != s.target {
 								powerKW += d.f.TransitionPowerKW(s.mode, s.target)
 								continue
@@ -787,7 +849,6 @@ func gridOptimum(in *randomInstance) float64 {
 			}
 			values = nextValues
 		}
-		_ = t
 	}
 	best := math.Inf(-1)
 	for _, v := range values {
@@ -796,26 +857,134 @@ func gridOptimum(in *randomInstance) float64 {
 	return best
 }
 
+// newEdgeInstance is one device, no cap, rows of 5 to 15 minutes, long
+// transitions and prices that are often negative: where transitions pay
+// and the interval model's charges for them are tested hardest.
+func newEdgeInstance(rng *rand.Rand) oracleInstance {
+	f := switchd.FleetSpec{Name: "f", Count: 1}
+	f.Supports = [switchd.NumModes]bool{true, true, rng.IntN(2) == 0}
+	if rng.IntN(3) == 0 {
+		f.Modes[switchd.ModeOff].PowerKW = 0.2 * rng.Float64()
+	}
+	f.Modes[switchd.ModeMining] = switchd.ModeSpec{PowerKW: 0.5 + 3*rng.Float64(), HashrateTHs: 50 + 150*rng.Float64(), Revenue: switchd.RevenueHashprice}
+	f.Modes[switchd.ModeInference] = switchd.ModeSpec{PowerKW: 0.3 + 3*rng.Float64(), Revenue: switchd.RevenueInference}
+	for a := range f.Transition {
+		for b := range f.Transition[a] {
+			if a != b {
+				f.Transition[a][b] = time.Duration(rng.IntN(13)) * 5 * time.Minute
+			}
+		}
+	}
+	f.MinDwell = time.Duration(rng.IntN(13)) * 5 * time.Minute
+	f.SwitchCostUSD = []float64{0, 0, 0.01, 0.05}[rng.IntN(4)]
+	in := oracleInstance{fleets: []switchd.FleetSpec{f}, capKW: 1e6, dwell: DwellScope(rng.IntN(3)),
+		initial: []switchd.Mode{switchd.Modes[rng.IntN(switchd.NumModes)]}}
+	for range 2 + rng.IntN(7) {
+		price := -300 * rng.Float64()
+		if rng.IntN(2) == 0 {
+			price = 3000 * math.Pow(rng.Float64(), 3)
+		}
+		v := oracleValues(price, 80*rng.Float64(), 3*rng.Float64(), -1)
+		in.iv = append(in.iv, Interval{Hours: gridStep * float64(1+rng.IntN(3)), Values: v})
+	}
+	return in
+}
+
 // TestOracleBoundsGridController checks the bound against the best
 // controller acting every 5 minutes, mid-row included, with the simulated
 // devices' exact rules: it pins the soundness of the interval model itself
-// (transitions, dwell, picks), not only of the dual.
+// (transitions, dwell, picks), not only of the dual. Dropping any of the
+// transition charge's safeguards (the windows, the caps on τ, counting a
+// transition in its higher-draw mode) makes some instance fail.
 func TestOracleBoundsGridController(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(t *testing.T, in *oracleInstance) {
+		controller := gridOptimum(in)
+		got := Oracle(in.fleets, in.capKW, in.iv, in.options())
+		require.GreaterOrEqual(t, got.ProfitUSD, controller-1e-9, "a controller beats the bound: %+v", *in)
+	}
 	for i := range 150 {
 		in := newGridInstance(rng)
-		t.Run(fmt.Sprintf("instance %d", i), func(t *testing.T) {
+		t.Run(fmt.Sprintf("coupled %d", i), func(t *testing.T) { check(t, &in) })
+	}
+	rng = rand.New(rand.NewPCG(5, 6))
+	for i := range 800 {
+		in := newEdgeInstance(rng)
+		t.Run(fmt.Sprintf("edge %d", i), func(t *testing.T) { check(t, &in) })
+	}
+}
+
+// TestOracleBoundsCraftedControllers pins the edges of the interval model
+// with schedules a controller can really follow, each worth exactly what a
+// looser charge would miss.
+func TestOracleBoundsCraftedControllers(t *testing.T) {
+	gpuLike := oracleASIC(1)
+	gpuLike.Supports[switchd.ModeInference] = true
+	gpuLike.Modes[switchd.ModeInference] = switchd.ModeSpec{PowerKW: 0.7, Revenue: switchd.RevenueInference}
+	gpuLike.Transition[switchd.ModeOff][switchd.ModeMining] = time.Hour
+	longStop := oracleASIC(1)
+	longStop.Transition[switchd.ModeMining][switchd.ModeOff] = time.Hour
+	longStart := oracleASIC(1)
+	longStart.Transition[switchd.ModeOff][switchd.ModeMining] = time.Hour
+	dwell := oracleASIC(1)
+	dwell.MinDwell = 75 * time.Minute
+	rows := func(hashprice float64, prices ...float64) []Interval {
+		iv := oracleTrace(prices...)
+		for i := range iv {
+			iv[i].Values.V[switchd.SignalHashprice] = hashprice
+		}
+		return iv
+	}
+	tests := []struct {
+		name    string
+		fleet   switchd.FleetSpec
+		iv      []Interval
+		initial switchd.Mode
+		// schedule is what the intended schedule earns; the grid search
+		// must find at least that.
+		schedule float64
+	}{
+		{
+			// Started at once, the hour-long start outlasts the trace: the
+			// device draws 3.5 kW at −100 USD/MWh for half an hour.
+			name: "a start cut short by the end of the trace", fleet: longStart,
+			iv: oracleTrace(-100, -100), schedule: 3.5 * 0.1 * 0.5,
+		},
+		{
+			// To be off for the spike the hour-long stop must start at once,
+			// through two rows with no hashprice: it loses less than an
+			// hour of revenue.
+			name: "a stop through rows of low revenue", fleet: longStop, initial: switchd.ModeMining,
+			iv:       append(rows(0, -200, -200), oracleTrace(-200, -200, 3000, 3000)...),
+			schedule: 3.5 * 0.2 * 1,
+		},
+		{
+			// Through inference, which is instant both ways, mining starts
+			// after one grid step instead of an hour.
+			name: "a detour through a fast mode", fleet: gpuLike,
+			iv:       oracleTrace(20, 20, 20, 20),
+			schedule: oracleSumMine(20, 20, 20, 20) - gridStep*(0.2*50/24-3.5*0.02) - gridStep*0.7*0.02,
+		},
+		{
+			name: "a forced stop cuts a run of mining short", fleet: dwell,
+			iv:       oracleTrace(900, 900, 900, 900, 20, 900, 900, 900, 900, 900),
+			schedule: oracleMine(20),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := oracleInstance{fleets: []switchd.FleetSpec{tt.fleet}, capKW: 1e6, iv: tt.iv, initial: []switchd.Mode{tt.initial}}
 			controller := gridOptimum(&in)
+			require.GreaterOrEqual(t, controller, tt.schedule-1e-9)
 			got := Oracle(in.fleets, in.capKW, in.iv, in.options())
-			require.GreaterOrEqual(t, got.ProfitUSD, controller-1e-9, "a controller beats the bound: %+v", in)
-			t.Logf("bound %.4f, controller %.4f", got.ProfitUSD, controller)
+			require.GreaterOrEqual(t, got.ProfitUSD, controller-1e-9)
 		})
 	}
 }
 
-// readTestTrace reads a trace with price and hashprice columns, for the
-// tests that use the real traces in $SWITCHD_TRACES.
-func readTestTrace(t *testing.T, name string) []Interval {
+// readOracleTrace reads a trace's prices and hashprice (50 USD/PH/day when it
+// has none), for the tests that use the real traces in $SWITCHD_TRACES.
+func readOracleTrace(t *testing.T, name string) []Interval {
 	dir := os.Getenv("SWITCHD_TRACES")
 	if dir == "" {
 		t.Skip("SWITCHD_TRACES not set")
@@ -836,10 +1005,13 @@ func readTestTrace(t *testing.T, name string) []Interval {
 		require.NoError(t, err)
 		price, err := strconv.ParseFloat(r[col["price_usd_mwh"]], 64)
 		require.NoError(t, err)
-		hp, err := strconv.ParseFloat(r[col["hashprice_usd_th_day"]], 64)
-		require.NoError(t, err)
+		hp := 0.05 // USD/TH/day, when the trace has no hashprice
+		if c, ok := col["hashprice_usd_th_day"]; ok {
+			hp, err = strconv.ParseFloat(r[c], 64)
+			require.NoError(t, err)
+		}
 		times = append(times, at)
-		iv = append(iv, Interval{Values: testValues(price, hp*1000, 2.1, -1)})
+		iv = append(iv, Interval{Values: oracleValues(price, hp*1000, 2.1, -1)})
 	}
 	for i := range iv {
 		if i+1 < len(iv) {
@@ -853,17 +1025,17 @@ func readTestTrace(t *testing.T, name string) []Interval {
 
 // TestOracleRealTrace checks the bound against a threshold policy (mine
 // below breakeven, else off, under the cap with a 1-hour dwell) over the
-// August 2023 Houston heat wave.
+// August 2023 Houston heat wave and the 2024 hub average, negative prices
+// included.
 func TestOracleRealTrace(t *testing.T) {
-	iv := readTestTrace(t, "ercot_lz_houston_rt15_2023-08.csv")
-	asics := testASIC(1000)
+	asics := oracleASIC(1000)
 	asics.Modes[switchd.ModeMining].PowerKW = 3.25
 	asics.Modes[switchd.ModeMining].HashrateTHs = 110
 	asics.Transition[switchd.ModeOff][switchd.ModeMining] = 5 * time.Minute
 	asics.Transition[switchd.ModeMining][switchd.ModeOff] = 2 * time.Minute
 	asics.MinDwell = time.Hour
 	asics.SwitchCostUSD = 0.02
-	gpus := testGPU(100)
+	gpus := oracleGPU(100)
 	gpus.Supports[switchd.ModeMining] = false
 	fleets := []switchd.FleetSpec{asics, gpus}
 	const capKW = 3000
@@ -871,49 +1043,57 @@ func TestOracleRealTrace(t *testing.T) {
 
 	// The policy: GPUs serve inference throughout; 901 ASICs mine whenever
 	// the row's price is under breakeven and their dwell allows.
-	gpuLife := ctDevice{fleet: 1, weight: 100, switches: 1, segments: []ctSegment{
-		{from: 0, to: 0, mode: switchd.ModeOff, target: switchd.ModeInference},
-		{from: 0, to: math.Inf(1), mode: switchd.ModeInference, target: switchd.ModeInference},
-	}}
-	asicLife := ctDevice{fleet: 0, weight: miners}
-	mode, since, free, at := switchd.ModeOff, 0.0, 0.0, 0.0
-	for _, x := range iv {
-		want := switchd.ModeOff
-		if asics.ValuePerHour(switchd.ModeMining, &x.Values) > 0 {
-			want = switchd.ModeMining
+	policy := func(t *testing.T, iv []Interval) float64 {
+		gpuLife := ctDevice{fleet: 1, weight: 100, switches: 1, segments: []ctSegment{
+			{from: 0, to: 0, mode: switchd.ModeOff, target: switchd.ModeInference},
+			{from: 0, to: math.Inf(1), mode: switchd.ModeInference, target: switchd.ModeInference},
+		}}
+		asicLife := ctDevice{fleet: 0, weight: miners}
+		mode, since, free, at := switchd.ModeOff, 0.0, 0.0, 0.0
+		for _, x := range iv {
+			want := switchd.ModeOff
+			if asics.ValuePerHour(switchd.ModeMining, &x.Values) > 0 {
+				want = switchd.ModeMining
+			}
+			if want != mode && at >= free {
+				arrive := at + asics.Transition[mode][want].Hours()
+				asicLife.segments = append(asicLife.segments,
+					ctSegment{from: since, to: at, mode: mode, target: mode},
+					ctSegment{from: at, to: arrive, mode: mode, target: want})
+				asicLife.switches++
+				mode, since, free = want, arrive, arrive+asics.MinDwell.Hours()
+			}
+			at += x.Hours
 		}
-		if want != mode && at >= free {
-			arrive := at + asics.Transition[mode][want].Hours()
-			asicLife.segments = append(asicLife.segments,
-				ctSegment{from: since, to: at, mode: mode, target: mode},
-				ctSegment{from: at, to: arrive, mode: mode, target: want})
-			asicLife.switches++
-			mode, since, free = want, arrive, arrive+asics.MinDwell.Hours()
-		}
-		at += x.Hours
+		asicLife.segments = append(asicLife.segments, ctSegment{from: since, to: math.Inf(1), mode: mode, target: mode})
+		profit, ok := ctProfit(fleets, capKW, iv, []ctDevice{asicLife, gpuLife})
+		require.True(t, ok)
+		return profit
 	}
-	asicLife.segments = append(asicLife.segments, ctSegment{from: since, to: math.Inf(1), mode: mode, target: mode})
-	policy, ok := ctProfit(fleets, capKW, iv, []ctDevice{asicLife, gpuLife})
-	require.True(t, ok)
 
-	tests := []struct {
-		name   string
-		capKW  float64
-		opt    OracleOptions
-		policy float64
-		exact  bool
-	}{
-		{name: "binding cap", capKW: capKW, policy: policy},
-		{name: "binding cap, strict dwell", capKW: capKW, opt: OracleOptions{StrictDwell: true}, policy: policy},
-		{name: "no cap", capKW: math.Inf(1), policy: policy, exact: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			start := time.Now()
-			got := Oracle(fleets, tt.capKW, iv, tt.opt)
-			t.Logf("policy %.0f USD, oracle %.0f USD (%s) in %v", tt.policy, got.ProfitUSD, got.Method, time.Since(start))
-			require.GreaterOrEqual(t, got.ProfitUSD, tt.policy)
-			require.Equal(t, tt.exact, got.Exact)
+	for _, trace := range []string{"ercot_lz_houston_rt15_2023-08.csv", "ercot_hb_hubavg_rt15_2024.csv"} {
+		t.Run(trace, func(t *testing.T) {
+			iv := readOracleTrace(t, trace)
+			policy := policy(t, iv)
+			tests := []struct {
+				name  string
+				capKW float64
+				opt   OracleOptions
+				exact bool
+			}{
+				{name: "binding cap", capKW: capKW},
+				{name: "binding cap, dwell in all modes", capKW: capKW, opt: OracleOptions{Dwell: DwellAllModes}},
+				{name: "no cap", capKW: math.Inf(1), exact: true},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					start := time.Now()
+					got := Oracle(fleets, tt.capKW, iv, tt.opt)
+					t.Logf("policy %.0f USD, oracle %.0f USD (%s) in %v", policy, got.ProfitUSD, got.Method, time.Since(start))
+					require.GreaterOrEqual(t, got.ProfitUSD, policy)
+					require.Equal(t, tt.exact, got.Exact)
+				})
+			}
 		})
 	}
 }

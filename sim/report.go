@@ -167,7 +167,21 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("threshold_debounce: %w", err)
 	}
-	or := Oracle(o.Site.Specs(), o.Site.PowerCapKW, OracleIntervals(o.Series, o.Policy), o.Oracle)
+	oo := o.Oracle
+	// The bound must hold for every strategy compared: the policy's forced
+	// moves and the threshold baseline's (it forces miners off, ignoring
+	// dwell) both leave only stays in off held to the dwell time.
+	oo.Dwell = DwellScopeFor(o.Policy)
+	if oo.Dwell == DwellAllModes {
+		oo.Dwell = DwellOffOnly
+	}
+	oo.Initial = make([]switchd.Mode, len(o.Site.Fleets))
+	for i := range o.Site.Fleets {
+		if cfg, err := simConfig(&o.Site.Fleets[i]); err == nil {
+			oo.Initial[i] = cfg.Initial
+		}
+	}
+	or := Oracle(o.Site.Specs(), o.Site.PowerCapKW, OracleIntervals(o.Series, o.Policy), oo)
 
 	rep := &Report{Simulated: true, Site: o.Site.Name, Policy: o.Policy.Source, RunReport: runReport(pol, ao)}
 	rep.Baselines.AlwaysOn = runReport(ao, ao)

@@ -120,11 +120,9 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	drivers := make([]*simdev.Driver, len(site.Fleets))
 	ifaces := make([]switchd.Driver, len(site.Fleets))
 	for i := range site.Fleets {
-		cfg := simdev.Config{}
-		if site.Fleets[i].Driver == "sim" {
-			if cfg, err = simdev.ParseConfig(&site.Fleets[i].Settings); err != nil {
-				return nil, fmt.Errorf("fleet %q: %w", site.Fleets[i].Spec.Name, err)
-			}
+		cfg, err := simConfig(&site.Fleets[i])
+		if err != nil {
+			return nil, err
 		}
 		drivers[i] = simdev.New(site.Fleets[i].Spec, cfg, clock)
 		ifaces[i] = drivers[i]
@@ -323,6 +321,19 @@ func (r *runner) endInterval(start, end time.Time) {
 	rec.CostUSD, rec.RevenueUSD, rec.ProfitUSD = r.ivCost, r.ivRev, res.ProfitUSD
 	rec.Fired = r.ctl.Decision().Eval.Fired
 	r.o.OnInterval(rec)
+}
+
+// simConfig is the simulated driver's settings for a fleet: its own when
+// its driver is "sim", else the defaults (every fleet is simulated here).
+func simConfig(f *policies.Fleet) (simdev.Config, error) {
+	if f.Driver != "sim" {
+		return simdev.Config{}, nil
+	}
+	cfg, err := simdev.ParseConfig(&f.Settings)
+	if err != nil {
+		return cfg, fmt.Errorf("fleet %q: %w", f.Spec.Name, err)
+	}
+	return cfg, nil
 }
 
 // effectiveValues is what the economics run on: received values, else the
