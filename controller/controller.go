@@ -37,6 +37,8 @@ type Options struct {
 	Clock   switchd.Clock
 	// Planner decides targets; nil means a PolicyPlanner.
 	Planner Planner
+	// Recorder, when set, makes commands durable before they are sent.
+	Recorder Recorder
 }
 
 // Validate checks that the options fit together.
@@ -98,17 +100,20 @@ type FleetReport struct {
 // concurrently; SetPolicy and Observe may be called from other goroutines
 // only if the caller serialises them with Tick (the daemon does).
 type Controller struct {
-	site    *policies.Site
-	policy  atomic.Pointer[policies.Policy]
-	clock   switchd.Clock
-	planner Planner
+	site     *policies.Site
+	policy   atomic.Pointer[policies.Policy]
+	clock    switchd.Clock
+	planner  Planner
+	recorder Recorder
 
-	snap    switchd.Snapshot
-	fleets  []fleet
-	current [][switchd.NumModes]int
-	in      PlanInput
-	dec     Decision
-	reports []FleetReport
+	snap      switchd.Snapshot
+	overrides []Override
+	batch     []FleetCommands
+	fleets    []fleet
+	current   [][switchd.NumModes]int
+	in        PlanInput
+	dec       Decision
+	reports   []FleetReport
 	// startsBuf is reconcile's scratch list, kept to avoid an allocation
 	// per tick.
 	startsBuf []start
@@ -126,12 +131,13 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	c := &Controller{
-		site:    opts.Site,
-		clock:   opts.Clock,
-		planner: opts.Planner,
-		fleets:  make([]fleet, len(opts.Site.Fleets)),
-		current: make([][switchd.NumModes]int, len(opts.Site.Fleets)),
-		reports: make([]FleetReport, len(opts.Site.Fleets)),
+		site:     opts.Site,
+		clock:    opts.Clock,
+		planner:  opts.Planner,
+		recorder: opts.Recorder,
+		fleets:   make([]fleet, len(opts.Site.Fleets)),
+		current:  make([][switchd.NumModes]int, len(opts.Site.Fleets)),
+		reports:  make([]FleetReport, len(opts.Site.Fleets)),
 	}
 	if c.planner == nil {
 		c.planner = &PolicyPlanner{}
@@ -198,13 +204,23 @@ func (c *Controller) Tick(ctx context.Context) error {
 		c.readFleet(ctx, now, i)
 	}
 
-	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current}
+	c.dropExpired(now)
+	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides}
 	c.planner.Plan(now, &c.in, &c.dec)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)
 
 	c.reconcile(now, pol)
 
+	if err := c.record(now); err != nil {
+		// Nothing is sent that is not journalled; try again shortly.
+		for i := range c.fleets {
+			c.fleets[i].cmds = c.fleets[i].cmds[:0]
+			c.reports[i].Err = err
+		}
+		c.wakeAt(now.Add(minBackoff))
+		return nil
+	}
 	for i := range c.fleets {
 		f := &c.fleets[i]
 		r := &c.reports[i]
@@ -212,7 +228,11 @@ func (c *Controller) Tick(ctx context.Context) error {
 		if len(f.cmds) == 0 {
 			continue
 		}
-		if err := f.driver.Apply(ctx, f.cmds); err != nil {
+		err := f.driver.Apply(ctx, f.cmds)
+		if c.recorder != nil {
+			c.recorder.Applied(now, f.spec.Name, f.cmds, err)
+		}
+		if err != nil {
 			r.Err = fmt.Errorf("fleet %q: apply: %w", f.spec.Name, err)
 			r.Commands = nil
 			f.fail(now)
@@ -224,6 +244,47 @@ func (c *Controller) Tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// record hands this tick's commands to the recorder, if any.
+func (c *Controller) record(now time.Time) error {
+	if c.recorder == nil {
+		return nil
+	}
+	c.batch = c.batch[:0]
+	for i := range c.fleets {
+		if f := &c.fleets[i]; len(f.cmds) > 0 {
+			c.batch = append(c.batch, FleetCommands{Fleet: f.spec.Name, Commands: f.cmds})
+		}
+	}
+	if len(c.batch) == 0 {
+		return nil
+	}
+	if err := c.recorder.Commands(now, &c.dec, c.batch); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// SetOverrides replaces the operator overrides; they apply from the next
+// tick. Callers serialise it with Tick.
+func (c *Controller) SetOverrides(ovs []Override) {
+	c.overrides = append(c.overrides[:0], ovs...)
+}
+
+// Overrides returns the overrides still in force as of the last tick.
+func (c *Controller) Overrides() []Override { return c.overrides }
+
+// dropExpired forgets overrides that are no longer in force.
+func (c *Controller) dropExpired(now time.Time) {
+	kept := c.overrides[:0]
+	for _, o := range c.overrides {
+		if o.Active(now) {
+			kept = append(kept, o)
+			c.wakeAt(o.Until)
+		}
+	}
+	c.overrides = kept
 }
 
 // readFleet reads one driver's state and derives the counts the reconciler

@@ -14,6 +14,9 @@ type PlanInput struct {
 	Snap   *switchd.Snapshot
 	// Current[i][m] is the devices of fleet i in mode m or on their way to it.
 	Current [][switchd.NumModes]int
+	// Overrides are the operator's manual instructions (some may have
+	// expired: check Active).
+	Overrides []Override
 }
 
 // Decision is a planner's output: the evaluated policy (values, constraints,
@@ -45,6 +48,7 @@ type PolicyPlanner struct {
 // Plan implements Planner.
 func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	in.Policy.EvaluateInto(now, in.Snap, in.Site, &d.Eval)
+	applyOverrides(now, in.Site, in.Overrides, &d.Eval)
 	if p.site != in.Site {
 		p.din.Fleets, p.site = in.Site.Specs(), in.Site
 	}

@@ -24,6 +24,8 @@ type Site struct {
 	MaxAge [switchd.NumSignals]time.Duration
 	// Source is the file the site was loaded from, for messages.
 	Source string
+	// Daemon holds the settings only `switchd run` uses.
+	Daemon Daemon
 }
 
 // Fleet is one fleet of identical devices and how to drive them.

@@ -1,0 +1,76 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/policies"
+)
+
+// FleetCommands are the commands one fleet gets in one tick.
+type FleetCommands struct {
+	Fleet    string
+	Commands []switchd.Command
+}
+
+// Recorder makes decisions and commands durable before they are sent: the
+// daemon's journal. The controller calls it from Tick, never concurrently.
+type Recorder interface {
+	// Commands is called once per tick that has commands, before any of
+	// them is sent, and returns once they are durable. If it fails, nothing
+	// is sent this tick (and the controller retries at its next tick).
+	Commands(now time.Time, d *Decision, cmds []FleetCommands) error
+	// Applied is called after a fleet's driver answered: err is nil when it
+	// accepted the commands.
+	Applied(now time.Time, fleet string, cmds []switchd.Command, err error)
+}
+
+// Override is an operator's manual instruction, in force until Until: force
+// a fleet into a mode, or cap the site. It beats the policy's rules and
+// fail-safes, never the interconnect cap.
+type Override struct {
+	ID        string
+	Fleet     string // for a forced mode; empty for a site cap
+	Mode      switchd.Mode
+	HasMode   bool
+	SiteCapKW float64
+	HasCap    bool
+	Until     time.Time
+	Reason    string
+	CreatedAt time.Time
+}
+
+// Active reports whether the override is in force at now.
+func (o *Override) Active(now time.Time) bool { return now.Before(o.Until) }
+
+// applyOverrides narrows (or, for a forced mode, replaces) the evaluated
+// constraints with the overrides in force at now, and lists them among the
+// rules fired as "override:<fleet>" or "override:site-cap".
+func applyOverrides(now time.Time, site *policies.Site, ovs []Override, ev *policies.Evaluation) {
+	for i := range ovs {
+		o := &ovs[i]
+		if !o.Active(now) {
+			continue
+		}
+		if o.HasCap {
+			ev.Constraints.SiteCapKW = min(ev.Constraints.SiteCapKW, o.SiteCapKW)
+			ev.Fired = append(ev.Fired, "override:site-cap")
+		}
+		if !o.HasMode {
+			continue
+		}
+		fi := site.FleetIndex(o.Fleet)
+		if fi < 0 || fi >= len(ev.Constraints.Fleets) {
+			continue
+		}
+		fc := &ev.Constraints.Fleets[fi]
+		*fc = policies.NoFleetConstraint()
+		for m := range fc.Forbid {
+			fc.Forbid[m] = switchd.Mode(m) != o.Mode && switchd.Mode(m) != switchd.ModeOff
+		}
+		fc.Min[o.Mode] = site.Fleets[fi].Spec.Count
+		// An operator's order is not held back by a fail-safe.
+		ev.Constraints.Hold = false
+		ev.Fired = append(ev.Fired, "override:"+o.Fleet)
+	}
+}
