@@ -253,9 +253,16 @@ func (c *Controller) record(now time.Time) error {
 	}
 	c.batch = c.batch[:0]
 	for i := range c.fleets {
-		if f := &c.fleets[i]; len(f.cmds) > 0 {
-			c.batch = append(c.batch, FleetCommands{Fleet: f.spec.Name, Commands: f.cmds})
+		f := &c.fleets[i]
+		if len(f.cmds) == 0 {
+			continue
 		}
+		fc := FleetCommands{Fleet: f.spec.Name, Commands: f.cmds, After: c.current[i]}
+		for _, cmd := range f.cmds {
+			fc.After[cmd.From] -= cmd.Count
+			fc.After[cmd.To] += cmd.Count
+		}
+		c.batch = append(c.batch, fc)
 	}
 	if len(c.batch) == 0 {
 		return nil

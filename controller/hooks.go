@@ -11,6 +11,9 @@ import (
 type FleetCommands struct {
 	Fleet    string
 	Commands []switchd.Command
+	// After is the devices in each mode once these commands (and the
+	// transitions already under way) have landed: the commanded state.
+	After [switchd.NumModes]int
 }
 
 // Recorder makes decisions and commands durable before they are sent: the

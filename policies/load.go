@@ -273,6 +273,10 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		if i, ok := l.integer(n, path); ok {
 			v.SetInt(int64(i))
 		}
+	case reflect.Bool:
+		if b, ok := l.boolean(n, path); ok {
+			v.SetBool(b)
+		}
 	default:
 		// Only reachable if a schema struct gains a field of a new type.
 		l.failf(path, n.Line, "cannot decode into %s", v.Type())
@@ -410,6 +414,20 @@ func (l *loader) integer(n *yaml.Node, path string) (int, bool) {
 		return 0, false
 	}
 	return i, true
+}
+
+func (l *loader) boolean(n *yaml.Node, path string) (bool, bool) {
+	if isNull(n) {
+		return false, false
+	}
+	// Only true and false: YAML 1.1's yes/no/on/off are strings in yaml.v3,
+	// and taking "yes" as a string here would silently mean false.
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+		l.failf(path, n.Line, "must be true or false (got %s)", describe(n))
+		return false, false
+	}
+	return b, true
 }
 
 func isNull(n *yaml.Node) bool {
@@ -584,7 +602,14 @@ func (l *loader) positive(path string, v float64) bool {
 	return true
 }
 
-func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+// fmtFloat prints a number the way it would be written in the file:
+// 1000000, not 1e+06; only tiny or huge magnitudes get an exponent.
+func fmtFloat(v float64) string {
+	if a := math.Abs(v); a == 0 || (a >= 1e-4 && a < 1e21) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
 
 // fmtDuration prints a duration the way an operator writes one: 5m, 1h30m,
 // not 5m0s or 1h30m0s.

@@ -1,11 +1,21 @@
 package policies
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/switchd/switchd"
 	"gopkg.in/yaml.v3"
@@ -28,10 +38,17 @@ func DefaultMaxAge() [switchd.NumSignals]time.Duration {
 // bigger count is a typo (an extra zero), not a fleet.
 const maxFleetDevices = 1_000_000
 
-// siteFile is the schema of switchd.yaml, as written.
+// siteFile is the schema of switchd.yaml, as written. Everything but site,
+// signals.*.max_age and fleets is only used by `switchd run`.
 type siteFile struct {
 	Site    *siteSection              `yaml:"site"`
+	Policy  string                    `yaml:"policy"`
+	Tick    *duration                 `yaml:"tick"`
+	MQTT    *mqttSection              `yaml:"mqtt"`
 	Signals orderedMap[signalSection] `yaml:"signals"`
+	HTTP    *httpSection              `yaml:"http"`
+	Journal *journalSection           `yaml:"journal"`
+	Demo    *demoSection              `yaml:"demo"`
 	Fleets  []fleetSection            `yaml:"fleets"`
 }
 
@@ -42,7 +59,11 @@ type siteSection struct {
 }
 
 type signalSection struct {
-	MaxAge *duration `yaml:"max_age"`
+	MaxAge    *duration `yaml:"max_age"`
+	Topic     string    `yaml:"topic"`
+	Min       *float64  `yaml:"min"`
+	Max       *float64  `yaml:"max"`
+	MaxFuture *duration `yaml:"max_future"`
 }
 
 type fleetSection struct {
@@ -76,14 +97,18 @@ func LoadSite(path string) (*Site, error) {
 }
 
 // ParseSite parses and validates a site file's contents; name is the file
-// name used in messages and kept as Site.Source.
+// name used in messages and kept as Site.Source, and relative paths in the
+// file resolve against its directory. Beyond data, it reads what the daemon
+// keys name and the daemon needs settled before it starts: the MQTT
+// password (from its file or environment variable) and whether the TLS
+// files and the demo trace exist.
 func ParseSite(name string, data []byte) (*Site, error) {
 	l := newLoader(name)
 	var f siteFile
 	if !l.parse(data, &f) {
 		return nil, l.err()
 	}
-	s := f.validate(l)
+	s := f.validate(l, filepath.Dir(name))
 	if err := l.err(); err != nil {
 		return nil, err
 	}
@@ -92,30 +117,17 @@ func ParseSite(name string, data []byte) (*Site, error) {
 }
 
 // validate checks the decoded file and builds the Site from it, reporting
-// every problem to l. The Site is only meaningful when l has no errors.
-func (f *siteFile) validate(l *loader) *Site {
+// every problem to l. Relative paths in the file resolve against dir, the
+// site file's directory. The Site is only meaningful when l has no errors.
+func (f *siteFile) validate(l *loader, dir string) *Site {
 	s := &Site{Location: time.UTC, MaxAge: DefaultMaxAge()}
+	s.Daemon.Signals = DefaultSignals()
 	if f.Site == nil {
 		l.errorf("site", "required")
 	} else {
 		f.Site.validate(l, s)
 	}
-	for _, e := range f.Signals {
-		sig, err := switchd.ParseSignal(e.Key)
-		if err != nil {
-			l.errorf(e.Path, "%v", err)
-			continue
-		}
-		p := joinPath(e.Path, "max_age")
-		switch {
-		case e.Value.MaxAge == nil:
-			l.errorf(p, "required")
-		case *e.Value.MaxAge <= 0:
-			l.errorf(p, "must be positive (got %s)", fmtDuration(time.Duration(*e.Value.MaxAge)))
-		default:
-			s.MaxAge[sig] = time.Duration(*e.Value.MaxAge)
-		}
-	}
+	f.validateDaemon(l, s, dir)
 	if len(f.Fleets) == 0 {
 		l.errorf("fleets", "at least one fleet is required")
 	}
@@ -409,4 +421,630 @@ func (s *Site) Summary() string {
 	}
 	fmt.Fprintf(&b, "; flat out %.0f kW", peakKW)
 	return b.String()
+}
+
+// Daemon settings. Only `switchd run` uses them, but they are checked as
+// strictly as the rest, so that `switchd validate` catches a typo before a
+// restart does.
+
+// DefaultTick is how often `switchd run` runs the controller when no signal
+// changes: dwell, ramp and stagger timers are checked that often.
+const DefaultTick = 10 * time.Second
+
+// DefaultMaxFuture is how far ahead of the local clock a signal's timestamp
+// may be when the site file does not say: clocks drift by seconds, but a
+// sample from further ahead is a time zone or unit mistake.
+const DefaultMaxFuture = time.Minute
+
+// DefaultSignals returns each signal's settings when the site file does not
+// say: the default max ages, a minute of clock skew, and ranges wide enough
+// for any real market but not for a unit mistake (kW for MW, cents for
+// dollars, a negative count). Topics are left empty: they depend on the mqtt
+// section.
+func DefaultSignals() [switchd.NumSignals]SignalConfig {
+	age := DefaultMaxAge()
+	var c [switchd.NumSignals]SignalConfig
+	for _, sig := range switchd.AllSignals {
+		c[sig] = SignalConfig{MaxAge: age[sig], MaxFuture: DefaultMaxFuture}
+	}
+	// ERCOT's offer floor is -250 and its cap 5,000 USD/MWh; other markets
+	// clear between -1,000 and 15,000 or so in scarcity.
+	c[switchd.SignalPrice].Min, c[switchd.SignalPrice].Max = -1000, 20000
+	c[switchd.SignalGridLoad].Min, c[switchd.SignalGridLoad].Max = 0, 1_000_000
+	c[switchd.SignalHashprice].Min, c[switchd.SignalHashprice].Max = 0, 100_000
+	c[switchd.SignalInferencePrice].Min, c[switchd.SignalInferencePrice].Max = 0, 1000
+	c[switchd.SignalAIDemand].Min, c[switchd.SignalAIDemand].Max = 0, 10_000_000
+	return c
+}
+
+type mqttSection struct {
+	Embedded     string      `yaml:"embedded"`
+	Broker       string      `yaml:"broker"`
+	ClientID     string      `yaml:"client_id"`
+	Username     string      `yaml:"username"`
+	PasswordFile string      `yaml:"password_file"`
+	PasswordEnv  string      `yaml:"password_env"`
+	TLS          *tlsSection `yaml:"tls"`
+	SignalPrefix string      `yaml:"signal_prefix"`
+	StateTopic   string      `yaml:"state_topic"`
+}
+
+type tlsSection struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+type httpSection struct {
+	Listen    string `yaml:"listen"`
+	TokenFile string `yaml:"token_file"`
+	TokenEnv  string `yaml:"token_env"`
+}
+
+type journalSection struct {
+	Path string `yaml:"path"`
+}
+
+type demoSection struct {
+	Trace string     `yaml:"trace"`
+	Speed *demoSpeed `yaml:"speed"`
+	Loop  bool       `yaml:"loop"`
+}
+
+// demoSpeed is trace seconds per wall second, written as a number (3600) or
+// the way people say it (3600x).
+type demoSpeed float64
+
+func (v *demoSpeed) decodeNode(l *loader, n *yaml.Node, path string) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!str" {
+		if f, ok := l.number(n, path); ok {
+			*v = demoSpeed(f)
+		}
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(n.Value), "x"), 64)
+		if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			*v = demoSpeed(f)
+			return
+		}
+	}
+	l.failf(path, n.Line, "must be a number such as 3600 or 3600x (got %s)", describe(n))
+}
+
+// validateDaemon fills s.Daemon, and s.MaxAge from the signals section.
+// The mqtt section goes first: signal topics default from its prefix.
+func (f *siteFile) validateDaemon(l *loader, s *Site, dir string) {
+	d := &s.Daemon
+	d.Tick = DefaultTick
+	if f.Tick != nil {
+		if t := time.Duration(*f.Tick); t <= 0 {
+			l.errorf("tick", "must be positive (got %s)", fmtDuration(t))
+		} else {
+			d.Tick = t
+		}
+	}
+	if l.given("policy", f.Policy) {
+		d.PolicyPath = resolvePath(dir, f.Policy)
+	}
+	f.validateMQTT(l, s, dir)
+	explicit := f.validateSignals(l, s)
+	f.validateHTTP(l, s, dir)
+	if l.has("journal") {
+		j := f.Journal
+		if j == nil {
+			j = &journalSection{}
+		}
+		if !l.has("journal.path") {
+			l.errorf("journal.path", "required (or drop the journal section)")
+		} else if l.given("journal.path", j.Path) {
+			d.Journal.Path = resolvePath(dir, j.Path)
+		}
+	}
+	f.validateDemo(l, s, dir, explicit)
+}
+
+func (f *siteFile) validateMQTT(l *loader, s *Site, dir string) {
+	if !l.has("mqtt") {
+		return
+	}
+	m := f.MQTT
+	if m == nil {
+		m = &mqttSection{}
+	}
+	c := &s.Daemon.MQTT
+	if l.given("mqtt.embedded", m.Embedded) {
+		if msg := loopbackProblem(m.Embedded); msg != "" {
+			l.errorf("mqtt.embedded", "%s", msg)
+		} else {
+			c.Embedded = m.Embedded
+		}
+	}
+	switch {
+	case l.given("mqtt.broker", m.Broker):
+		if msg := brokerProblem(m.Broker); msg != "" {
+			l.errorf("mqtt.broker", "%s", msg)
+		} else {
+			c.Broker = m.Broker
+		}
+	case c.Embedded != "":
+		c.Broker = "tcp://" + c.Embedded
+	}
+	if !l.has("mqtt.embedded") && !l.has("mqtt.broker") {
+		l.errorf("mqtt", "give embedded (a broker run by switchd, e.g. 127.0.0.1:1883) or broker (e.g. tcp://10.0.0.5:1883)")
+	}
+
+	c.ClientID = "switchd-" + s.Name
+	if l.given("mqtt.client_id", m.ClientID) {
+		if strings.ContainsFunc(m.ClientID, unicode.IsSpace) || strings.ContainsFunc(m.ClientID, unicode.IsControl) {
+			l.errorf("mqtt.client_id", "must not contain spaces or control characters (got %q)", m.ClientID)
+		} else {
+			c.ClientID = m.ClientID
+		}
+	}
+	if l.given("mqtt.username", m.Username) {
+		c.Username = m.Username
+	}
+	f.validatePassword(l, c, m, dir)
+	f.validateTLS(l, c, m, dir)
+
+	name := s.Name
+	c.SignalPrefix = "switchd/" + name + "/signals"
+	c.StateTopic = "switchd/" + name + "/state"
+	l.topic("mqtt.signal_prefix", m.SignalPrefix, &c.SignalPrefix, name != "")
+	l.topic("mqtt.state_topic", m.StateTopic, &c.StateTopic, name != "")
+}
+
+func (f *siteFile) validatePassword(l *loader, c *MQTTConfig, m *mqttSection, dir string) {
+	filePath, envPath := "mqtt.password_file", "mqtt.password_env"
+	hasFile, hasEnv := l.given(filePath, m.PasswordFile), l.given(envPath, m.PasswordEnv)
+	var msg string
+	switch {
+	case hasFile && hasEnv:
+		l.errorf(envPath, "give either password_file or password_env, not both")
+		return
+	case hasFile:
+		c.Password, msg = readSecret(resolvePath(dir, m.PasswordFile))
+		if msg != "" {
+			l.errorf(filePath, "%s", msg)
+		}
+	case hasEnv:
+		c.Password, msg = envSecret(m.PasswordEnv)
+		if msg != "" {
+			l.errorf(envPath, "%s", msg)
+		}
+	default:
+		return
+	}
+	if m.Username == "" {
+		// MQTT 3.1.1 forbids a password without a user name; brokers drop
+		// such a connection with a reason that names neither.
+		l.errorf("mqtt.username", "required with a password")
+	}
+}
+
+func (f *siteFile) validateTLS(l *loader, c *MQTTConfig, m *mqttSection, dir string) {
+	if !l.has("mqtt.tls") {
+		return
+	}
+	t := m.TLS
+	if t == nil {
+		t = &tlsSection{}
+	}
+	for _, x := range []struct {
+		key string
+		v   string
+		dst *string
+	}{{"ca_file", t.CAFile, &c.CAFile}, {"cert_file", t.CertFile, &c.CertFile}, {"key_file", t.KeyFile, &c.KeyFile}} {
+		p := "mqtt.tls." + x.key
+		if !l.given(p, x.v) {
+			continue
+		}
+		file := resolvePath(dir, x.v)
+		if msg := fileProblem(file); msg != "" {
+			l.errorf(p, "%s", msg)
+			continue
+		}
+		*x.dst = file
+	}
+	hasCert, hasKey := l.has("mqtt.tls.cert_file"), l.has("mqtt.tls.key_file")
+	switch {
+	case hasCert && !hasKey:
+		l.errorf("mqtt.tls.key_file", "required with cert_file")
+	case hasKey && !hasCert:
+		l.errorf("mqtt.tls.cert_file", "required with key_file")
+	case !hasCert && !l.has("mqtt.tls.ca_file"):
+		l.errorf("mqtt.tls", "give ca_file, or cert_file and key_file, or all three (an ssl:// broker alone already verifies against the system's CAs)")
+	}
+	// TLS settings next to a plain broker would be silently unused.
+	if c.Broker != "" && !tlsSchemes[brokerScheme(c.Broker)] {
+		l.errorf("mqtt.tls", "needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not %s", c.Broker)
+	}
+}
+
+// validateSignals fills s.MaxAge and s.Daemon.Signals from the signals
+// section, and returns the key path of each topic the file sets.
+func (f *siteFile) validateSignals(l *loader, s *Site) (explicit [switchd.NumSignals]string) {
+	cfg := &s.Daemon.Signals
+	hasMQTT := l.has("mqtt")
+	for _, e := range f.Signals {
+		sig, err := switchd.ParseSignal(e.Key)
+		if err != nil {
+			l.errorf(e.Path, "%v", err)
+			continue
+		}
+		v, c := &e.Value, &cfg[sig]
+		if v.MaxAge != nil {
+			if a := time.Duration(*v.MaxAge); a <= 0 {
+				l.errorf(joinPath(e.Path, "max_age"), "must be positive (got %s)", fmtDuration(a))
+			} else {
+				s.MaxAge[sig] = a
+			}
+		}
+		if p := joinPath(e.Path, "topic"); l.given(p, v.Topic) {
+			switch msg := topicProblem(v.Topic); {
+			case !hasMQTT:
+				l.errorf(p, "needs an mqtt section: there is no broker to read it from")
+			case msg != "":
+				l.errorf(p, "%s", msg)
+			default:
+				c.Topic, explicit[sig] = v.Topic, p
+			}
+		}
+		lo, hi := c.Min, c.Max
+		if v.Min != nil {
+			lo = *v.Min
+		}
+		if v.Max != nil {
+			hi = *v.Max
+		}
+		switch {
+		case lo < hi:
+			c.Min, c.Max = lo, hi
+		case v.Max != nil:
+			l.errorf(joinPath(e.Path, "max"), "must be greater than min %s (got %s)", fmtFloat(lo), fmtFloat(hi))
+		default:
+			l.errorf(joinPath(e.Path, "min"), "must be less than max %s (got %s)", fmtFloat(hi), fmtFloat(lo))
+		}
+		if v.MaxFuture != nil {
+			if mf := time.Duration(*v.MaxFuture); mf < 0 {
+				l.errorf(joinPath(e.Path, "max_future"), "must not be negative (got %s)", fmtDuration(mf))
+			} else {
+				c.MaxFuture = mf
+			}
+		}
+	}
+	for _, sig := range switchd.AllSignals {
+		cfg[sig].MaxAge = s.MaxAge[sig]
+	}
+	if !hasMQTT {
+		return explicit
+	}
+	m := &s.Daemon.MQTT
+	owner := map[string]switchd.Signal{}
+	for _, sig := range switchd.AllSignals {
+		c := &cfg[sig]
+		if c.Topic == "" {
+			c.Topic = m.SignalPrefix + "/" + sig.String()
+		}
+		if prev, dup := owner[c.Topic]; dup {
+			// Defaults differ from each other, so one of the two is set.
+			p := explicit[sig]
+			if p == "" {
+				p = explicit[prev]
+			}
+			l.errorf(p, "%q is also the topic of signal %s: each signal needs its own", c.Topic, prev)
+			continue
+		}
+		owner[c.Topic] = sig
+		if c.Topic == m.StateTopic || strings.HasPrefix(c.Topic, m.StateTopic+"/") {
+			if p := explicit[sig]; p != "" {
+				l.errorf(p, "%q is under state_topic %q, where switchd publishes its own state", c.Topic, m.StateTopic)
+			} else {
+				l.errorf("mqtt.state_topic", "holds the signal topics (%s/<signal>): switchd would read its own state as signals", m.SignalPrefix)
+			}
+		}
+	}
+	return explicit
+}
+
+func (f *siteFile) validateHTTP(l *loader, s *Site, dir string) {
+	if !l.has("http") {
+		return
+	}
+	h := f.HTTP
+	if h == nil {
+		h = &httpSection{}
+	}
+	c := &s.Daemon.HTTP
+	if !l.has("http.listen") {
+		l.errorf("http.listen", "required (host:port such as 127.0.0.1:8080)")
+	} else if l.given("http.listen", h.Listen) {
+		if msg := hostPortProblem(h.Listen); msg != "" {
+			l.errorf("http.listen", "%s", msg)
+		} else {
+			c.Listen = h.Listen
+		}
+	}
+	// The token file is read when the daemon starts and on reload, not
+	// here: a rotated token must not need a restart, and it may be
+	// written only once the service account exists.
+	if l.given("http.token_file", h.TokenFile) {
+		c.TokenFile = resolvePath(dir, h.TokenFile)
+	}
+	if l.given("http.token_env", h.TokenEnv) {
+		if !envNameRE.MatchString(h.TokenEnv) {
+			l.errorf("http.token_env", "%q is not an environment variable name (letters, digits and _)", h.TokenEnv)
+		} else {
+			c.TokenEnv = h.TokenEnv
+		}
+	}
+}
+
+func (f *siteFile) validateDemo(l *loader, s *Site, dir string, explicit [switchd.NumSignals]string) {
+	if !l.has("demo") {
+		return
+	}
+	d := f.Demo
+	if d == nil {
+		d = &demoSection{}
+	}
+	out := &DemoConfig{Loop: d.Loop}
+	if !l.has("demo.trace") {
+		l.errorf("demo.trace", "required (a CSV trace, relative to this file)")
+	} else if l.given("demo.trace", d.Trace) {
+		out.Trace = resolvePath(dir, d.Trace)
+		if msg := fileProblem(out.Trace); msg != "" {
+			l.errorf("demo.trace", "%s", msg)
+		}
+	}
+	switch {
+	case d.Speed != nil && *d.Speed <= 0:
+		l.errorf("demo.speed", "must be positive (got %s)", fmtFloat(float64(*d.Speed)))
+	case d.Speed != nil:
+		out.Speed = float64(*d.Speed)
+	case !l.has("demo.speed"):
+		l.errorf("demo.speed", "required (trace seconds per wall second, e.g. 3600)")
+	}
+	// Replaying made-up or historical prices into a broker that other
+	// sites or SCADA read would be an incident, so the demo only feeds
+	// switchd's own broker.
+	if !l.has("mqtt.embedded") {
+		l.errorf("demo", "needs mqtt.embedded: the demo replays its trace into switchd's own broker only")
+	}
+	m := &s.Daemon.MQTT
+	for _, sig := range switchd.AllSignals {
+		if p := explicit[sig]; p != "" && s.Daemon.Signals[sig].Topic != m.SignalPrefix+"/"+sig.String() {
+			l.errorf(p, "the demo publishes %s to %s/%s only: drop this topic or the demo section", sig, m.SignalPrefix, sig)
+		}
+	}
+	s.Daemon.Demo = out
+}
+
+// given reports whether path is set to a non-empty string, reporting an
+// empty one: a key that is there must say something.
+func (l *loader) given(path, v string) bool {
+	if !l.has(path) {
+		return false
+	}
+	if v == "" {
+		l.errorf(path, "must not be empty")
+		return false
+	}
+	return true
+}
+
+// topic sets *dst to the topic v at path when the file gives one. Without
+// one, *dst keeps its default, which is checked too when checkDefault is
+// set: it is built from the site name, which may not make a valid topic.
+func (l *loader) topic(path, v string, dst *string, checkDefault bool) {
+	switch {
+	case l.has(path):
+		if !l.given(path, v) {
+			return
+		}
+		if msg := topicProblem(v); msg != "" {
+			l.errorf(path, "%s", msg)
+			return
+		}
+		*dst = v
+	case checkDefault:
+		if msg := topicProblem(*dst); msg != "" {
+			key := path[strings.LastIndexByte(path, '.')+1:]
+			l.errorf(path, "the default %q (from the site name) %s: set %s", *dst, msg, key)
+		}
+	}
+}
+
+// maxTopicBytes is MQTT's limit on a topic name.
+const maxTopicBytes = 65535
+
+// topicProblem says what is wrong with t as a topic switchd subscribes or
+// publishes to, or "" when nothing is.
+func topicProblem(t string) string {
+	switch {
+	case t == "":
+		return "must not be empty"
+	case len(t) > maxTopicBytes:
+		return fmt.Sprintf("must be at most %d bytes", maxTopicBytes)
+	case strings.ContainsAny(t, "+#"):
+		// A wildcard would let several publishers feed one signal, or
+		// publish nowhere.
+		return "must not contain the wildcards + or #"
+	case strings.HasPrefix(t, "$"):
+		return "must not start with $ (reserved for the broker's own topics)"
+	case strings.HasSuffix(t, "/"):
+		return "must not end with /"
+	case !utf8.ValidString(t) || strings.ContainsFunc(t, unicode.IsControl):
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// brokerSchemes are the URL schemes paho dials; tlsSchemes are those that
+// use TLS.
+var (
+	brokerSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
+	tlsSchemes    = map[string]bool{"ssl": true, "tls": true, "mqtts": true, "wss": true}
+)
+
+func brokerScheme(u string) string {
+	scheme, _, _ := strings.Cut(u, "://")
+	return strings.ToLower(scheme)
+}
+
+// brokerProblem says what is wrong with a broker URL, or "" when nothing is.
+func brokerProblem(raw string) string {
+	const want = "want a URL such as tcp://10.0.0.5:1883 or ssl://broker.example.com:8883"
+	if !strings.Contains(raw, "://") {
+		return fmt.Sprintf("%q has no scheme (%s)", raw, want)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Sprintf("bad URL %q: %v (%s)", raw, err, want)
+	}
+	if !brokerSchemes[u.Scheme] {
+		return fmt.Sprintf("unsupported scheme %q (want tcp, mqtt, ssl, tls, mqtts, ws or wss)", u.Scheme)
+	}
+	if u.User != nil {
+		return "must not hold credentials: use username with password_file or password_env"
+	}
+	if u.Hostname() == "" {
+		return fmt.Sprintf("%q has no host (%s)", raw, want)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("bad port %q (want 1 to 65535)", p)
+		}
+	}
+	if u.Scheme == "ws" || u.Scheme == "wss" {
+		return ""
+	}
+	// paho dials the host of a plain or TLS URL as it is: without a port
+	// the dial fails at start, and a path would be ignored.
+	if u.Port() == "" {
+		return fmt.Sprintf("%q has no port (e.g. :1883, or :8883 for TLS)", raw)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Sprintf("%q: a %s:// URL is host:port only, without a path or query", raw, u.Scheme)
+	}
+	return ""
+}
+
+// hostPortProblem says what is wrong with a listen address, or "" when
+// nothing is. Port 0 is allowed: the system picks a free port.
+func hostPortProblem(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (e.g. 127.0.0.1:8080)", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("bad port %q in %q (want 0 to 65535)", port, addr)
+	}
+	return ""
+}
+
+// loopbackProblem says what is wrong with the embedded broker's address, or
+// "" when nothing is. The embedded broker lets every client in, so it must
+// only be reachable from this machine.
+func loopbackProblem(addr string) string {
+	if msg := hostPortProblem(addr); msg != "" {
+		return msg
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if strings.EqualFold(host, "localhost") {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	return fmt.Sprintf("%q is not a loopback address: the embedded broker accepts any client, so it listens on 127.0.0.1, ::1 or localhost only (use broker for a shared one)", addr)
+}
+
+// envNameRE is what environment variable names look like.
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func envSecret(name string) (string, string) {
+	if !envNameRE.MatchString(name) {
+		return "", fmt.Sprintf("%q is not an environment variable name (letters, digits and _)", name)
+	}
+	v, ok := os.LookupEnv(name)
+	switch {
+	case !ok:
+		return "", fmt.Sprintf("environment variable %s is not set", name)
+	case strings.TrimSpace(v) == "":
+		return "", fmt.Sprintf("environment variable %s is empty", name)
+	}
+	return strings.TrimSpace(v), ""
+}
+
+// maxSecretBytes bounds a password file: anything bigger is the wrong file.
+const maxSecretBytes = 64 << 10
+
+// readSecret reads a password from a file, without the surrounding
+// whitespace (editors add a final newline). It returns the password or
+// what is wrong.
+func readSecret(path string) (string, string) {
+	if msg := fileProblem(path); msg != "" {
+		return "", msg
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Sprintf("cannot read %s: %v", path, pathErr(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	switch {
+	case err != nil:
+		return "", fmt.Sprintf("cannot read %s: %v", path, pathErr(err))
+	case len(b) > maxSecretBytes:
+		return "", fmt.Sprintf("%s is larger than %d KiB: not a password file", path, maxSecretBytes>>10)
+	}
+	pw := strings.TrimSpace(string(b))
+	if pw == "" {
+		return "", fmt.Sprintf("%s is empty", path)
+	}
+	return pw, ""
+}
+
+// fileProblem says why path is not a regular file switchd can use, or ""
+// when it is. Devices and pipes are refused: reading one could block or
+// never end.
+func fileProblem(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%s does not exist", path)
+	case err != nil:
+		return fmt.Sprintf("cannot read %s: %v", path, pathErr(err))
+	case !fi.Mode().IsRegular():
+		return fmt.Sprintf("%s is not a regular file", path)
+	}
+	return ""
+}
+
+// pathErr drops the operation and path from a *fs.PathError, which the
+// messages above already name.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// resolvePath resolves a path from the site file against the file's
+// directory, so that a config works from whatever directory switchd starts.
+func resolvePath(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
 }

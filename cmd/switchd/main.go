@@ -28,7 +28,10 @@ func main() {
 const usage = `usage: switchd <command> [flags]
 
 commands:
+  run        run the site daemon (MQTT signals, HTTP API, journal)
   sim        replay grid traces through the controller on simulated devices
+  replay     publish a trace to an MQTT broker as signals (demos, tests)
+  journal    verify a journal, or export it as CSV (journal verify|export)
   validate   check a site config (and a policy) and print every error
   gen-trace  write a SYNTHETIC sample trace (project-made, not market data)
   version    print the version
@@ -47,6 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	var err error
 	switch cmd {
+	case "run":
+		err = cmdRun(ctx, args, stderr)
+	case "replay":
+		err = cmdReplay(ctx, args, stdout, stderr)
+	case "journal":
+		err = cmdJournal(args, stdout, stderr)
 	case "sim":
 		err = cmdSim(ctx, args, stdout, stderr)
 	case "validate":

@@ -141,6 +141,33 @@ func New(spec switchd.FleetSpec, cfg Config, clock switchd.Clock) *Driver {
 	return d
 }
 
+// Restore puts the fleet in a known state: counts[m] devices steady in m
+// since the given instant. The daemon uses it on restart to resume from the
+// journalled state, as real devices would still be where they were
+// commanded. Counts must add up to the fleet size.
+func (d *Driver) Restore(counts [switchd.NumModes]int, since time.Time) error {
+	total := 0
+	for m, n := range counts {
+		if n < 0 || (n > 0 && switchd.Mode(m) != switchd.ModeOff && !d.spec.Supports[m]) {
+			return fmt.Errorf("sim: fleet %q: cannot restore %d devices in %s", d.spec.Name, n, switchd.Mode(m))
+		}
+		total += n
+	}
+	if total != d.spec.Count {
+		return fmt.Errorf("sim: fleet %q: restored counts add up to %d, fleet has %d", d.spec.Name, total, d.spec.Count)
+	}
+	d.moving = d.moving[:0]
+	d.movingKW = 0
+	for m, n := range counts {
+		d.steady[m] = d.steady[m][:0]
+		d.steadyCount[m] = n
+		if n > 0 {
+			d.steady[m] = append(d.steady[m], group{since: since, count: n})
+		}
+	}
+	return nil
+}
+
 // Spec returns the fleet the driver simulates.
 func (d *Driver) Spec() *switchd.FleetSpec { return &d.spec }
 

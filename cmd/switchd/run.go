@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchd/switchd/controller/journal"
+	"github.com/switchd/switchd/controller/mqttio"
+	"github.com/switchd/switchd/daemon"
+	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/sim"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// newLogger logs JSON when stderr is not a terminal (systemd, files) and
+// human-readable console lines otherwise.
+func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	if f, ok := stderr.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			cfg := zap.NewDevelopmentEncoderConfig()
+			cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+			enc = zapcore.NewConsoleEncoder(cfg)
+		}
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), lvl)), nil
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	config := fs.String("config", "", "site config `FILE` (required)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *config == "" {
+		return usageError{errors.New("--config is required")}
+	}
+	log, err := newLogger(*level, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	// SIGHUP reloads the policy; a one-slot channel makes a burst one reload.
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	err = daemon.Run(ctx, daemon.Options{ConfigPath: *config, Logger: log, Version: version, Reload: reload})
+	if err != nil {
+		var ce interface{ Unwrap() []error }
+		if errors.As(err, &ce) {
+			return configErrors{err}
+		}
+	}
+	return err
+}
+
+func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("replay", stderr)
+	var traces stringList
+	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable, merged as in sim)")
+	broker := fs.String("broker", "", "broker `URL`, e.g. tcp://127.0.0.1:1883 (required)")
+	speed := fs.String("speed", "3600x", "trace time per wall time, e.g. 3600x; 0 = as fast as possible")
+	prefix := fs.String("topic-prefix", "switchd/site/signals", "topic prefix: signals go to PREFIX/<signal>")
+	restamp := fs.Bool("restamp", false, "stamp payloads with the wall-clock time instead of the trace time (for a live daemon)")
+	username := fs.String("username", "", "MQTT username")
+	passwordEnv := fs.String("password-env", "", "environment variable holding the MQTT password")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(traces) == 0 || *broker == "" {
+		return usageError{errors.New("--trace and --broker are required")}
+	}
+	sp, err := strconv.ParseFloat(strings.TrimSuffix(*speed, "x"), 64)
+	if err != nil || sp < 0 {
+		return usageError{fmt.Errorf("--speed: want a factor such as 3600x (got %q)", *speed)}
+	}
+	cfg := policies.MQTTConfig{Broker: *broker, ClientID: fmt.Sprintf("switchd-replay-%d", os.Getpid()), Username: *username}
+	if *passwordEnv != "" {
+		cfg.Password = os.Getenv(*passwordEnv)
+	}
+	src, notices, closer, err := sim.Open(traces)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	for _, n := range notices {
+		fmt.Fprintln(stderr, "notice:", n)
+	}
+	pub, err := mqttio.NewPublisher(cfg)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = pub.Start(cctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	n, err := mqttio.Replay(ctx, pub, src, *prefix, sp, *restamp)
+	fmt.Fprintf(stdout, "published %d rows to %s/<signal>\n", n, *prefix)
+	return err
+}
+
+func cmdJournal(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{errors.New("want journal verify FILE or journal export FILE [--from T] [--to T]")}
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags("journal "+sub, stderr)
+	from := fs.String("from", "", "export entries at or after this RFC3339 time")
+	to := fs.String("to", "", "export entries before this RFC3339 time")
+	// Accept the file before or after the flags.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() > 0 {
+		file = fs.Arg(0)
+	}
+	if file == "" {
+		return usageError{errors.New("journal FILE is required")}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	switch sub {
+	case "verify":
+		n, err := journal.Verify(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w (%d good entries before it)", file, err, n)
+		}
+		fmt.Fprintf(stdout, "%s: %d entries, chain intact\n", file, n)
+		return nil
+	case "export":
+		var t0, t1 time.Time
+		if *from != "" {
+			if t0, err = time.Parse(time.RFC3339, *from); err != nil {
+				return usageError{fmt.Errorf("--from: %w", err)}
+			}
+		}
+		if *to != "" {
+			if t1, err = time.Parse(time.RFC3339, *to); err != nil {
+				return usageError{fmt.Errorf("--to: %w", err)}
+			}
+		}
+		return journal.Export(f, t0, t1, stdout)
+	}
+	return usageError{fmt.Errorf("unknown journal command %q (want verify or export)", sub)}
+}

@@ -1,0 +1,360 @@
+package mqttio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/zap"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/policies"
+)
+
+// NoSignal is the signal passed to OnReject for a message on a topic that
+// no signal is read from (reason unknown_topic). Label it "unknown" in
+// metrics.
+const NoSignal = switchd.Signal(switchd.NumSignals)
+
+// rejectLogInterval is the least time between two rejection log lines of
+// one signal: a producer gone mad must not flood the log.
+const rejectLogInterval = 10 * time.Second
+
+// maxLoggedPayload is how much of a rejected payload a log line quotes.
+const maxLoggedPayload = 64
+
+// SourceOptions configures a Source.
+type SourceOptions struct {
+	MQTT policies.MQTTConfig
+	// Signals[s].Topic is where signal s is read from; "" means not
+	// subscribed. Min, Max and MaxFuture are checked on every message
+	// (see Check).
+	Signals [switchd.NumSignals]policies.SignalConfig
+	// Clock gives the arrival time of a message: the time of a bare number
+	// and the reference of the future rule. The wall clock when nil.
+	Clock  switchd.Clock
+	Logger *zap.Logger // zap.NewNop() when nil
+	// OnSample receives accepted samples, for each signal in strictly
+	// non-decreasing time order. Required when a topic is set.
+	OnSample func(switchd.Sample)
+	// OnReject is told of every rejected payload (for the metric); sig is
+	// NoSignal for reason unknown_topic. Optional.
+	OnReject func(sig switchd.Signal, reason string)
+	// OnConnection is told when the source is subscribed after a
+	// (re)connection (true) and when the connection is lost (false).
+	// Optional.
+	OnConnection func(connected bool)
+}
+
+// Source receives signal values from MQTT and publishes state on the same
+// connection. The callbacks of SourceOptions are called from paho's
+// goroutines but never concurrently with each other, and never after Close
+// has returned; they must be quick and must not call the Source.
+type Source struct {
+	opts   SourceOptions
+	log    *zap.Logger
+	clock  switchd.Clock
+	topics map[string]switchd.Signal // topic -> signal, fixed at construction
+	subs   map[string]byte           // topic -> QoS, for SubscribeMultiple
+	client mqtt.Client
+
+	connected atomic.Bool
+	startOnce sync.Once
+	closeOnce sync.Once
+	connectTk mqtt.Token // set by Start, read by Close after startOnce
+
+	mu     sync.Mutex // serialises message handling and callbacks
+	closed bool
+	last   [switchd.NumSignals]time.Time // ts of the last accepted value
+	// logs limits rejection log lines per signal; index NoSignal is for
+	// unknown topics.
+	logs [switchd.NumSignals + 1]rejectLog
+}
+
+// rejectLog is the log rate limit state of one signal.
+type rejectLog struct {
+	at         time.Time // when the last line was written
+	suppressed int       // rejections not logged since
+}
+
+// wallClock is the Clock used when none is given.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// NewSource checks the options and builds the MQTT client. It reads the TLS
+// files if any but does no network I/O: Start connects.
+func NewSource(o SourceOptions) (*Source, error) {
+	s := &Source{
+		opts:   o,
+		log:    o.Logger,
+		clock:  o.Clock,
+		topics: make(map[string]switchd.Signal),
+		subs:   make(map[string]byte),
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.clock == nil {
+		s.clock = wallClock{}
+	}
+	var errs []error
+	for _, sig := range switchd.AllSignals {
+		cfg := o.Signals[sig]
+		if cfg.Topic == "" {
+			continue
+		}
+		if err := checkSignalConfig(cfg); err != nil {
+			errs = append(errs, fmt.Errorf("signal %s: %w", sig, err))
+			continue
+		}
+		if prev, dup := s.topics[cfg.Topic]; dup {
+			errs = append(errs, fmt.Errorf("signal %s: topic %q is already the topic of %s", sig, cfg.Topic, prev))
+			continue
+		}
+		s.topics[cfg.Topic] = sig
+		s.subs[cfg.Topic] = 1
+	}
+	if len(s.topics) > 0 && o.OnSample == nil {
+		errs = append(errs, errors.New("no OnSample callback"))
+	}
+	co, err := clientOptions(o.MQTT, clientIDOrRandom(o.MQTT.ClientID, "switchd"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("mqtt source: %w", err)
+	}
+	co.SetOnConnectHandler(s.onConnect)
+	co.SetConnectionLostHandler(s.onConnectionLost)
+	// Subscriptions are exact topics, so only a broker bug or a topic that
+	// differs from ours in a way paho's matcher ignores lands here.
+	co.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+		s.handle(m.Topic(), m.Payload())
+	})
+	s.client = mqtt.NewClient(co)
+	s.log = s.log.With(zap.String("client_id", co.ClientID))
+	return s, nil
+}
+
+// checkSignalConfig checks what the source needs of a subscribed signal.
+func checkSignalConfig(cfg policies.SignalConfig) error {
+	if err := checkTopicName(cfg.Topic); err != nil {
+		return err
+	}
+	if math.IsNaN(cfg.Min) || math.IsNaN(cfg.Max) || cfg.Min > cfg.Max {
+		return fmt.Errorf("bad plausible range [%v, %v]", cfg.Min, cfg.Max)
+	}
+	if cfg.MaxFuture < 0 {
+		return fmt.Errorf("negative max future %v", cfg.MaxFuture)
+	}
+	return nil
+}
+
+// Start connects in the background and returns at once: a broker that is
+// down is retried every few seconds, and OnConnection(true) tells when the
+// source is subscribed. It fails only if ctx is already done or on a second
+// Start or a Start after Close; the connection outlives ctx, Close ends it.
+func (s *Source) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt source: start: %w", err)
+	}
+	started, closed := false, false
+	s.startOnce.Do(func() {
+		started = true
+		s.mu.Lock()
+		closed = s.closed
+		s.mu.Unlock()
+		if !closed {
+			s.connectTk = s.client.Connect()
+		}
+	})
+	if !started {
+		s.mu.Lock()
+		closed = s.closed
+		s.mu.Unlock()
+	}
+	switch {
+	case closed:
+		return errors.New("mqtt source: start after close")
+	case !started:
+		return errors.New("mqtt source: started twice")
+	}
+	return nil
+}
+
+// onConnect subscribes to every signal topic after each (re)connection: the
+// session is clean, so the broker forgot earlier subscriptions. paho calls
+// it in its own goroutine, so waiting for the SUBACK here is fine.
+func (s *Source) onConnect(c mqtt.Client) {
+	if len(s.subs) > 0 {
+		tk := c.SubscribeMultiple(s.subs, func(_ mqtt.Client, m mqtt.Message) {
+			s.handle(m.Topic(), m.Payload())
+		})
+		if !tk.WaitTimeout(subscribeTimeout) {
+			// The connection is most likely gone; the next onConnect
+			// tries again.
+			s.log.Warn("subscribe timed out", zap.Duration("timeout", subscribeTimeout))
+			return
+		}
+		if err := tk.Error(); err != nil {
+			s.log.Warn("subscribe failed", zap.Error(err))
+			return
+		}
+		if st, ok := tk.(*mqtt.SubscribeToken); ok {
+			for topic, code := range st.Result() {
+				if code >= 0x80 {
+					s.log.Error("subscription refused by broker", zap.String("topic", topic),
+						zap.String("signal", s.topics[topic].String()), zap.Uint8("return_code", code))
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The connection may have dropped while subscribing; then the lost
+	// handler has run or will run, and reporting "up" would be wrong.
+	if s.closed || !c.IsConnectionOpen() {
+		return
+	}
+	s.connected.Store(true)
+	s.log.Info("mqtt connected", zap.Int("topics", len(s.subs)))
+	if s.opts.OnConnection != nil {
+		s.opts.OnConnection(true)
+	}
+}
+
+// onConnectionLost is paho's lost-connection handler; paho reconnects by
+// itself.
+func (s *Source) onConnectionLost(_ mqtt.Client, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.connected.Store(false)
+	if s.closed {
+		return
+	}
+	s.log.Warn("mqtt connection lost", zap.Error(err))
+	if s.opts.OnConnection != nil {
+		s.opts.OnConnection(false)
+	}
+}
+
+// handle parses, checks and delivers one message. It holds the lock the
+// whole way so the out-of-order rule and the order of OnSample calls agree.
+func (s *Source) handle(topic string, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	sig, ok := s.topics[topic]
+	if !ok {
+		s.reject(NoSignal, topic, payload, ReasonUnknownTopic, errors.New("no signal is read from this topic"))
+		return
+	}
+	now := s.clock.Now()
+	value, ts, reason, err := ParsePayload(payload, now)
+	if err != nil {
+		s.reject(sig, topic, payload, reason, err)
+		return
+	}
+	if reason, ok := Check(s.opts.Signals[sig], value, ts, now, s.last[sig]); !ok {
+		s.reject(sig, topic, payload, reason, checkError(reason, value, ts, now, s.last[sig]))
+		return
+	}
+	s.last[sig] = ts
+	s.opts.OnSample(switchd.Sample{Time: ts, Signal: sig, Value: value})
+}
+
+// checkError explains a Check rejection for the log.
+func checkError(reason string, value float64, ts, now, last time.Time) error {
+	switch reason {
+	case ReasonOutOfRange, ReasonNonFinite:
+		return fmt.Errorf("value %v is not plausible", value)
+	case ReasonFuture:
+		return fmt.Errorf("ts %s is %v ahead of the local clock", ts.Format(time.RFC3339Nano), ts.Sub(now))
+	case ReasonOutOfOrder:
+		return fmt.Errorf("ts %s is before the last accepted %s", ts.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano))
+	}
+	return errors.New(reason)
+}
+
+// reject counts a rejection and logs it, at most one line per signal per
+// rejectLogInterval; the next line says how many were not logged. Called
+// with s.mu held.
+func (s *Source) reject(sig switchd.Signal, topic string, payload []byte, reason string, err error) {
+	if s.opts.OnReject != nil {
+		s.opts.OnReject(sig, reason)
+	}
+	now := s.clock.Now()
+	l := &s.logs[sig]
+	if !l.at.IsZero() && now.Sub(l.at) < rejectLogInterval {
+		l.suppressed++
+		return
+	}
+	if len(payload) > maxLoggedPayload {
+		payload = payload[:maxLoggedPayload]
+	}
+	name := "unknown"
+	if sig != NoSignal {
+		name = sig.String()
+	}
+	s.log.Warn("signal payload rejected",
+		zap.String("signal", name),
+		zap.String("topic", topic),
+		zap.String("reason", reason),
+		zap.Error(err),
+		zap.ByteString("payload", payload),
+		zap.Int("suppressed", l.suppressed))
+	l.at = now
+	l.suppressed = 0
+}
+
+// Publish publishes payload on topic with QoS 1 and waits for the broker's
+// acknowledgement, at most a few seconds. It fails at once while the
+// connection is down instead of queueing: state is published again on the
+// next tick, and a stale queued state is worth nothing. Safe for concurrent
+// use.
+func (s *Source) Publish(topic string, payload []byte, retained bool) error {
+	if err := checkTopicName(topic); err != nil {
+		return fmt.Errorf("mqtt publish: %w", err)
+	}
+	if !s.client.IsConnectionOpen() {
+		return fmt.Errorf("mqtt publish %s: %w", topic, mqtt.ErrNotConnected)
+	}
+	tk := s.client.Publish(topic, 1, retained, payload)
+	if !tk.WaitTimeout(publishTimeout) {
+		return fmt.Errorf("mqtt publish %s: no acknowledgement within %v", topic, publishTimeout)
+	}
+	if err := tk.Error(); err != nil {
+		return fmt.Errorf("mqtt publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Connected reports whether the source is connected and subscribed.
+func (s *Source) Connected() bool { return s.connected.Load() }
+
+// Close disconnects and waits for paho's connection loops to end (at most
+// about 15 s while a reconnection back-off is sleeping, at once otherwise).
+// No callback runs after Close returns. Close may be called more than once,
+// and without Start.
+func (s *Source) Close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.connected.Store(false)
+		s.mu.Unlock()
+		// Start after this point sees closed and does not connect; one that
+		// ran before has set connectTk, which startOnce makes visible.
+		s.startOnce.Do(func() {})
+		if s.connectTk != nil {
+			waitDisconnected(s.client, s.connectTk)
+		}
+	})
+}

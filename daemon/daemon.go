@@ -1,0 +1,460 @@
+// Package daemon is `switchd run`: the controller on the wall clock, fed by
+// MQTT signals, journalled, observable over HTTP, Prometheus and MQTT state
+// topics, hot-reloading its policy, and shutting down gracefully. It is the
+// only place that wires the I/O packages (mqttio, journal, web) to the
+// controller core; the core itself never sees them.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/controller/journal"
+	"github.com/switchd/switchd/controller/mqttio"
+	"github.com/switchd/switchd/daemon/web"
+	"github.com/switchd/switchd/drivers/all"
+	"github.com/switchd/switchd/policies"
+	"go.uber.org/zap"
+)
+
+// WallClock is the real clock.
+type WallClock struct{}
+
+// Now implements switchd.Clock.
+func (WallClock) Now() time.Time { return time.Now() }
+
+// Options configure the daemon.
+type Options struct {
+	ConfigPath string
+	Logger     *zap.Logger
+	Registry   *prometheus.Registry // nil: a fresh one
+	Version    string
+	// Reload receives a value for each SIGHUP (a one-slot channel, so a
+	// burst is one reload).
+	Reload <-chan struct{}
+	// ShutdownTimeout bounds the graceful shutdown (default 10s).
+	ShutdownTimeout time.Duration
+	// Ready, when set, is called once the daemon serves (HTTP address
+	// bound, broker up), with the HTTP address; for tests.
+	Ready func(httpAddr string)
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.ConfigPath == "" {
+		return errors.New("no config file")
+	}
+	if o.Logger == nil {
+		return errors.New("no logger")
+	}
+	return nil
+}
+
+// Run loads the configuration and runs the daemon until ctx is done, then
+// shuts down gracefully. It returns nil after a clean shutdown.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	site, err := policies.LoadSite(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if site.Daemon.PolicyPath == "" {
+		return fmt.Errorf("%s: no policy: set `policy: FILE` in the site file", o.ConfigPath)
+	}
+	pol, polHash, err := loadPolicy(site)
+	if err != nil {
+		return err
+	}
+	d := &daemon{
+		o:       o,
+		log:     o.Logger,
+		site:    site,
+		clock:   WallClock{},
+		metrics: web.NewMetrics(o.Registry, o.Version),
+		wake:    make(chan struct{}, 1),
+		samples: make(chan switchd.Sample, 4096),
+		started: time.Now(),
+	}
+	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: polHash, LoadedAt: d.started, Summary: pol.Summary()}
+	d.metrics.Reload(true, polHash, d.started)
+	return d.run(ctx, pol)
+}
+
+// daemon is one running switchd.
+type daemon struct {
+	o       Options
+	log     *zap.Logger
+	site    *policies.Site
+	clock   switchd.Clock
+	metrics *web.Metrics
+	started time.Time
+
+	journal *journal.Journal
+	broker  *mqttio.Broker
+	source  *mqttio.Source
+	drivers []*instrumented
+
+	// mu guards the controller and everything the loop shares with the
+	// HTTP handlers and MQTT callbacks below it.
+	mu          sync.Mutex
+	ctl         *controller.Controller
+	overrides   []controller.Override
+	nextID      int
+	policyInfo  web.PolicyView
+	view        web.StateView
+	plan        web.PlanView
+	decisions   []web.DecisionView // newest first, bounded
+	ticked      bool               // the controller has run at least once
+	lastPublish time.Time          // of the retained state topics
+
+	wake    chan struct{}       // a tick is wanted now (override, reload)
+	samples chan switchd.Sample // accepted signals, from MQTT callbacks
+}
+
+func loadPolicy(site *policies.Site) (*policies.Policy, string, error) {
+	data, err := os.ReadFile(site.Daemon.PolicyPath)
+	if err != nil {
+		return nil, "", err
+	}
+	pol, err := policies.ParsePolicy(site.Daemon.PolicyPath, data, site)
+	if err != nil {
+		return nil, "", err
+	}
+	return pol, sha256hex(data), nil
+}
+
+func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
+	site := d.site
+	log := d.log
+
+	// Journal first: resume from the last commanded state.
+	var rec journal.Recovery
+	if p := site.Daemon.Journal.Path; p != "" {
+		d.journal, rec, err = journal.Open(p, log.Named("journal"))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := d.journal.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("journal: %w", cerr)
+			}
+		}()
+		log.Info("journal opened", zap.String("path", p), zap.Int("entries", rec.Entries), zap.Int64("torn_bytes", rec.TornBytes))
+	} else {
+		log.Warn("no journal configured: decisions are not recorded and a restart starts from the drivers' state")
+	}
+
+	// Drivers.
+	ifaces := make([]switchd.Driver, len(site.Fleets))
+	for i := range site.Fleets {
+		f := &site.Fleets[i]
+		factory, err := all.Lookup(f.Driver)
+		if err != nil {
+			return fmt.Errorf("fleet %q: %w", f.Spec.Name, err)
+		}
+		drv, err := factory(&f.Settings, all.Deps{Spec: f.Spec, Devices: f.Devices, Clock: d.clock, Logger: log.Named("driver").With(zap.String("fleet", f.Spec.Name))})
+		if err != nil {
+			return fmt.Errorf("fleet %q: driver %s: %w", f.Spec.Name, f.Driver, err)
+		}
+		if st, ok := rec.LastState[f.Spec.Name]; ok {
+			if r, ok := drv.(interface {
+				Restore([switchd.NumModes]int, time.Time) error
+			}); ok {
+				var counts [switchd.NumModes]int
+				for m, n := range st.Counts {
+					if mode, err := switchd.ParseMode(m); err == nil {
+						counts[mode] = n
+					}
+				}
+				if err := r.Restore(counts, st.Time); err != nil {
+					log.Warn("cannot restore journalled state", zap.String("fleet", f.Spec.Name), zap.Error(err))
+				} else {
+					log.Info("fleet resumed from journal", zap.String("fleet", f.Spec.Name), zap.Any("counts", st.Counts))
+				}
+			}
+		}
+		in := &instrumented{Driver: drv, fleet: f.Spec.Name, metrics: d.metrics}
+		d.drivers = append(d.drivers, in)
+		ifaces[i] = in
+	}
+	d.ctl, err = controller.New(controller.Options{Site: site, Policy: pol, Drivers: ifaces, Clock: d.clock, Recorder: d})
+	if err != nil {
+		return err
+	}
+	if err := d.appendJournal(journal.Entry{Time: d.clock.Now(), Kind: "start", Reason: "switchd " + d.o.Version}); err != nil {
+		return err
+	}
+
+	// Embedded broker, then the signal source.
+	mq := site.Daemon.MQTT
+	if mq.Embedded != "" {
+		d.broker, err = mqttio.StartBroker(mq.Embedded, log.Named("broker"))
+		if err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		defer d.broker.Close()
+		log.Info("embedded mqtt broker listening", zap.String("addr", d.broker.Addr()))
+		if mq.Broker == "" {
+			mq.Broker = "tcp://" + d.broker.Addr()
+		}
+	}
+	if mq.Broker != "" {
+		d.source, err = mqttio.NewSource(mqttio.SourceOptions{
+			MQTT: mq, Signals: site.Daemon.Signals, Clock: d.clock, Logger: log.Named("mqtt"),
+			OnSample: d.onSample,
+			OnReject: func(s switchd.Signal, reason string) { d.metrics.SignalRejected(s.String(), reason) },
+			OnConnection: func(up bool) {
+				d.metrics.MQTTConnected(up)
+				if up {
+					log.Info("mqtt connected", zap.String("broker", mq.Broker))
+				} else {
+					log.Warn("mqtt connection lost", zap.String("broker", mq.Broker))
+				}
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		if err := d.source.Start(ctx); err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		defer d.source.Close()
+	} else {
+		log.Warn("no mqtt broker configured: no signals will arrive")
+	}
+
+	// HTTP.
+	var httpAddr string
+	if l := site.Daemon.HTTP.Listen; l != "" {
+		ln, err := net.Listen("tcp", l)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		httpAddr = ln.Addr().String()
+		srv := &http.Server{
+			Handler: web.NewHandler(web.Options{
+				Backend: d, Gatherer: d.o.Registry, Token: d.token, Metrics: d.metrics, Logger: log.Named("http"), Version: d.o.Version,
+			}),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), d.o.ShutdownTimeout)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+				err = fmt.Errorf("http: %w", serr)
+			}
+		}()
+		log.Info("http listening", zap.String("addr", httpAddr), zap.String("status_page", "http://"+httpAddr+"/"))
+	}
+
+	// The policy watcher and the demo replay run beside the loop.
+	var wg sync.WaitGroup
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer func() {
+		stopWorkers()
+		wg.Wait()
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.watchPolicy(wctx)
+	}()
+	if demo := site.Daemon.Demo; demo != nil && mq.Broker != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.runDemo(wctx, mq, demo)
+		}()
+	}
+
+	if d.o.Ready != nil {
+		d.o.Ready(httpAddr)
+	}
+	log.Info("switchd running", zap.String("site", site.Name), zap.Int("fleets", len(site.Fleets)), zap.String("policy", pol.Source))
+	d.loop(ctx)
+
+	// Graceful shutdown: no more signals; the loop has finished its tick,
+	// so no command is in flight; journal the stop and flush.
+	log.Info("shutting down")
+	if err := d.appendJournal(journal.Entry{Time: d.clock.Now(), Kind: "stop", Reason: "signal"}); err != nil {
+		log.Error("journal stop entry", zap.Error(err))
+	}
+	return nil
+}
+
+// loop ticks the controller on signal changes, on its own wake-ups and on
+// the configured tick, until ctx is done.
+func (d *daemon) loop(ctx context.Context) {
+	tickEvery := d.site.Daemon.Tick
+	if tickEvery <= 0 {
+		tickEvery = 10 * time.Second
+	}
+	ticker := time.NewTicker(tickEvery)
+	defer ticker.Stop()
+	wakeTimer := time.NewTimer(time.Hour)
+	defer wakeTimer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-d.samples:
+			d.mu.Lock()
+			d.ctl.Observe(s)
+			// Coalesce a burst of samples into one evaluation.
+			for drained := false; !drained; {
+				select {
+				case s := <-d.samples:
+					d.ctl.Observe(s)
+				default:
+					drained = true
+				}
+			}
+			d.mu.Unlock()
+		case <-ticker.C:
+		case <-wakeTimer.C:
+		case <-d.wake:
+		}
+		next := d.tick(ctx)
+		wakeTimer.Reset(next)
+	}
+}
+
+// onSample is the MQTT callback: hand the sample to the loop.
+func (d *daemon) onSample(s switchd.Sample) {
+	d.metrics.SignalAccepted(s.Signal.String())
+	select {
+	case d.samples <- s:
+	default:
+		// The loop is far behind; a newer sample will follow. Count it as
+		// rejected rather than block the MQTT client.
+		d.metrics.SignalRejected(s.Signal.String(), "overload")
+	}
+}
+
+// poke asks the loop for a tick now.
+func (d *daemon) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tick runs one controller cycle, if the startup hold allows, and updates
+// the views, metrics and state topics. It returns how long until the
+// controller next wants to run.
+func (d *daemon) tick(ctx context.Context) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.clock.Now()
+	if wait, why := d.startupHold(now); wait > 0 {
+		d.refreshViews(now, why)
+		return wait
+	}
+	d.ctl.SetOverrides(d.overrides)
+	if err := d.ctl.Tick(ctx); err != nil {
+		return time.Second
+	}
+	d.ticked = true
+	d.expireOverrides(now)
+	changed := false
+	for i, r := range d.ctl.Reports() {
+		fleet := d.site.Fleets[i].Spec.Name
+		if r.Err != nil {
+			d.metrics.DriverError(fleet)
+			d.log.Warn("driver error", zap.String("fleet", fleet), zap.Error(r.Err))
+		}
+		for _, c := range r.Commands {
+			d.metrics.Switches(fleet, c.To.String(), c.Count)
+			changed = true
+		}
+	}
+	d.metrics.Decision(changed)
+	if changed {
+		d.noteDecision(now)
+	}
+	d.refreshViews(now, "")
+	d.publishState(changed)
+	next := time.Minute
+	if w := d.ctl.NextWake(); !w.IsZero() {
+		next = max(w.Sub(d.clock.Now()), time.Millisecond)
+	}
+	return next
+}
+
+// startupHold keeps the controller from acting right after a start until the
+// signals it depends on (those with a fail-safe) have arrived, or until the
+// longest of their max ages has passed: a restart must not flip every
+// device to off just because no price has arrived yet in the first second.
+func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
+	if d.ticked {
+		return 0, ""
+	}
+	pol := d.ctl.Policy()
+	snap := d.ctl.Snapshot()
+	var grace time.Duration
+	missing := ""
+	for _, s := range switchd.AllSignals {
+		if pol.FailSafe[s] == policies.FailSafeNone || snap.Have[s] {
+			continue
+		}
+		grace = max(grace, d.site.MaxAge[s])
+		if missing == "" {
+			missing = s.String()
+		}
+	}
+	if missing == "" {
+		return 0, ""
+	}
+	if left := d.started.Add(grace).Sub(now); left > 0 {
+		return min(left, time.Second), "waiting for the first " + missing + " signal"
+	}
+	return 0, ""
+}
+
+// token returns the override bearer token from the configured file or
+// environment variable, read per request so a rotated file works.
+func (d *daemon) token() (string, error) {
+	h := d.site.Daemon.HTTP
+	if h.TokenFile != "" {
+		b, err := os.ReadFile(h.TokenFile)
+		if err != nil {
+			return "", err
+		}
+		return trimSpace(string(b)), nil
+	}
+	if h.TokenEnv != "" {
+		return os.Getenv(h.TokenEnv), nil
+	}
+	return "", nil
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// configDir is where relative demo paths resolve.
+func (d *daemon) configDir() string { return filepath.Dir(d.o.ConfigPath) }

@@ -1,0 +1,518 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/controller/journal"
+	"github.com/switchd/switchd/daemon/web"
+	"github.com/switchd/switchd/policies"
+	"go.uber.org/zap"
+)
+
+// maxDecisions is how many recent decisions the views keep.
+const maxDecisions = 20
+
+func sha256hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// instrumented wraps a driver to time its calls and count errors.
+type instrumented struct {
+	switchd.Driver
+	fleet   string
+	metrics *web.Metrics
+	up      bool
+	lastErr string
+}
+
+func (in *instrumented) State(ctx context.Context) (switchd.FleetState, error) {
+	start := time.Now()
+	st, err := in.Driver.State(ctx)
+	in.metrics.DriverRequest(in.fleet, time.Since(start))
+	in.up = err == nil
+	if err != nil {
+		in.lastErr = err.Error()
+	}
+	return st, err
+}
+
+func (in *instrumented) Apply(ctx context.Context, cmds []switchd.Command) error {
+	start := time.Now()
+	err := in.Driver.Apply(ctx, cmds)
+	in.metrics.CommandLatency(in.fleet, time.Since(start))
+	if err != nil {
+		in.lastErr = err.Error()
+	}
+	return err
+}
+
+// counts reports the devices steady and moving per target mode, when the
+// driver can tell without I/O (the simulated driver); else from State.
+func (in *instrumented) counts(ctx context.Context) (steady, arriving [switchd.NumModes]int) {
+	if c, ok := in.Driver.(interface {
+		Counts() (steady, arriving [switchd.NumModes]int)
+	}); ok {
+		return c.Counts()
+	}
+	st, err := in.Driver.State(ctx)
+	if err != nil {
+		return steady, arriving
+	}
+	for _, co := range st.Cohorts {
+		if co.Steady() {
+			steady[co.Mode] += co.Count
+		} else {
+			arriving[co.Target] += co.Count
+		}
+	}
+	return steady, arriving
+}
+
+// appendJournal writes entries durably, if there is a journal.
+func (d *daemon) appendJournal(entries ...journal.Entry) error {
+	if d.journal == nil {
+		return nil
+	}
+	start := time.Now()
+	err := d.journal.Append(entries...)
+	d.metrics.JournalAppend(time.Since(start), err)
+	return err
+}
+
+// Commands implements controller.Recorder: the decision, its commands and
+// the resulting commanded state are durable before anything is sent.
+func (d *daemon) Commands(now time.Time, dec *controller.Decision, cmds []controller.FleetCommands) error {
+	if d.journal == nil {
+		return nil
+	}
+	entries := []journal.Entry{{Time: now, Kind: "decision", Rules: append([]string(nil), dec.Eval.Fired...), Reason: reason(dec)}}
+	for _, fc := range cmds {
+		for _, c := range fc.Commands {
+			entries = append(entries, journal.Entry{Time: now, Kind: "command", Fleet: fc.Fleet, From: c.From.String(), To: c.To.String(), Count: c.Count})
+		}
+		fi := d.site.FleetIndex(fc.Fleet)
+		spec := &d.site.Fleets[fi].Spec
+		st := journal.Entry{Time: now, Kind: "state", Fleet: fc.Fleet, Counts: map[string]int{}, KW: map[string]float64{}}
+		for _, m := range switchd.Modes {
+			if m != switchd.ModeOff && !spec.Supports[m] {
+				continue
+			}
+			st.Counts[m.String()] = fc.After[m]
+			st.KW[m.String()] = float64(fc.After[m]) * spec.Modes[m].PowerKW
+		}
+		entries = append(entries, st)
+	}
+	return d.appendJournal(entries...)
+}
+
+// Applied implements controller.Recorder.
+func (d *daemon) Applied(now time.Time, fleet string, cmds []switchd.Command, err error) {
+	e := journal.Entry{Time: now, Kind: "ack", Fleet: fleet}
+	for _, c := range cmds {
+		e.Count += c.Count
+	}
+	if err != nil {
+		e.Err = err.Error()
+	}
+	if jerr := d.appendJournal(e); jerr != nil {
+		d.log.Error("journal ack", zap.String("fleet", fleet), zap.Error(jerr))
+	}
+}
+
+// reason is a one-line why for a decision.
+func reason(dec *controller.Decision) string {
+	ev := &dec.Eval
+	var parts []string
+	if p, ok := ev.Values.Get(switchd.SignalPrice); ok {
+		parts = append(parts, fmt.Sprintf("price %.2f USD/MWh", p))
+	}
+	if ev.Curtail {
+		parts = append(parts, "fail-safe curtail")
+	} else if ev.Constraints.Hold {
+		parts = append(parts, "fail-safe hold")
+	}
+	if len(ev.Stale) > 0 {
+		var s []string
+		for _, sig := range ev.Stale {
+			s = append(s, sig.String())
+		}
+		parts = append(parts, "stale: "+strings.Join(s, ","))
+	}
+	if len(ev.Fired) > 0 {
+		parts = append(parts, "rules: "+strings.Join(ev.Fired, ","))
+	} else {
+		parts = append(parts, "merit order")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// noteDecision remembers the last tick's commands for the views.
+func (d *daemon) noteDecision(now time.Time) {
+	dec := d.ctl.Decision()
+	dv := web.DecisionView{Time: now, Rules: append([]string{}, dec.Eval.Fired...), Reason: reason(dec)}
+	for i, r := range d.ctl.Reports() {
+		for _, c := range r.Commands {
+			dv.Commands = append(dv.Commands, web.CommandView{Fleet: d.site.Fleets[i].Spec.Name, From: c.From.String(), To: c.To.String(), Count: c.Count})
+		}
+	}
+	d.decisions = append([]web.DecisionView{dv}, d.decisions...)
+	if len(d.decisions) > maxDecisions {
+		d.decisions = d.decisions[:maxDecisions]
+	}
+}
+
+// refreshViews rebuilds the state and plan views (under mu).
+func (d *daemon) refreshViews(now time.Time, holdReason string) {
+	ctx := context.Background()
+	site := d.site
+	pol := d.ctl.Policy()
+	snap := d.ctl.Snapshot()
+	dec := d.ctl.Decision()
+	ev := &dec.Eval
+
+	v := web.StateView{Site: site.Name, Time: now, SiteCapKW: site.PowerCapKW, Policy: d.policyInfo, FailSafe: "none"}
+	if d.ticked {
+		v.SiteCapKW = ev.Constraints.SiteCapKW
+		switch {
+		case ev.Curtail:
+			v.FailSafe = "curtail"
+		case ev.Constraints.Hold:
+			v.FailSafe = "hold"
+		}
+		for _, s := range ev.Stale {
+			v.Stale = append(v.Stale, s.String())
+		}
+	}
+	for _, s := range switchd.AllSignals {
+		sv := web.SignalView{Name: s.String(), Topic: site.Daemon.Signals[s].Topic, MaxAge: site.MaxAge[s].String()}
+		if snap.Have[s] {
+			val, at := snap.Value[s], snap.At[s]
+			age := now.Sub(at).Seconds()
+			sv.Value, sv.At, sv.AgeSeconds = &val, &at, &age
+			sv.Stale = site.MaxAge[s] > 0 && now.Sub(at) > site.MaxAge[s]
+		}
+		if pol.HasFallback[s] {
+			fb := pol.Fallbacks[s]
+			sv.Fallback = &fb
+		}
+		v.Signals = append(v.Signals, sv)
+	}
+	for i := range site.Fleets {
+		f := &site.Fleets[i]
+		drv := d.drivers[i]
+		steady, arriving := drv.counts(ctx)
+		fv := web.FleetView{
+			Name: f.Spec.Name, Kind: f.Spec.Kind.String(), Driver: f.Driver, Devices: f.Spec.Count,
+			Modes: map[string]int{}, Target: map[string]int{}, PowerByModeKW: map[string]float64{},
+			DriverUp: drv.up || !d.ticked, LastError: drv.lastErr,
+		}
+		for _, m := range switchd.Modes {
+			if m != switchd.ModeOff && !f.Spec.Supports[m] {
+				continue
+			}
+			fv.Modes[m.String()] = steady[m]
+			fv.Moving += arriving[m]
+			kw := float64(steady[m])*f.Spec.Modes[m].PowerKW + float64(arriving[m])*f.Spec.Modes[m].PowerKW
+			fv.PowerByModeKW[m.String()] = kw
+			if d.ticked && i < len(dec.Plan.Fleets) {
+				fv.Target[m.String()] = dec.Plan.Fleets[i].Count[m]
+			}
+		}
+		if p, ok := drv.Driver.(interface{ PowerKW() float64 }); ok {
+			fv.PowerKW = p.PowerKW()
+		} else {
+			for _, kw := range fv.PowerByModeKW {
+				fv.PowerKW += kw
+			}
+		}
+		if d.ticked {
+			fv.Failed = d.ctl.Reports()[i].Failed
+		}
+		for _, dv := range d.decisions {
+			for _, c := range dv.Commands {
+				if c.Fleet == f.Spec.Name {
+					dv := dv
+					fv.LastDecision = &dv
+					break
+				}
+			}
+			if fv.LastDecision != nil {
+				break
+			}
+		}
+		v.PowerKW += fv.PowerKW
+		v.Fleets = append(v.Fleets, fv)
+	}
+	for _, o := range d.overrides {
+		v.Overrides = append(v.Overrides, overrideView(&o))
+	}
+	v.Decisions = append([]web.DecisionView{}, d.decisions...)
+	ok, _ := d.readyLocked(now)
+	if holdReason != "" {
+		ok = false
+	}
+	v.Ready = ok
+	d.view = v
+
+	p := web.PlanView{Time: now, Values: map[string]float64{}, Constraints: map[string]web.FleetLimitView{}, Plan: map[string]map[string]int{}}
+	if d.ticked {
+		for _, s := range switchd.AllSignals {
+			if val, ok := ev.Values.Get(s); ok {
+				p.Values[s.String()] = val
+			}
+		}
+		p.SiteCapKW = ev.Constraints.SiteCapKW
+		p.Hold, p.Curtail = ev.Constraints.Hold, ev.Curtail
+		p.Fired = append([]string{}, ev.Fired...)
+		p.Stale = append([]string{}, v.Stale...)
+		for i := range site.Fleets {
+			spec := &site.Fleets[i].Spec
+			lim := web.FleetLimitView{}
+			if i < len(ev.Constraints.Fleets) {
+				fc := &ev.Constraints.Fleets[i]
+				for _, m := range switchd.Modes {
+					if fc.Forbid[m] && spec.Supports[m] {
+						lim.Forbid = append(lim.Forbid, m.String())
+					}
+					if fc.Min[m] > 0 {
+						if lim.Min == nil {
+							lim.Min = map[string]int{}
+						}
+						lim.Min[m.String()] = fc.Min[m]
+					}
+					if fc.Max[m] < policies.Unlimited {
+						if lim.Max == nil {
+							lim.Max = map[string]int{}
+						}
+						lim.Max[m.String()] = fc.Max[m]
+					}
+				}
+			}
+			p.Constraints[spec.Name] = lim
+			plan := map[string]int{}
+			for _, m := range switchd.Modes {
+				if (m == switchd.ModeOff || spec.Supports[m]) && i < len(dec.Plan.Fleets) {
+					plan[m.String()] = dec.Plan.Fleets[i].Count[m]
+				}
+			}
+			p.Plan[spec.Name] = plan
+		}
+	}
+	d.plan = p
+	d.metrics.Update(&d.view, &d.plan)
+}
+
+// publishState sends the retained state topics: on every change, and at
+// least once a minute otherwise.
+func (d *daemon) publishState(changed bool) {
+	if d.source == nil || !d.source.Connected() {
+		return
+	}
+	topic := d.site.Daemon.MQTT.StateTopic
+	site := struct {
+		Site      string             `json:"site"`
+		Time      time.Time          `json:"time"`
+		PowerKW   float64            `json:"power_kw"`
+		SiteCapKW float64            `json:"site_cap_kw"`
+		FailSafe  string             `json:"fail_safe"`
+		Ready     bool               `json:"ready"`
+		Fleets    map[string]any     `json:"fleets"`
+		Last      *web.DecisionView  `json:"last_decision,omitempty"`
+		Values    map[string]float64 `json:"values"`
+	}{Site: d.view.Site, Time: d.view.Time, PowerKW: d.view.PowerKW, SiteCapKW: d.view.SiteCapKW,
+		FailSafe: d.view.FailSafe, Ready: d.view.Ready, Fleets: map[string]any{}, Values: d.plan.Values}
+	if len(d.decisions) > 0 {
+		site.Last = &d.decisions[0]
+	}
+	for _, f := range d.view.Fleets {
+		site.Fleets[f.Name] = map[string]any{"modes": f.Modes, "moving": f.Moving, "power_kw": f.PowerKW}
+	}
+	if !changed && time.Since(d.lastPublish) < time.Minute {
+		return
+	}
+	d.lastPublish = time.Now()
+	if b, err := json.Marshal(site); err == nil {
+		if err := d.source.Publish(topic, b, true); err != nil {
+			d.log.Warn("publish state", zap.String("topic", topic), zap.Error(err))
+		}
+	}
+	for _, f := range d.view.Fleets {
+		if b, err := json.Marshal(f); err == nil {
+			if err := d.source.Publish(topic+"/fleets/"+f.Name, b, true); err != nil {
+				d.log.Warn("publish state", zap.String("topic", topic), zap.Error(err))
+			}
+		}
+	}
+}
+
+// State implements web.Backend.
+func (d *daemon) State() web.StateView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.clock.Now()
+	v := d.view
+	// Ages move on between ticks.
+	for i := range v.Signals {
+		if at := v.Signals[i].At; at != nil {
+			age := now.Sub(*at).Seconds()
+			v.Signals[i].AgeSeconds = &age
+		}
+	}
+	v.Time = now
+	return v
+}
+
+// Plan implements web.Backend.
+func (d *daemon) Plan() web.PlanView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.plan
+}
+
+// Ready implements web.Backend: signals with a fail-safe are fresh and every
+// driver answered at the last tick.
+func (d *daemon) Ready() (bool, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.readyLocked(d.clock.Now())
+}
+
+func (d *daemon) readyLocked(now time.Time) (bool, string) {
+	if !d.ticked {
+		return false, "controller has not run yet (waiting for signals)"
+	}
+	pol := d.ctl.Policy()
+	snap := d.ctl.Snapshot()
+	for _, s := range switchd.AllSignals {
+		if pol.FailSafe[s] == policies.FailSafeNone {
+			continue
+		}
+		age, ok := snap.Age(s, now)
+		if !ok {
+			return false, "no " + s.String() + " signal yet"
+		}
+		if d.site.MaxAge[s] > 0 && age > d.site.MaxAge[s] {
+			return false, fmt.Sprintf("%s signal is stale (%s old)", s, age.Round(time.Second))
+		}
+	}
+	for _, in := range d.drivers {
+		if !in.up {
+			return false, "driver of fleet " + in.fleet + " did not answer: " + in.lastErr
+		}
+	}
+	return true, ""
+}
+
+func overrideView(o *controller.Override) web.OverrideView {
+	v := web.OverrideView{ID: o.ID, Fleet: o.Fleet, Until: o.Until, Reason: o.Reason, CreatedAt: o.CreatedAt}
+	if o.HasMode {
+		v.Mode = o.Mode.String()
+	}
+	if o.HasCap {
+		c := o.SiteCapKW
+		v.SiteCapKW = &c
+	}
+	return v
+}
+
+// SetOverride implements web.Backend.
+func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.OverrideView, error) {
+	dur, err := time.ParseDuration(req.Duration)
+	if err != nil || dur <= 0 {
+		return web.OverrideView{}, &web.RequestError{Msg: fmt.Sprintf("duration: want a positive Go duration such as 30m or 2h (got %q)", req.Duration)}
+	}
+	if dur > 7*24*time.Hour {
+		return web.OverrideView{}, &web.RequestError{Msg: "duration: at most 168h; renew it if the situation lasts"}
+	}
+	now := d.clock.Now()
+	o := controller.Override{Until: now.Add(dur), Reason: req.Reason, CreatedAt: now}
+	switch {
+	case req.SiteCapKW != nil && (req.Fleet != "" || req.Mode != ""):
+		return web.OverrideView{}, &web.RequestError{Msg: "give either fleet and mode, or site_cap_kw, not both"}
+	case req.SiteCapKW != nil:
+		if *req.SiteCapKW < 0 {
+			return web.OverrideView{}, &web.RequestError{Msg: "site_cap_kw must not be negative"}
+		}
+		o.HasCap, o.SiteCapKW = true, *req.SiteCapKW
+	default:
+		fi := d.site.FleetIndex(req.Fleet)
+		if fi < 0 {
+			return web.OverrideView{}, &web.RequestError{Msg: fmt.Sprintf("unknown fleet %q", req.Fleet)}
+		}
+		m, err := switchd.ParseMode(req.Mode)
+		if err != nil {
+			return web.OverrideView{}, &web.RequestError{Msg: err.Error()}
+		}
+		if m != switchd.ModeOff && !d.site.Fleets[fi].Spec.Supports[m] {
+			return web.OverrideView{}, &web.RequestError{Msg: fmt.Sprintf("fleet %q has no %s mode", req.Fleet, m)}
+		}
+		o.Fleet, o.HasMode, o.Mode = req.Fleet, true, m
+	}
+	d.mu.Lock()
+	d.nextID++
+	o.ID = fmt.Sprintf("ov-%d-%d", now.Unix(), d.nextID)
+	view := overrideView(&o)
+	raw, _ := json.Marshal(view)
+	if err := d.appendJournal(journal.Entry{Time: now, Kind: "override", Fleet: o.Fleet, Reason: req.Reason, Override: raw}); err != nil {
+		d.mu.Unlock()
+		return web.OverrideView{}, fmt.Errorf("journal: %w", err)
+	}
+	d.overrides = append(d.overrides, o)
+	d.mu.Unlock()
+	d.log.Info("override set", zap.String("id", o.ID), zap.String("fleet", o.Fleet), zap.String("mode", view.Mode),
+		zap.Time("until", o.Until), zap.String("reason", o.Reason))
+	d.poke()
+	return view, nil
+}
+
+// ClearOverrides implements web.Backend.
+func (d *daemon) ClearOverrides(ctx context.Context, fleet string) (int, error) {
+	now := d.clock.Now()
+	d.mu.Lock()
+	kept := d.overrides[:0]
+	var removed []controller.Override
+	for _, o := range d.overrides {
+		match := fleet == "" || (fleet == "site-cap" && o.HasCap) || (o.HasMode && o.Fleet == fleet)
+		if match {
+			removed = append(removed, o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	d.overrides = kept
+	var err error
+	if len(removed) > 0 {
+		var es []journal.Entry
+		for _, o := range removed {
+			raw, _ := json.Marshal(overrideView(&o))
+			es = append(es, journal.Entry{Time: now, Kind: "override_clear", Fleet: o.Fleet, Override: raw})
+		}
+		err = d.appendJournal(es...)
+	}
+	d.mu.Unlock()
+	if len(removed) > 0 {
+		d.log.Info("overrides cleared", zap.String("fleet", fleet), zap.Int("removed", len(removed)))
+		d.poke()
+	}
+	return len(removed), err
+}
+
+// sortedKeys returns a map's keys in order (for stable output).
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

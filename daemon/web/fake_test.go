@@ -1,0 +1,166 @@
+package web
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// fakeBackend serves canned views and records override calls.
+type fakeBackend struct {
+	mu     sync.Mutex
+	state  StateView
+	plan   PlanView
+	ready  bool
+	reason string
+
+	setErr   error
+	setCalls []OverrideRequest
+
+	clearN     int
+	clearErr   error
+	clearCalls []string
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+func (b *fakeBackend) State() StateView {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+func (b *fakeBackend) Plan() PlanView {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.plan
+}
+
+func (b *fakeBackend) Ready() (bool, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ready, b.reason
+}
+
+func (b *fakeBackend) SetOverride(_ context.Context, req OverrideRequest) (OverrideView, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.setCalls = append(b.setCalls, req)
+	if b.setErr != nil {
+		return OverrideView{}, b.setErr
+	}
+	d, _ := time.ParseDuration(req.Duration)
+	return OverrideView{
+		ID:        "ov-1",
+		Fleet:     req.Fleet,
+		Mode:      req.Mode,
+		SiteCapKW: req.SiteCapKW,
+		Until:     testNow.Add(d),
+		Reason:    req.Reason,
+		CreatedAt: testNow,
+	}, nil
+}
+
+func (b *fakeBackend) ClearOverrides(_ context.Context, fleet string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clearCalls = append(b.clearCalls, fleet)
+	return b.clearN, b.clearErr
+}
+
+func (b *fakeBackend) calls() ([]OverrideRequest, []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]OverrideRequest(nil), b.setCalls...), append([]string(nil), b.clearCalls...)
+}
+
+var testNow = time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+// cannedState is a small site: a fresh price, a stale grid load, a
+// hashprice never received (fallback), two fleets, one override and two
+// decisions.
+func cannedState() StateView {
+	at := testNow.Add(-12 * time.Second)
+	old := testNow.Add(-20 * time.Minute)
+	dec := DecisionView{
+		Time:   testNow.Add(-5 * time.Minute),
+		Rules:  []string{"price-spike"},
+		Reason: "price above breakeven",
+		Commands: []CommandView{
+			{Fleet: "asics", From: "off", To: "mining", Count: 500},
+		},
+	}
+	return StateView{
+		Site:      "texas-1",
+		Time:      testNow,
+		PowerKW:   6100,
+		SiteCapKW: 10000,
+		Ready:     true,
+		FailSafe:  "none",
+		Stale:     []string{"grid_load"},
+		Signals: []SignalView{
+			{Name: "price", Topic: "switchd/texas-1/signals/price", Value: ptr(42.5), At: &at, AgeSeconds: ptr(12.0), MaxAge: "1m30s"},
+			{Name: "grid_load", Value: ptr(78000.0), At: &old, AgeSeconds: ptr(1200.0), MaxAge: "10m0s", Stale: true},
+			{Name: "hashprice", MaxAge: "48h0m0s", Fallback: ptr(48.0)},
+		},
+		Fleets: []FleetView{
+			{
+				Name: "asics", Kind: "asic", Driver: "sim", Devices: 1000,
+				Modes:         map[string]int{"off": 400, "mining": 500},
+				Moving:        100,
+				Target:        map[string]int{"off": 400, "mining": 600},
+				PowerKW:       3850,
+				PowerByModeKW: map[string]float64{"off": 0, "mining": 3850},
+				DriverUp:      true,
+				LastDecision:  &dec,
+			},
+			{
+				Name: "gpus", Kind: "gpu", Driver: "sim", Devices: 200,
+				Modes:         map[string]int{"off": 50, "inference": 150},
+				Target:        map[string]int{"off": 50, "inference": 150},
+				PowerKW:       2250,
+				PowerByModeKW: map[string]float64{"inference": 2250},
+				Failed:        2,
+				DriverUp:      false,
+				LastError:     `dial 10.0.0.5:4028: <connection refused>`,
+			},
+		},
+		Overrides: []OverrideView{
+			{ID: "ov-7", Fleet: "gpus", Mode: "inference", Until: testNow.Add(time.Hour), Reason: "customer demo", CreatedAt: testNow.Add(-time.Minute)},
+		},
+		Decisions: []DecisionView{
+			dec,
+			{Time: testNow.Add(-time.Hour), Rules: []string{"override:gpus"}, Commands: []CommandView{{Fleet: "gpus", From: "off", To: "inference", Count: 150}}},
+		},
+		Policy: PolicyView{
+			Source:   "/etc/switchd/policy.yaml",
+			SHA256:   "deadbeef0123456789abcdef0123456789abcdef0123456789abcdef01234567",
+			LoadedAt: testNow.Add(-24 * time.Hour),
+			Summary:  "3 rules, fail-safe price: curtail",
+		},
+	}
+}
+
+func cannedPlan() PlanView {
+	return PlanView{
+		Time:      testNow,
+		Values:    map[string]float64{"price": 42.5, "hashprice": 48},
+		SiteCapKW: 10000,
+		Constraints: map[string]FleetLimitView{
+			"asics": {Forbid: []string{"inference"}},
+			"gpus":  {Min: map[string]int{"inference": 200}},
+		},
+		Fired: []string{"price-spike", "override:gpus"},
+		Stale: []string{"grid_load"},
+		Plan: map[string]map[string]int{
+			"asics": {"off": 400, "mining": 600},
+			"gpus":  {"off": 0, "inference": 200},
+		},
+	}
+}
+
+func newFakeBackend() *fakeBackend {
+	return &fakeBackend{state: cannedState(), plan: cannedPlan(), ready: true, clearN: 2}
+}

@@ -1,0 +1,207 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestStatusPage(t *testing.T) {
+	ts := newTestServer(t, Options{Version: "v1.2.3"})
+	r := do(t, "GET", ts.url+"/", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, "text/html; charset=utf-8", r.header.Get("Content-Type"))
+	require.Contains(t, r.header.Get("Content-Security-Policy"), "default-src 'none'")
+
+	for _, want := range []string{
+		`<meta http-equiv="refresh" content="5">`,
+		"<title>switchd · texas-1</title>",
+		"version v1.2.3",
+		"READY",
+		// signals, with units, ages, stale marking and fallbacks
+		"42.50 USD/MWh",
+		"12s",
+		"78,000 MW",
+		"20m 00s",
+		`<tr class="stale">`,
+		"STALE",
+		"stale: grid_load",
+		"never received",
+		"48.00 USD/PH/day",
+		`<span class="badge warn">fallback</span>`,
+		"price <strong>42.50 USD/MWh</strong> · 12s old",
+		// power against the cap
+		"<strong>6,100.0 kW</strong> of 10.00 MW cap (61 %)",
+		`class="fill ok" style="width: 61%"`,
+		// fleets
+		"<h3>asics ",
+		"<h3>gpus ",
+		"driver up",
+		"driver down",
+		"asic · 1,000 devices",
+		"<td>mining</td><td class=\"n\">500</td><td class=\"n diff\">600</td><td class=\"n\">3,850.0 kW</td>",
+		"<td>inference</td><td class=\"n\">150</td><td class=\"n\">150</td><td class=\"n\">2,250.0 kW</td>",
+		"<td>moving</td><td class=\"n\">100</td>",
+		"<td>failed</td><td class=\"n\">2</td>",
+		// an error text is escaped, never markup
+		"dial 10.0.0.5:4028: &lt;connection refused&gt;",
+		// overrides and decisions
+		"1 override(s) in force",
+		"<code>ov-7</code>",
+		"gpus forced inference",
+		"customer demo",
+		"asics: off → mining × 500",
+		"price-spike",
+		"override:gpus",
+		// policy
+		"/etc/switchd/policy.yaml",
+		"deadbeef0123",
+		"3 rules, fail-safe price: curtail",
+	} {
+		require.Contains(t, r.body, want)
+	}
+	require.NotContains(t, r.body, "<connection refused>")
+	require.NotContains(t, r.body, "<script")
+	require.NotContains(t, r.body, "http://", "no external assets")
+	require.NotContains(t, r.body, "https://", "no external assets")
+	require.NotContains(t, r.body, "FAIL-SAFE")
+}
+
+func TestStatusPageStates(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(b *fakeBackend)
+		want    []string
+		notWant []string
+	}{
+		{
+			name: "not ready in fail-safe over the cap",
+			mutate: func(b *fakeBackend) {
+				b.ready, b.reason = false, "driver gpus has not answered"
+				b.state.Ready = false
+				b.state.FailSafe = "curtail"
+				b.state.PowerKW = 12000
+				b.state.Signals[0].Stale = true
+				b.state.Signals = append(b.state.Signals, SignalView{Name: "ai_demand", MaxAge: "1h0m0s"})
+			},
+			want: []string{
+				"NOT READY", "driver gpus has not answered", "FAIL-SAFE: curtail",
+				`class="fill over" style="width: 100%"`, "12.00 MW",
+				`price <strong>42.50 USD/MWh</strong> · 12s old <span class="badge bad">STALE</span>`,
+				`<span class="badge bad">missing</span>`,
+			},
+			notWant: []string{">READY<"},
+		},
+		{
+			name: "empty state",
+			mutate: func(b *fakeBackend) {
+				b.ready, b.reason = false, ""
+				b.state = StateView{Site: "new-site"}
+			},
+			want:    []string{"new-site", "NOT READY", "not ready", "no signals configured", "no fleets", "none yet", `style="width: 0%"`},
+			notWant: []string{"override(s) in force"},
+		},
+		{
+			name: "markup in names is escaped",
+			mutate: func(b *fakeBackend) {
+				b.state.Site = `<b>site</b>`
+				b.state.Overrides[0].Reason = `"><script>alert(1)</script>`
+			},
+			want:    []string{"&lt;b&gt;site&lt;/b&gt;", "&lt;script&gt;"},
+			notWant: []string{"<script>", "<b>site</b>"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, Options{})
+			tt.mutate(ts.backend)
+			r := do(t, "GET", ts.url+"/", "", "")
+			require.Equal(t, http.StatusOK, r.status)
+			for _, w := range tt.want {
+				require.Contains(t, r.body, w)
+			}
+			for _, w := range tt.notWant {
+				require.NotContains(t, r.body, w)
+			}
+		})
+	}
+}
+
+func TestStatusPageDecisionLimit(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	d := ts.backend.state.Decisions[0]
+	ts.backend.state.Decisions = nil
+	for range maxPageDecisions + 3 {
+		ts.backend.state.Decisions = append(ts.backend.state.Decisions, d)
+	}
+	r := do(t, "GET", ts.url+"/", "", "")
+	require.Equal(t, maxPageDecisions, strings.Count(r.body, "asics: off → mining × 500"))
+	require.Contains(t, r.body, "and 3 earlier")
+}
+
+func TestFormatting(t *testing.T) {
+	t.Run("numbers", func(t *testing.T) {
+		for _, c := range []struct {
+			v    float64
+			dec  int
+			want string
+		}{
+			{0, 0, "0"},
+			{999, 0, "999"},
+			{1000, 0, "1,000"},
+			{1234567.891, 2, "1,234,567.89"},
+			{-1234.5, 1, "-1,234.5"},
+			{-0.001, 1, "0.0"},
+			{123456, 0, "123,456"},
+		} {
+			require.Equal(t, c.want, fmtNum(c.v, c.dec))
+		}
+	})
+	t.Run("power", func(t *testing.T) {
+		require.Equal(t, "9,999.0 kW", fmtKW(9999))
+		require.Equal(t, "12.50 MW", fmtKW(12500))
+	})
+	t.Run("ages", func(t *testing.T) {
+		for _, c := range []struct {
+			s    float64
+			want string
+		}{
+			{0, "0s"},
+			{59.4, "59s"},
+			{61, "1m 01s"},
+			{3600, "1h 00m"},
+			{90061, "1d 01h"},
+			{-3, "in the future"},
+		} {
+			require.Equal(t, c.want, fmtAge(c.s))
+		}
+	})
+	t.Run("signal units", func(t *testing.T) {
+		require.Equal(t, "2.10 USD/GPU-h", fmtSignal("inference_price", 2.1))
+		require.Equal(t, "2,500 GPUs", fmtSignal("ai_demand", 2500))
+		require.Equal(t, "1.5", fmtSignal("other", 1.5))
+	})
+	t.Run("bar", func(t *testing.T) {
+		for _, c := range []struct {
+			power, capKW float64
+			pct          int
+			class        string
+		}{
+			{0, 0, 0, "ok"},
+			{50, 100, 50, "ok"},
+			{95, 100, 95, "high"},
+			{150, 100, 100, "over"},
+			{-5, 100, 0, "ok"},
+		} {
+			pct, class := bar(c.power, c.capKW)
+			require.Equal(t, c.pct, pct)
+			require.Equal(t, c.class, class)
+		}
+	})
+	t.Run("mode order", func(t *testing.T) {
+		got := modeOrder(map[string]int{"zeta": 1, "inference": 1}, map[string]int{"off": 1}, map[string]float64{"mining": 1, "alpha": 0})
+		require.Equal(t, []string{"off", "mining", "inference", "alpha", "zeta"}, got)
+	})
+}
