@@ -47,6 +47,10 @@ type Options struct {
 	// Ready, when set, is called once the daemon serves (HTTP address
 	// bound, broker up), with the HTTP address; for tests.
 	Ready func(httpAddr string)
+	// Ticked, when set, is called after every tick with the number of
+	// devices commanded (the drivers have accepted the commands); for
+	// latency benchmarks.
+	Ticked func(devicesCommanded int)
 }
 
 // Validate checks the options.
@@ -342,9 +346,9 @@ func (d *daemon) loop(ctx context.Context) {
 
 // onSample is the MQTT callback: hand the sample to the loop.
 func (d *daemon) onSample(s switchd.Sample) {
-	d.metrics.SignalAccepted(s.Signal.String())
 	select {
 	case d.samples <- s:
+		d.metrics.SignalAccepted(s.Signal.String())
 	default:
 		// The loop is far behind; a newer sample will follow. Count it as
 		// rejected rather than block the MQTT client.
@@ -390,6 +394,15 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 		}
 	}
 	d.metrics.Decision(changed)
+	if d.o.Ticked != nil {
+		n := 0
+		for _, r := range d.ctl.Reports() {
+			for _, c := range r.Commands {
+				n += c.Count
+			}
+		}
+		d.o.Ticked(n)
+	}
 	if changed {
 		d.noteDecision(now)
 	}

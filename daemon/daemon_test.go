@@ -27,7 +27,7 @@ import (
 const testToken = "s3cret-token"
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -278,7 +278,7 @@ func TestEndToEndMosquitto(t *testing.T) {
 }
 
 // startMosquitto starts a real Mosquitto on a free loopback port.
-func startMosquitto(t *testing.T) int {
+func startMosquitto(t testing.TB) int {
 	t.Helper()
 	bin := "/usr/sbin/mosquitto"
 	if _, err := os.Stat(bin); err != nil {
@@ -295,7 +295,7 @@ func startMosquitto(t *testing.T) int {
 	}
 	port := freePort(t)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port), 0o644))
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n", port), 0o644))
 	cmd := exec.Command(bin, "-c", conf)
 	logs, err := os.Create(conf + ".log")
 	require.NoError(t, err)

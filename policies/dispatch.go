@@ -74,7 +74,7 @@ func Dispatch(in *DispatchInput) switchd.Plan {
 // The plan follows design.md's merit order: each device-hour in a mode is
 // worth its revenue minus its energy cost, over what the device would be
 // worth off; newcomers to a mode pay its switching cost amortised over the
-// fleet's minimum dwell and are valued at price + hysteresis, incumbents at
+// fleet's minimum dwell (at least an hour) and are valued at price + hysteresis, incumbents at
 // price − hysteresis. Forced minimums are placed first (even at a loss, as
 // far as the site cap allows), then blocks with positive value are filled
 // by value per kW under the cap, inference only up to AI demand. Last,
@@ -219,10 +219,10 @@ func (d *dispatcher) build() {
 		spec := &d.in.Fleets[i]
 		c := d.constraint(i)
 		count := d.plan.Fleets[i].Count[switchd.ModeOff]
-		amortHours := spec.MinDwell.Hours()
-		if amortHours <= 0 {
-			amortHours = 1
-		}
+		// A switch pays for itself over the dwell time, but never over less
+		// than an hour: a short dwell would otherwise turn a few cents of
+		// switching cost into dollars per hour and keep everything off.
+		amortHours := max(spec.MinDwell.Hours(), 1)
 		switchUSDPerHour := spec.SwitchCostUSD / amortHours
 		for m := switchd.ModeOff + 1; m < switchd.NumModes; m++ {
 			dPKW := spec.Modes[m].PowerKW - spec.Modes[switchd.ModeOff].PowerKW

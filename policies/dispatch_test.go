@@ -115,10 +115,13 @@ func TestDispatchBreakeven(t *testing.T) {
 		{name: "band 5, off device starts at 113", priceUSDPerMWh: 113, hysteresis: 5, hashprice: 50, wantMining: 10},
 		{name: "band 5, off device stays off at 115", priceUSDPerMWh: 115, hysteresis: 5, hashprice: 50, wantMining: 0},
 		{name: "band 5, inside the band only incumbents mine", priceUSDPerMWh: 117, hysteresis: 5, incumbents: 4, hashprice: 50, wantMining: 4},
-		// 0.035 USD over a 30 min dwell is 0.07 USD/h: newcomers break even at (0.41667-0.07)/0.0035 = 99.05.
-		{name: "switching cost, off device starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.035, minDwell: 30 * time.Minute, hashprice: 50, wantMining: 10},
-		{name: "switching cost, off device stays off at 100", priceUSDPerMWh: 100, switchCostUSD: 0.035, minDwell: 30 * time.Minute, hashprice: 50, wantMining: 0},
-		{name: "switching cost, miner pays nothing to stay", priceUSDPerMWh: 118, switchCostUSD: 0.035, minDwell: 30 * time.Minute, incumbents: 10, hashprice: 50, wantMining: 10},
+		// 0.14 USD over a 2 h dwell is 0.07 USD/h: newcomers break even at (0.41667-0.07)/0.0035 = 99.05.
+		{name: "switching cost, off device starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.14, minDwell: 2 * time.Hour, hashprice: 50, wantMining: 10},
+		{name: "switching cost, off device stays off at 100", priceUSDPerMWh: 100, switchCostUSD: 0.14, minDwell: 2 * time.Hour, hashprice: 50, wantMining: 0},
+		{name: "switching cost, miner pays nothing to stay", priceUSDPerMWh: 118, switchCostUSD: 0.14, minDwell: 2 * time.Hour, incumbents: 10, hashprice: 50, wantMining: 10},
+		// A dwell shorter than an hour still amortises over an hour.
+		{name: "switching cost with a 1 min dwell amortised over an hour, starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.07, minDwell: time.Minute, hashprice: 50, wantMining: 10},
+		{name: "switching cost with a 1 min dwell amortised over an hour, off at 100", priceUSDPerMWh: 100, switchCostUSD: 0.07, minDwell: time.Minute, hashprice: 50, wantMining: 0},
 		{name: "switching cost without dwell amortised over an hour, starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.07, hashprice: 50, wantMining: 10},
 		{name: "switching cost without dwell amortised over an hour, off at 100", priceUSDPerMWh: 100, switchCostUSD: 0.07, hashprice: 50, wantMining: 0},
 		{name: "zero value stays off", priceUSDPerMWh: 0, hashprice: 0, wantMining: 0},

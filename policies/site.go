@@ -570,7 +570,7 @@ func (f *siteFile) validateMQTT(l *loader, s *Site, dir string) {
 		} else {
 			c.Broker = m.Broker
 		}
-	case c.Embedded != "":
+	case c.Embedded != "" && !anyPort(c.Embedded):
 		c.Broker = "tcp://" + c.Embedded
 	}
 	if !l.has("mqtt.embedded") && !l.has("mqtt.broker") {
@@ -660,8 +660,12 @@ func (f *siteFile) validateTLS(l *loader, c *MQTTConfig, m *mqttSection, dir str
 		l.errorf("mqtt.tls", "give ca_file, or cert_file and key_file, or all three (an ssl:// broker alone already verifies against the system's CAs)")
 	}
 	// TLS settings next to a plain broker would be silently unused.
-	if c.Broker != "" && !tlsSchemes[brokerScheme(c.Broker)] {
-		l.errorf("mqtt.tls", "needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not %s", c.Broker)
+	broker := c.Broker
+	if broker == "" && c.Embedded != "" {
+		broker = "tcp://" + c.Embedded
+	}
+	if broker != "" && !tlsSchemes[brokerScheme(broker)] {
+		l.errorf("mqtt.tls", "needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not %s", broker)
 	}
 }
 
@@ -949,6 +953,15 @@ func hostPortProblem(addr string) string {
 		return fmt.Sprintf("bad port %q in %q (want 0 to 65535)", port, addr)
 	}
 	return ""
+}
+
+// anyPort reports whether addr, a valid host:port, asks for any free port.
+// The embedded broker's port is then only known once it listens, so Broker
+// stays empty for the daemon to fill from the bound address.
+func anyPort(addr string) bool {
+	_, port, _ := net.SplitHostPort(addr)
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && n == 0
 }
 
 // loopbackProblem says what is wrong with the embedded broker's address, or

@@ -251,6 +251,13 @@ journal:
 			require.Equal(t, "localhost:0", d.MQTT.Embedded)
 			require.Equal(t, "ssl://mqtt.example.com:8883", d.MQTT.Broker)
 		}},
+		{"embedded on port 0 leaves the broker to the daemon", siteHead + "mqtt: {embedded: '127.0.0.1:0'}\n" + fleetYAML, func(t *testing.T, d *Daemon) {
+			require.Equal(t, "127.0.0.1:0", d.MQTT.Embedded)
+			require.Empty(t, d.MQTT.Broker, "only the started broker knows its port")
+		}},
+		{"port 00 is port 0 too", siteHead + "mqtt: {embedded: 'localhost:00'}\n" + fleetYAML, func(t *testing.T, d *Daemon) {
+			require.Empty(t, d.MQTT.Broker)
+		}},
 		{"ipv6 loopback", siteHead + "mqtt: {embedded: '[::1]:1883'}\n" + fleetYAML, func(t *testing.T, d *Daemon) {
 			require.Equal(t, "tcp://[::1]:1883", d.MQTT.Broker)
 		}},
@@ -416,6 +423,8 @@ func TestSiteDaemonErrors(t *testing.T) {
 			"required with a password"},
 		{"tls with a plain broker", "mqtt:\n  broker: tcp://10.0.0.5:1883\n  tls: {ca_file: DIR/empty.pass}\n", 4, "mqtt.tls",
 			"needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not tcp://10.0.0.5:1883"},
+		{"tls with the embedded broker", "mqtt:\n  embedded: 127.0.0.1:0\n  tls: {ca_file: DIR/empty.pass}\n", 4, "mqtt.tls",
+			"needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not tcp://127.0.0.1:0"},
 		{"tls key without cert", "mqtt:\n  broker: ssl://10.0.0.5:8883\n  tls: {key_file: DIR/empty.pass}\n", 4, "mqtt.tls.cert_file",
 			"required with key_file"},
 		{"tls empty", "mqtt:\n  broker: ssl://10.0.0.5:8883\n  tls: {}\n", 4, "mqtt.tls",

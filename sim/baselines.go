@@ -31,6 +31,11 @@ var _ controller.Planner = (*alwaysOnPlanner)(nil)
 func newAlwaysOn(site *policies.Site) *alwaysOnPlanner {
 	a := &alwaysOnPlanner{site: site}
 	a.din.Fleets = site.Specs()
+	// Always-on does not weigh switching costs when it plans (the
+	// accounting still charges every switch).
+	for i := range a.din.Fleets {
+		a.din.Fleets[i].SwitchCostUSD = 0
+	}
 	a.din.Constraints.Fleets = make([]policies.FleetConstraint, len(site.Fleets))
 	a.forbidMining = make([]bool, len(site.Fleets))
 	return a

@@ -264,7 +264,7 @@ func (s *Source) handle(topic string, payload []byte) {
 		return
 	}
 	if reason, ok := Check(s.opts.Signals[sig], value, ts, now, s.last[sig]); !ok {
-		s.reject(sig, topic, payload, reason, checkError(reason, value, ts, now, s.last[sig]))
+		s.reject(sig, topic, payload, reason, checkError(s.opts.Signals[sig], reason, value, ts, now, s.last[sig]))
 		return
 	}
 	s.last[sig] = ts
@@ -272,10 +272,12 @@ func (s *Source) handle(topic string, payload []byte) {
 }
 
 // checkError explains a Check rejection for the log.
-func checkError(reason string, value float64, ts, now, last time.Time) error {
+func checkError(cfg policies.SignalConfig, reason string, value float64, ts, now, last time.Time) error {
 	switch reason {
-	case ReasonOutOfRange, ReasonNonFinite:
-		return fmt.Errorf("value %v is not plausible", value)
+	case ReasonOutOfRange:
+		return fmt.Errorf("value %v outside [%v, %v]", value, cfg.Min, cfg.Max)
+	case ReasonNonFinite:
+		return fmt.Errorf("value %v is not finite", value)
 	case ReasonFuture:
 		return fmt.Errorf("ts %s is %v ahead of the local clock", ts.Format(time.RFC3339Nano), ts.Sub(now))
 	case ReasonOutOfOrder:
