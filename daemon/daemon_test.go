@@ -280,6 +280,14 @@ func TestEndToEndMosquitto(t *testing.T) {
 // startMosquitto starts a real Mosquitto on a free loopback port.
 func startMosquitto(t testing.TB) int {
 	t.Helper()
+	port, _ := startMosquittoRestartable(t)
+	return port
+}
+
+// startMosquittoRestartable starts a real Mosquitto on a free loopback port
+// and returns a function that kills it and starts a new one on that port.
+func startMosquittoRestartable(t testing.TB) (int, func()) {
+	t.Helper()
 	bin := "/usr/sbin/mosquitto"
 	if _, err := os.Stat(bin); err != nil {
 		if os.Getenv("SWITCHD_REQUIRE_MOSQUITTO") != "" {
@@ -296,24 +304,54 @@ func startMosquitto(t testing.TB) int {
 	port := freePort(t)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
 	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n", port), 0o644))
-	cmd := exec.Command(bin, "-c", conf)
 	logs, err := os.Create(conf + ".log")
 	require.NoError(t, err)
-	defer logs.Close()
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
+	t.Cleanup(func() { logs.Close() })
+	var cmd *exec.Cmd
+	start := func() {
+		cmd = exec.Command(bin, "-c", conf)
+		cmd.Stdout, cmd.Stderr = logs, logs
+		require.NoError(t, cmd.Start())
+		require.Eventually(t, func() bool {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}, 10*time.Second, 50*time.Millisecond, "mosquitto did not start (log in %s)", logs.Name())
+	}
+	stop := func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-	})
+	}
+	start()
+	t.Cleanup(stop)
+	return port, func() {
+		stop()
+		start()
+	}
+}
+
+// TestBrokerRestart: Mosquitto goes away mid-run and comes back; switchd
+// reconnects, resubscribes and acts on fresh signals.
+func TestBrokerRestart(t *testing.T) {
+	port, restart := startMosquittoRestartable(t)
+	dir := t.TempDir()
+	base := startDaemon(t, writeConfig(t, dir, fmt.Sprintf("  broker: tcp://127.0.0.1:%d", port)))
+	pub := func(t *testing.T, topic, msg string) {
+		out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-t", topic, "-m", msg).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	sendPrice(t, base, pub, 30)
+	waitMining(t, base, 100)
+
+	restart()
 	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 10*time.Second, 50*time.Millisecond, "mosquitto did not start (log in %s)", logs.Name())
-	return port
+		_, m := getText(t, base+"/metrics")
+		return strings.Contains(m, "switchd_mqtt_connected 1")
+	}, 20*time.Second, 100*time.Millisecond, "reconnected")
+	sendPrice(t, base, pub, 2500)
+	waitMining(t, base, 0)
 }
 
 func TestOverrides(t *testing.T) {
