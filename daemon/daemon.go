@@ -224,15 +224,15 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		d.source, err = mqttio.NewSource(mqttio.SourceOptions{
 			MQTT: mq, Signals: site.Daemon.Signals, Clock: d.clock, Logger: log.Named("mqtt"),
 			OnSample: d.onSample,
-			OnReject: func(s switchd.Signal, reason string) { d.metrics.SignalRejected(s.String(), reason) },
-			OnConnection: func(up bool) {
-				d.metrics.MQTTConnected(up)
-				if up {
-					log.Info("mqtt connected", zap.String("broker", mq.Broker))
-				} else {
-					log.Warn("mqtt connection lost", zap.String("broker", mq.Broker))
+			OnReject: func(s switchd.Signal, reason string) {
+				name := "unknown"
+				if s < switchd.NumSignals {
+					name = s.String()
 				}
+				d.metrics.SignalRejected(name, reason)
 			},
+			// The source logs connections and losses itself.
+			OnConnection: d.metrics.MQTTConnected,
 		})
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)

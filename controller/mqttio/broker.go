@@ -21,6 +21,10 @@ import (
 // because StartBroker refuses to listen anywhere but on a loopback address:
 // whoever can reach it can already run code on this host. A site exposing
 // MQTT to its network runs a real broker with authentication.
+//
+// Mochi's default limits apply: a subscriber more than 8192 QoS 1 messages
+// behind loses messages. Signals come a few a second and only the latest
+// of each matters, so that is headroom, not a constraint.
 type Broker struct {
 	server    *mochi.Server
 	listener  *listeners.TCP

@@ -1,11 +1,16 @@
 package mqttio
 
 import (
+	"errors"
+	"log/slog"
 	"net"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestStartBrokerAddress(t *testing.T) {
@@ -44,4 +49,22 @@ func TestStartBrokerPortInUse(t *testing.T) {
 	b := startTestBroker(t)
 	_, err := StartBroker(b.Addr(), zaptest.NewLogger(t))
 	require.ErrorContains(t, err, "address already in use")
+}
+
+func TestZapHandler(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := slog.New(&zapHandler{log: zap.New(core)})
+	log.Info("attached listener", "id", "tcp")
+	log.Debug("noise")
+	log.With("listener", "tcp").WithGroup("client").Warn("", "error", errors.New("read connection: EOF"), "id", "x")
+	log.Error("client store quota reached", "client", "switchd")
+
+	entries := logs.AllUntimed()
+	require.Len(t, entries, 2, "info and debug are dropped")
+	require.Equal(t, zapcore.WarnLevel, entries[0].Level)
+	require.Equal(t, "broker warning", entries[0].Message)
+	require.Equal(t, map[string]any{"listener": "tcp", "client.error": "read connection: EOF", "client.id": "x"}, entries[0].ContextMap())
+	require.Equal(t, zapcore.ErrorLevel, entries[1].Level)
+	require.Equal(t, "client store quota reached", entries[1].Message)
+	require.Equal(t, map[string]any{"client": "switchd"}, entries[1].ContextMap())
 }

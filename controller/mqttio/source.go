@@ -39,22 +39,26 @@ type SourceOptions struct {
 	// and the reference of the future rule. The wall clock when nil.
 	Clock  switchd.Clock
 	Logger *zap.Logger // zap.NewNop() when nil
-	// OnSample receives accepted samples, for each signal in strictly
-	// non-decreasing time order. Required when a topic is set.
+	// OnSample receives accepted samples, each signal's in non-decreasing
+	// time order (an equal time is a redelivered duplicate). Required when
+	// a topic is set.
 	OnSample func(switchd.Sample)
 	// OnReject is told of every rejected payload (for the metric); sig is
 	// NoSignal for reason unknown_topic. Optional.
 	OnReject func(sig switchd.Signal, reason string)
 	// OnConnection is told when the source is subscribed after a
-	// (re)connection (true) and when the connection is lost (false).
+	// (re)connection (true) and when that connection is lost (false).
 	// Optional.
 	OnConnection func(connected bool)
 }
 
 // Source receives signal values from MQTT and publishes state on the same
-// connection. The callbacks of SourceOptions are called from paho's
-// goroutines but never concurrently with each other, and never after Close
-// has returned; they must be quick and must not call the Source.
+// connection. Messages are handled in the order the broker delivers them.
+// The callbacks of SourceOptions are called from paho's goroutines but never
+// concurrently with each other, and never after Close has returned. They
+// must be quick and must not block or call the Source: OnSample runs on
+// the goroutine that reads the connection (store the value and, to wake a
+// loop, do a non-blocking send).
 type Source struct {
 	opts   SourceOptions
 	log    *zap.Logger
@@ -67,6 +71,8 @@ type Source struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 	connectTk mqtt.Token // set by Start, read by Close after startOnce
+
+	done chan struct{} // closed by Close: ends subscription retries
 
 	mu     sync.Mutex // serialises message handling and callbacks
 	closed bool
@@ -96,6 +102,7 @@ func NewSource(o SourceOptions) (*Source, error) {
 		clock:  o.Clock,
 		topics: make(map[string]switchd.Signal),
 		subs:   make(map[string]byte),
+		done:   make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -190,30 +197,11 @@ func (s *Source) Start(ctx context.Context) error {
 
 // onConnect subscribes to every signal topic after each (re)connection: the
 // session is clean, so the broker forgot earlier subscriptions. paho calls
-// it in its own goroutine, so waiting for the SUBACK here is fine.
+// it in its own goroutine, so waiting for the SUBACK here is fine. The
+// source counts as connected only once every subscription is granted.
 func (s *Source) onConnect(c mqtt.Client) {
-	if len(s.subs) > 0 {
-		tk := c.SubscribeMultiple(s.subs, func(_ mqtt.Client, m mqtt.Message) {
-			s.handle(m.Topic(), m.Payload())
-		})
-		if !tk.WaitTimeout(subscribeTimeout) {
-			// The connection is most likely gone; the next onConnect
-			// tries again.
-			s.log.Warn("subscribe timed out", zap.Duration("timeout", subscribeTimeout))
-			return
-		}
-		if err := tk.Error(); err != nil {
-			s.log.Warn("subscribe failed", zap.Error(err))
-			return
-		}
-		if st, ok := tk.(*mqtt.SubscribeToken); ok {
-			for topic, code := range st.Result() {
-				if code >= 0x80 {
-					s.log.Error("subscription refused by broker", zap.String("topic", topic),
-						zap.String("signal", s.topics[topic].String()), zap.Uint8("return_code", code))
-				}
-			}
-		}
+	if len(s.subs) > 0 && !s.subscribe(c) {
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,23 +217,84 @@ func (s *Source) onConnect(c mqtt.Client) {
 	}
 }
 
+// subscribe subscribes to every signal topic, retrying while the connection
+// is up and the source open: paho calls onConnect once per connection, so
+// giving up on a SUBACK that timed out would leave a connected source deaf.
+// A refusal by the broker (an ACL) is final for this connection and
+// logged as an error.
+func (s *Source) subscribe(c mqtt.Client) bool {
+	var retry *time.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	for {
+		tk := c.SubscribeMultiple(s.subs, func(_ mqtt.Client, m mqtt.Message) {
+			s.handle(m.Topic(), m.Payload())
+		})
+		timeout := time.NewTimer(subscribeTimeout)
+		var err error
+		select {
+		case <-tk.Done():
+			err = tk.Error()
+		case <-timeout.C:
+			err = fmt.Errorf("no acknowledgement within %v", subscribeTimeout)
+		case <-s.done:
+			timeout.Stop()
+			return false
+		}
+		timeout.Stop()
+		if err == nil {
+			refused := false
+			if st, ok := tk.(*mqtt.SubscribeToken); ok {
+				for topic, code := range st.Result() {
+					if code >= 0x80 {
+						refused = true
+						s.log.Error("subscription refused by broker", zap.String("topic", topic),
+							zap.String("signal", s.topics[topic].String()), zap.Uint8("return_code", code))
+					}
+				}
+			}
+			return !refused
+		}
+		if !c.IsConnectionOpen() {
+			return false // the next onConnect subscribes
+		}
+		s.log.Warn("subscribe failed", zap.Error(err), zap.Duration("retry_in", subscribeRetry))
+		if retry == nil {
+			retry = time.NewTimer(subscribeRetry)
+		} else {
+			retry.Reset(subscribeRetry)
+		}
+		select {
+		case <-retry.C:
+		case <-s.done:
+			return false
+		}
+	}
+}
+
 // onConnectionLost is paho's lost-connection handler; paho reconnects by
 // itself.
 func (s *Source) onConnectionLost(_ mqtt.Client, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.connected.Store(false)
+	// A connection whose subscriptions were refused was never reported up,
+	// so its loss is not reported either.
+	was := s.connected.Swap(false)
 	if s.closed {
 		return
 	}
 	s.log.Warn("mqtt connection lost", zap.Error(err))
-	if s.opts.OnConnection != nil {
+	if was && s.opts.OnConnection != nil {
 		s.opts.OnConnection(false)
 	}
 }
 
 // handle parses, checks and delivers one message. It holds the lock the
-// whole way so the out-of-order rule and the order of OnSample calls agree.
+// whole way so the out-of-order rule and the order of OnSample calls agree
+// even if paho ever calls it concurrently.
 func (s *Source) handle(topic string, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -352,6 +401,7 @@ func (s *Source) Close() {
 		s.closed = true
 		s.connected.Store(false)
 		s.mu.Unlock()
+		close(s.done)
 		// Start after this point sees closed and does not connect; one that
 		// ran before has set connectTk, which startOnce makes visible.
 		s.startOnce.Do(func() {})

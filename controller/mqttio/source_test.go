@@ -2,14 +2,20 @@ package mqttio
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchd/switchd"
@@ -220,4 +226,46 @@ func TestSourceRejectLogRateLimit(t *testing.T) {
 		{"price", ReasonNonFinite, 5}, // 4 in the first second, 1 at 9 s
 		{"unknown", ReasonUnknownTopic, 0},
 	}, lines)
+}
+
+// denyHook lets everyone connect but only read topics ending in "/price".
+type denyHook struct{ auth.AllowHook }
+
+func (h *denyHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
+	return write || strings.HasSuffix(topic, "/price")
+}
+
+// TestSourceSubscriptionRefused runs a broker whose ACL lets the source
+// read only the price topic: each refusal is logged as an error and the
+// source does not report itself connected, so readiness shows it.
+func TestSourceSubscriptionRefused(t *testing.T) {
+	checkNoLeaks(t)
+	server := mochi.New(&mochi.Options{Logger: slog.New(&zapHandler{log: zaptest.NewLogger(t)})})
+	require.NoError(t, server.AddHook(new(denyHook), nil))
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})
+	require.NoError(t, server.AddListener(tcp))
+	require.NoError(t, server.Serve())
+	t.Cleanup(func() { require.NoError(t, server.Close()) })
+
+	core, logs := observer.New(zapcore.ErrorLevel)
+	r := &recorder{}
+	s, err := NewSource(SourceOptions{
+		MQTT:         policies.MQTTConfig{Broker: "tcp://" + tcp.Address()},
+		Signals:      testSignals("dc1/signals"),
+		Logger:       zap.New(core),
+		OnSample:     r.sample,
+		OnConnection: r.connection,
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	require.NoError(t, s.Start(context.Background()))
+	refusals := func() *observer.ObservedLogs { return logs.FilterMessage("subscription refused by broker") }
+	require.Eventually(t, func() bool { return refusals().Len() == 4 }, waitMax, 5*time.Millisecond)
+	var refused []string
+	for _, e := range refusals().All() {
+		refused = append(refused, e.ContextMap()["signal"].(string))
+	}
+	require.ElementsMatch(t, []string{"grid_load", "hashprice", "inference_price", "ai_demand"}, refused)
+	require.False(t, s.Connected())
+	require.Empty(t, r.Conns())
 }
