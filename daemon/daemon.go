@@ -12,7 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -454,20 +454,10 @@ func (d *daemon) token() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return trimSpace(string(b)), nil
+		return strings.TrimSpace(string(b)), nil
 	}
 	if h.TokenEnv != "" {
 		return os.Getenv(h.TokenEnv), nil
 	}
 	return "", nil
 }
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// configDir is where relative demo paths resolve.
-func (d *daemon) configDir() string { return filepath.Dir(d.o.ConfigPath) }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -505,14 +504,4 @@ func (d *daemon) ClearOverrides(ctx context.Context, fleet string) (int, error) 
 		d.poke()
 	}
 	return len(removed), err
-}
-
-// sortedKeys returns a map's keys in order (for stable output).
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
