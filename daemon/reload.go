@@ -74,7 +74,9 @@ func (d *daemon) reload(why string) {
 	d.mu.Lock()
 	if hash == d.policyInfo.SHA256 {
 		d.mu.Unlock()
-		return // touched, not changed
+		d.metrics.Reload(true, hash, now)
+		d.log.Info("policy unchanged", zap.String("trigger", why), zap.String("sha256", hash))
+		return
 	}
 	d.ctl.SetPolicy(pol)
 	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: hash, LoadedAt: now, Summary: pol.Summary()}

@@ -28,7 +28,9 @@ func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
 	}
-	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	jcfg := zap.NewProductionEncoderConfig()
+	jcfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc := zapcore.NewJSONEncoder(jcfg)
 	if f, ok := stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			cfg := zap.NewDevelopmentEncoderConfig()
