@@ -200,6 +200,12 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 			sv.Value, sv.At, sv.AgeSeconds = &val, &at, &age
 			sv.Stale = site.MaxAge[s] > 0 && now.Sub(at) > site.MaxAge[s]
 		}
+		// A signal with a fail-safe that never arrived is stale too.
+		for _, st := range v.Stale {
+			if st == s.String() {
+				sv.Stale = true
+			}
+		}
 		if pol.HasFallback[s] {
 			fb := pol.Fallbacks[s]
 			sv.Fallback = &fb

@@ -420,6 +420,7 @@ tr.stale td { background: #fdecea; }
 .good { background: #d7f2dd; color: #10561f; }
 .bad { background: #fbd9d5; color: #8c1d12; }
 .warn { background: #fdf0c9; color: #6d5100; }
+.muted { background: #e3e7eb; color: #4a535c; }
 .bar { width: 30em; max-width: 100%; height: 1.2em; background: #e3e7eb; border-radius: .3em; overflow: hidden; }
 .fill { height: 100%; }
 .fill.ok { background: #3b8f4f; }
@@ -452,7 +453,7 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{range .Signals}}<tr{{if .Stale}} class="stale"{{end}}>
 <td>{{.Name}}{{if .Topic}}<br><code class="sub">{{.Topic}}</code>{{end}}</td>
 <td class="n">{{.Value}}</td><td class="n">{{.Age}}</td><td class="n">{{.MaxAge}}</td><td class="n">{{.Fallback}}</td>
-<td>{{if eq .Status "stale"}}<span class="badge bad">STALE</span>{{else if eq .Status "fresh"}}<span class="badge good">fresh</span>{{else if eq .Status "fallback"}}<span class="badge warn">fallback</span>{{else}}<span class="badge bad">missing</span>{{end}}</td>
+<td>{{if eq .Status "stale"}}<span class="badge bad">STALE</span>{{else if eq .Status "fresh"}}<span class="badge good">fresh</span>{{else if eq .Status "fallback"}}<span class="badge warn">fallback</span>{{else}}<span class="badge muted">not received</span>{{end}}</td>
 </tr>
 {{else}}<tr><td colspan="6">no signals configured</td></tr>
 {{end}}</table>

@@ -90,7 +90,7 @@ func TestStatusPageStates(t *testing.T) {
 				"NOT READY", "driver gpus has not answered", "FAIL-SAFE: curtail",
 				`class="fill over" style="width: 100%"`, "12.00 MW",
 				`price <strong>42.50 USD/MWh</strong> · 12s old <span class="badge bad">STALE</span>`,
-				`<span class="badge bad">missing</span>`,
+				`<span class="badge muted">not received</span>`,
 			},
 			notWant: []string{">READY<"},
 		},
