@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon"
-	"github.com/switchd/switchd/policies"
 	"go.uber.org/zap"
 )
 
@@ -214,12 +212,7 @@ func BenchmarkIngest(b *testing.B) {
 
 // newBenchPublisher returns a function publishing a price payload with QoS 1.
 func newBenchPublisher(b *testing.B, port int) func(string) error {
-	p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: "bench-pub"})
-	must(b, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	must(b, p.Start(ctx))
-	b.Cleanup(p.Close)
+	p := startPublisher(b, port)
 	return func(payload string) error {
 		return p.Publish(context.Background(), "bench/signals/price", []byte(payload))
 	}

@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,9 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon/web"
-	"github.com/switchd/switchd/policies"
 )
 
 // TestCrashRecovery starts the built binary, lets it command devices, kills
@@ -63,13 +60,9 @@ func TestCrashRecovery(t *testing.T) {
 		return cmd
 	}
 	publish := func(v float64) {
-		p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", mqttPort), ClientID: fmt.Sprintf("crash-pub-%d", time.Now().UnixNano())})
-		require.NoError(t, err)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, p.Start(ctx))
-		defer p.Close()
-		sendPrice(t, base, pubWith(p), v)
+		// A new connection each time: the daemon (and its embedded
+		// broker) is a new process after the crash.
+		sendPrice(t, base, pubWith(startPublisher(t, mqttPort)), v)
 	}
 
 	first := start()

@@ -159,6 +159,19 @@ func waitMining(t *testing.T, base string, n int) web.StateView {
 // publisher publishes signals the way a market-data bridge would.
 type publisher func(t *testing.T, topic, payload string)
 
+// startPublisher connects a test publisher (the real paho client) to the
+// broker on port; it is closed when the test ends.
+func startPublisher(t testing.TB, port int) *mqttio.Publisher {
+	t.Helper()
+	p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: fmt.Sprintf("test-pub-%d", time.Now().UnixNano())})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.Start(ctx))
+	t.Cleanup(p.Close)
+	return p
+}
+
 func pubWith(p *mqttio.Publisher) publisher {
 	return func(t *testing.T, topic, msg string) {
 		require.NoError(t, p.Publish(context.Background(), topic, []byte(msg)))
@@ -247,14 +260,8 @@ func TestEndToEndEmbeddedBroker(t *testing.T) {
 	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
 	base := startDaemon(t, cfg)
 
-	broker := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: broker, ClientID: "e2e-test-pub"})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, p.Start(ctx))
-	t.Cleanup(p.Close)
-	sub := newStateReader(t, broker, "e2e/state")
+	p := startPublisher(t, port)
+	sub := newStateReader(t, fmt.Sprintf("tcp://127.0.0.1:%d", port), "e2e/state")
 	scenario(t, base, pubWith(p), sub)
 }
 
@@ -359,12 +366,7 @@ func TestOverrides(t *testing.T) {
 	port := freePort(t)
 	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
 	base := startDaemon(t, cfg)
-	p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: "ov-pub"})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, p.Start(ctx))
-	t.Cleanup(p.Close)
+	p := startPublisher(t, port)
 	sendPrice(t, base, pubWith(p), 30)
 	waitMining(t, base, 100)
 
@@ -423,12 +425,7 @@ func TestPolicyHotReload(t *testing.T) {
 	port := freePort(t)
 	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
 	base := startDaemon(t, cfg)
-	p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: "reload-pub"})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, p.Start(ctx))
-	t.Cleanup(p.Close)
+	p := startPublisher(t, port)
 	sendPrice(t, base, pubWith(p), 100)
 	waitMining(t, base, 100)
 
