@@ -18,8 +18,10 @@ echo "== RSS after an hour of replayed signals (10,000 devices)"
 work=$(mktemp -d)
 bin=$work/switchd
 go build -o "$bin" ./cmd/switchd
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A port nobody answers on (bash's /dev/tcp, no other tool needed).
+free_port() { local p; while :; do p=$((20000 + RANDOM % 20000)); (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; }
+port=$(free_port)
+hport=$(free_port)
 cat >"$work/policy.yaml" <<YAML
 fallbacks: {hashprice_usd_ph_day: 48, inference_usd_gpu_hour: 2.10, ai_demand_gpus: 1800}
 hysteresis_usd_mwh: 5
@@ -53,6 +55,6 @@ start=$(date +%s.%N)
 "$bin" replay --trace "$work/hour.csv" --broker "tcp://127.0.0.1:$port" --speed "${SPEED:-0}" --topic-prefix bench/signals --restamp
 end=$(date +%s.%N)
 sleep 2
-echo "replayed in $(python3 -c "print(round($end - $start, 1))") s; RSS after an hour of signals: $(rss) KiB (peak $(awk '/^VmHWM/ {print $2}' /proc/$pid/status) KiB)"
+echo "replayed in $(awk "BEGIN {printf \"%.1f\", $end - $start}") s; RSS after an hour of signals: $(rss) KiB (peak $(awk '/^VmHWM/ {print $2}' /proc/$pid/status) KiB)"
 echo "journal entries: $(wc -l <"$work/journal.log")"
 kill -TERM $pid; wait $pid; trap - EXIT
