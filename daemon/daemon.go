@@ -339,7 +339,10 @@ func (d *daemon) loop(ctx context.Context) {
 		case <-wakeTimer.C:
 		case <-d.wake:
 		}
-		next := d.tick(ctx)
+		// A tick under way when shutdown starts finishes its commands
+		// (each driver call bounded by driverCallTimeout) rather than
+		// being cut off half-sent.
+		next := d.tick(context.WithoutCancel(ctx))
 		wakeTimer.Reset(next)
 	}
 }

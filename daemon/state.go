@@ -34,7 +34,13 @@ type instrumented struct {
 	lastErr string
 }
 
+// driverCallTimeout bounds every driver call, so one unreachable fleet
+// cannot stall the loop (and shutdown) for the others.
+const driverCallTimeout = 10 * time.Second
+
 func (in *instrumented) State(ctx context.Context) (switchd.FleetState, error) {
+	ctx, cancel := context.WithTimeout(ctx, driverCallTimeout)
+	defer cancel()
 	start := time.Now()
 	st, err := in.Driver.State(ctx)
 	in.metrics.DriverRequest(in.fleet, time.Since(start))
@@ -46,6 +52,8 @@ func (in *instrumented) State(ctx context.Context) (switchd.FleetState, error) {
 }
 
 func (in *instrumented) Apply(ctx context.Context, cmds []switchd.Command) error {
+	ctx, cancel := context.WithTimeout(ctx, driverCallTimeout)
+	defer cancel()
 	start := time.Now()
 	err := in.Driver.Apply(ctx, cmds)
 	in.metrics.CommandLatency(in.fleet, time.Since(start))
