@@ -220,6 +220,9 @@ func scenario(t *testing.T, base string, pub publisher, stateTopic func() string
 	require.Equal(t, 100, fleet(st, "asics").Modes["off"])
 	require.NotEmpty(t, st.Decisions)
 	require.Contains(t, st.Decisions[0].Rules, "price-spike")
+	require.NotNil(t, st.Journal, "the journal head is published")
+	require.Positive(t, st.Journal.Seq)
+	require.Len(t, st.Journal.Hash, 64)
 	var plan web.PlanView
 	getJSON(t, base+"/api/v1/plan", &plan)
 	require.InDelta(t, 50, plan.SiteCapKW, 1e-9)

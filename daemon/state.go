@@ -270,6 +270,10 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 		v.Overrides = append(v.Overrides, overrideView(&o))
 	}
 	v.Decisions = append([]web.DecisionView{}, d.decisions...)
+	if d.journal != nil {
+		seq, hash := d.journal.Last()
+		v.Journal = &web.JournalView{Path: d.site.Daemon.Journal.Path, Seq: seq, Hash: hash}
+	}
 	ok, _ := d.readyLocked(now)
 	if holdReason != "" {
 		ok = false
@@ -342,7 +346,8 @@ func (d *daemon) publishState(changed bool) {
 		Fleets    map[string]any     `json:"fleets"`
 		Last      *web.DecisionView  `json:"last_decision,omitempty"`
 		Values    map[string]float64 `json:"values"`
-	}{Site: d.view.Site, Time: d.view.Time, PowerKW: d.view.PowerKW, SiteCapKW: d.view.SiteCapKW,
+		Journal   *web.JournalView   `json:"journal,omitempty"`
+	}{Journal: d.view.Journal, Site: d.view.Site, Time: d.view.Time, PowerKW: d.view.PowerKW, SiteCapKW: d.view.SiteCapKW,
 		FailSafe: d.view.FailSafe, Ready: d.view.Ready, Fleets: map[string]any{}, Values: d.plan.Values}
 	if len(d.decisions) > 0 {
 		site.Last = &d.decisions[0]

@@ -63,6 +63,7 @@ type pageData struct {
 	Decisions           []pageDecision
 	MoreDecisions       int
 	Policy              pagePolicy
+	Journal             *JournalView
 }
 
 type pageSignal struct {
@@ -152,6 +153,7 @@ func newPageData(s *StateView, ready bool, reason, version string) *pageData {
 	for i := range decs {
 		d.Decisions = append(d.Decisions, newPageDecision(&decs[i]))
 	}
+	d.Journal = s.Journal
 	d.Policy = pagePolicy{
 		Source:   s.Policy.Source,
 		SHA256:   s.Policy.SHA256,
@@ -498,6 +500,13 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 <tr><th>loaded</th><td>{{.Policy.LoadedAt}}</td></tr>
 {{if .Policy.Summary}}<tr><th>summary</th><td>{{.Policy.Summary}}</td></tr>{{end}}
 </table>
+{{with .Journal}}
+<h2>Journal</h2>
+<table>
+<tr><th>path</th><td><code>{{.Path}}</code></td></tr>
+<tr><th>head</th><td>seq {{.Seq}} · <code>{{.Hash}}</code></td></tr>
+</table>
+{{end}}
 
 <footer>JSON: <a href="/api/v1/state">/api/v1/state</a> · <a href="/api/v1/plan">/api/v1/plan</a> · metrics: <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></footer>
 </body>

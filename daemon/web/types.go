@@ -27,6 +27,18 @@ type StateView struct {
 	// Decisions are the latest decisions that changed something, newest first.
 	Decisions []DecisionView `json:"decisions"`
 	Policy    PolicyView     `json:"policy"`
+	// Journal is the head of the decision journal: its last entry's
+	// sequence number and hash. Recording it elsewhere (a SCADA historian
+	// reading the state topic) anchors the hash chain, so a rewritten
+	// journal tail would not verify against it.
+	Journal *JournalView `json:"journal,omitempty"`
+}
+
+// JournalView is the journal's head.
+type JournalView struct {
+	Path string `json:"path"`
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
 }
 
 // SignalView is one signal's latest accepted value.
