@@ -83,6 +83,23 @@ func (p *Policy) Evaluate(now time.Time, snap *switchd.Snapshot, site *Site) Eva
 	return ev
 }
 
+// Values returns the effective signal values: the snapshot's value where
+// one was received, else the policy's fallback; a signal with neither is
+// not Present (for ai_demand that means unlimited). It is what both the
+// controller and the simulator's accounting run their economics on.
+func (p *Policy) Values(snap *switchd.Snapshot) switchd.Values {
+	var v switchd.Values
+	for _, s := range switchd.AllSignals {
+		switch {
+		case snap.Have[s]:
+			v.V[s], v.Present[s] = snap.Value[s], true
+		case p.HasFallback[s]:
+			v.V[s], v.Present[s] = p.Fallbacks[s], true
+		}
+	}
+	return v
+}
+
 // EvaluateInto evaluates the policy at now into ev, reusing ev's slices: once
 // they have grown to size it allocates nothing, because the simulator calls
 // it for every step of a year-long trace.
@@ -97,7 +114,6 @@ func (p *Policy) EvaluateInto(now time.Time, snap *switchd.Snapshot, site *Site,
 		snap = &empty
 	}
 	nf := len(site.Fleets)
-	ev.Values = switchd.Values{}
 	ev.Fired = ev.Fired[:0]
 	ev.Stale = ev.Stale[:0]
 	ev.Curtail = false
@@ -112,18 +128,16 @@ func (p *Policy) EvaluateInto(now time.Time, snap *switchd.Snapshot, site *Site,
 		c.Fleets[i] = NoFleetConstraint()
 	}
 
+	ev.Values = p.Values(snap)
 	var stale [switchd.NumSignals]bool
 	var hold bool
 	for _, s := range switchd.AllSignals {
 		switch {
 		case snap.Have[s]:
-			ev.Values.V[s], ev.Values.Present[s] = snap.Value[s], true
 			// A zero max age (a hand-built Site) means no limit: loaded
 			// sites always have one.
 			stale[s] = site.MaxAge[s] > 0 && now.Sub(snap.At[s]) > site.MaxAge[s]
-		case p.HasFallback[s]:
-			ev.Values.V[s], ev.Values.Present[s] = p.Fallbacks[s], true
-		default:
+		case !p.HasFallback[s]:
 			// An operator who declared a fail-safe for a signal wants
 			// "never heard from it" treated like "stopped hearing from it".
 			stale[s] = p.FailSafe[s] != FailSafeNone

@@ -65,7 +65,7 @@ func (a *alwaysOnPlanner) offCount(v *switchd.Values) int {
 
 // Plan implements controller.Planner.
 func (a *alwaysOnPlanner) Plan(now time.Time, in *controller.PlanInput, d *controller.Decision) {
-	d.Eval.Values = effectiveValues(in.Snap, in.Policy)
+	d.Eval.Values = in.Policy.Values(in.Snap)
 	d.Eval.Fired = d.Eval.Fired[:0]
 	d.Eval.Stale = d.Eval.Stale[:0]
 	d.Eval.Curtail = false
@@ -101,7 +101,7 @@ func newThreshold(site *policies.Site) *thresholdPlanner {
 
 // Plan implements controller.Planner.
 func (t *thresholdPlanner) Plan(now time.Time, in *controller.PlanInput, d *controller.Decision) {
-	v := effectiveValues(in.Snap, in.Policy)
+	v := in.Policy.Values(in.Snap)
 	price, ok := v.Get(switchd.SignalPrice)
 	for i := range t.site.Fleets {
 		spec := &t.site.Fleets[i].Spec

@@ -224,7 +224,7 @@ func OracleIntervals(s *Series, p *policies.Policy) []Interval {
 		if i+1 < s.Len() {
 			end = s.Time(i + 1)
 		}
-		out[i] = Interval{Hours: end.Sub(s.Time(i)).Hours(), Values: effectiveValues(&snap, p)}
+		out[i] = Interval{Hours: end.Sub(s.Time(i)).Hours(), Values: p.Values(&snap)}
 	}
 	return out
 }

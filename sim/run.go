@@ -209,7 +209,7 @@ func (r *runner) loop(ctx context.Context, cur Row) (*Result, error) {
 
 // startInterval fixes the values in force for accounting until the next row.
 func (r *runner) startInterval(cur Row) {
-	r.values = effectiveValues(r.ctl.Snapshot(), r.o.Policy)
+	r.values = r.o.Policy.Values(r.ctl.Snapshot())
 	r.aoOff = r.alwaysOn.offCount(&r.values)
 	r.ivCost, r.ivRev, r.ivKWh = 0, 0, 0
 }
@@ -334,21 +334,6 @@ func simConfig(f *policies.Fleet) (simdev.Config, error) {
 		return cfg, fmt.Errorf("fleet %q: %w", f.Spec.Name, err)
 	}
 	return cfg, nil
-}
-
-// effectiveValues is what the economics run on: received values, else the
-// policy's fallbacks. ai_demand absent means unlimited.
-func effectiveValues(s *switchd.Snapshot, p *policies.Policy) switchd.Values {
-	var v switchd.Values
-	for _, sig := range switchd.AllSignals {
-		switch {
-		case s.Have[sig]:
-			v.V[sig], v.Present[sig] = s.Value[sig], true
-		case p.HasFallback[sig]:
-			v.V[sig], v.Present[sig] = p.Fallbacks[sig], true
-		}
-	}
-	return v
 }
 
 // TopPriceThreshold returns the price at or above which an interval is in
