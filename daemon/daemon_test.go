@@ -257,13 +257,27 @@ func scenario(t *testing.T, base string, pub publisher, stateTopic func() string
 	waitMining(t, base, 100)
 }
 
-func TestEndToEndEmbeddedBroker(t *testing.T) {
-	dir := t.TempDir()
-	port := freePort(t)
-	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
-	base := startDaemon(t, cfg)
+// startEmbedded runs a daemon with its embedded broker on a free port and
+// connects a test publisher to it.
+func startEmbedded(t *testing.T) (dir, base string, port int, p *mqttio.Publisher) {
+	t.Helper()
+	dir = t.TempDir()
+	port = freePort(t)
+	base = startDaemon(t, writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port)))
+	return dir, base, port, startPublisher(t, port)
+}
 
-	p := startPublisher(t, port)
+// mosquittoPub publishes with the mosquitto_pub client, an external
+// publisher as a site's market-data bridge would be.
+func mosquittoPub(port int) publisher {
+	return func(t *testing.T, topic, msg string) {
+		out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-t", topic, "-m", msg).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+}
+
+func TestEndToEndEmbeddedBroker(t *testing.T) {
+	_, base, port, p := startEmbedded(t)
 	sub := newStateReader(t, fmt.Sprintf("tcp://127.0.0.1:%d", port), "e2e/state")
 	scenario(t, base, pubWith(p), sub)
 }
@@ -276,10 +290,7 @@ func TestEndToEndMosquitto(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, fmt.Sprintf("  broker: tcp://127.0.0.1:%d", port))
 	base := startDaemon(t, cfg)
-	pub := func(t *testing.T, topic, msg string) {
-		out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-t", topic, "-m", msg).CombinedOutput()
-		require.NoError(t, err, string(out))
-	}
+	pub := mosquittoPub(port)
 	state := func() string {
 		out, _ := exec.Command("mosquitto_sub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-t", "e2e/state", "-C", "1", "-W", "3").Output()
 		return string(out)
@@ -348,10 +359,7 @@ func TestBrokerRestart(t *testing.T) {
 	port, restart := startMosquittoRestartable(t)
 	dir := t.TempDir()
 	base := startDaemon(t, writeConfig(t, dir, fmt.Sprintf("  broker: tcp://127.0.0.1:%d", port)))
-	pub := func(t *testing.T, topic, msg string) {
-		out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-t", topic, "-m", msg).CombinedOutput()
-		require.NoError(t, err, string(out))
-	}
+	pub := mosquittoPub(port)
 	sendPrice(t, base, pub, 30)
 	waitMining(t, base, 100)
 
@@ -365,11 +373,7 @@ func TestBrokerRestart(t *testing.T) {
 }
 
 func TestOverrides(t *testing.T) {
-	dir := t.TempDir()
-	port := freePort(t)
-	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
-	base := startDaemon(t, cfg)
-	p := startPublisher(t, port)
+	dir, base, _, p := startEmbedded(t)
 	sendPrice(t, base, pubWith(p), 30)
 	waitMining(t, base, 100)
 
@@ -424,11 +428,7 @@ func journalKinds(t *testing.T, path string) map[string]int {
 }
 
 func TestPolicyHotReload(t *testing.T) {
-	dir := t.TempDir()
-	port := freePort(t)
-	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
-	base := startDaemon(t, cfg)
-	p := startPublisher(t, port)
+	dir, base, _, p := startEmbedded(t)
 	sendPrice(t, base, pubWith(p), 100)
 	waitMining(t, base, 100)
 
