@@ -210,7 +210,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	// Embedded broker, then the signal source.
 	mq := site.Daemon.MQTT
 	if mq.Embedded != "" {
-		d.broker, err = mqttio.StartBroker(mq.Embedded, log.Named("broker"))
+		d.broker, err = mqttio.StartBroker(mq.Embedded, log)
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}

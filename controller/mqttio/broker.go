@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -29,6 +30,7 @@ type Broker struct {
 	server    *mochi.Server
 	listener  *listeners.TCP
 	closeOnce sync.Once
+	closing   *atomic.Bool // shared with the log handler
 }
 
 // StartBroker listens on addr (a loopback host:port; port 0 picks a free
@@ -41,9 +43,10 @@ func StartBroker(addr string, log *zap.Logger) (*Broker, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	closing := new(atomic.Bool)
 	server := mochi.New(&mochi.Options{
 		// Mochi logs through slog and, by default, to stdout at info level.
-		Logger: slog.New(&zapHandler{log: log.Named("broker")}),
+		Logger: slog.New(&zapHandler{log: log.Named("broker"), closing: closing}),
 	})
 	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: auth hook: %w", err)
@@ -58,7 +61,7 @@ func StartBroker(addr string, log *zap.Logger) (*Broker, error) {
 		_ = server.Close()
 		return nil, fmt.Errorf("embedded broker: serve: %w", err)
 	}
-	return &Broker{server: server, listener: tcp}, nil
+	return &Broker{server: server, listener: tcp, closing: closing}, nil
 }
 
 // checkLoopback refuses an address that is not host:port on a loopback
@@ -86,6 +89,9 @@ func (b *Broker) Addr() string { return b.listener.Address() }
 // connections to end. It may be called more than once.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		// Clients cut off by the close make mochi warn "use of closed
+		// network connection" for each; that is the close, not a fault.
+		b.closing.Store(true)
 		// Mochi's Close waits for its client goroutines; it never fails.
 		_ = b.server.Close()
 	})
@@ -95,13 +101,16 @@ func (b *Broker) Close() error {
 // zapHandler is a slog.Handler writing to zap at warn level and above: the
 // broker's info lines (every connection) are noise in the daemon's log.
 type zapHandler struct {
-	log    *zap.Logger
-	fields []zap.Field
-	group  string
+	log     *zap.Logger
+	fields  []zap.Field
+	group   string
+	closing *atomic.Bool // set: the broker is closing, drop its complaints
 }
 
 // Enabled reports whether a level is logged: warn and above.
-func (h *zapHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *zapHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && (h.closing == nil || !h.closing.Load())
+}
 
 // Handle writes one record to zap.
 func (h *zapHandler) Handle(_ context.Context, r slog.Record) error {
