@@ -321,9 +321,16 @@ func (c Cohort) Steady() bool { return c.Mode == c.Target }
 // devices that failed to reach a commanded mode since the previous State
 // call; they are back, steady, in the mode they were leaving (and counted in
 // its cohort), and the controller backs off before commanding them again.
+//
+// Unusable devices (unreachable, faulted, refusing commands, stuck) are not
+// in any cohort: the controller does not count on them or command them
+// until they recover. Drifted counts devices found out of their commanded
+// mode by this poll and commanded again.
 type FleetState struct {
-	Cohorts []Cohort
-	Failed  int
+	Cohorts  []Cohort
+	Failed   int
+	Unusable Unusable
+	Drifted  int
 }
 
 // Count returns the devices steady in m plus those on their way to m.
