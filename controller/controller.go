@@ -39,6 +39,11 @@ type Options struct {
 	Planner Planner
 	// Recorder, when set, makes commands durable before they are sent.
 	Recorder Recorder
+	// Parallel, when set, runs fn(0) ... fn(n-1) and returns when all have
+	// returned; the daemon passes one that runs them on goroutines, so
+	// fleets are polled and commanded at the same time. Nil runs them one
+	// after another (the simulator). The core itself starts no goroutine.
+	Parallel func(n int, fn func(i int))
 }
 
 // Validate checks that the options fit together.
@@ -69,8 +74,12 @@ type fleet struct {
 	spec   *switchd.FleetSpec
 	driver switchd.Driver
 
-	state switchd.FleetState // as read this tick
-	err   error              // driver error this tick, if any
+	state    switchd.FleetState // as read this tick
+	err      error              // driver error this tick, if any
+	wake     time.Time          // the fleet's earliest wake, found while reading it
+	last     time.Time          // the tick's now, for the fleet's own wakeAt
+	usable   int                // devices the plan may count on
+	applyErr error              // outcome of this tick's Apply
 
 	steady   [switchd.NumModes]int // devices steady in each mode
 	arriving [switchd.NumModes]int // devices on their way to each mode
@@ -93,7 +102,10 @@ type fleet struct {
 type FleetReport struct {
 	Commands []switchd.Command // sent this tick
 	Err      error             // driver error (state or apply), if any
+	Op       string            // the driver call that failed: "state" or "apply"
 	Failed   int               // devices that did not reach a commanded mode
+	// Held are commands the journal could not record: not sent.
+	Held []switchd.Command
 }
 
 // Controller runs the decision loop for one site. Tick must not be called
@@ -105,6 +117,10 @@ type Controller struct {
 	clock    switchd.Clock
 	planner  Planner
 	recorder Recorder
+	parallel func(n int, fn func(i int))
+	// recordErr is the journal failure of the last tick, if any: it held
+	// back the tick's starts (sheds went out all the same).
+	recordErr error
 
 	snap      switchd.Snapshot
 	overrides []Override
@@ -117,6 +133,7 @@ type Controller struct {
 	// startsBuf is reconcile's scratch list, kept to avoid an allocation
 	// per tick.
 	startsBuf []start
+	usable    []int
 	forced    int // devices moved by a constraint in the last tick
 
 	rampAt     time.Time // when rampBudget was last topped up
@@ -135,6 +152,7 @@ func New(opts Options) (*Controller, error) {
 		clock:    opts.Clock,
 		planner:  opts.Planner,
 		recorder: opts.Recorder,
+		parallel: opts.Parallel,
 		fleets:   make([]fleet, len(opts.Site.Fleets)),
 		current:  make([][switchd.NumModes]int, len(opts.Site.Fleets)),
 		reports:  make([]FleetReport, len(opts.Site.Fleets)),
@@ -200,27 +218,57 @@ func (c *Controller) Tick(ctx context.Context) error {
 	c.forced = 0
 	pol := c.policy.Load()
 
+	c.each(func(i int) { c.readFleet(ctx, now, i) })
 	for i := range c.fleets {
-		c.readFleet(ctx, now, i)
+		c.wakeAt(c.fleets[i].wake)
 	}
 
 	c.dropExpired(now)
-	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides}
+	if len(c.usable) != len(c.fleets) {
+		c.usable = make([]int, len(c.fleets))
+	}
+	unusableKW := 0.0
+	for i := range c.fleets {
+		f := &c.fleets[i]
+		c.usable[i] = f.usable
+		for m, n := range f.state.Unusable.ByMode {
+			unusableKW += float64(n) * f.spec.Modes[m].PowerKW
+		}
+	}
+	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
 	c.planner.Plan(now, &c.in, &c.dec)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)
 
 	c.reconcile(now, pol)
 
+	c.recordErr = nil
 	if err := c.record(now); err != nil {
-		// Nothing is sent that is not journalled; try again shortly.
+		// Nothing is sent that is not journalled, except sheds: the grid
+		// comes first, so load still goes down when the journal cannot be
+		// written, and increases wait. Try again shortly.
+		c.recordErr = err
 		for i := range c.fleets {
-			c.fleets[i].cmds = c.fleets[i].cmds[:0]
-			c.reports[i].Err = err
+			f := &c.fleets[i]
+			sheds := f.cmds[:0:0]
+			for _, cmd := range f.cmds {
+				if f.spec.TransitionPowerKW(cmd.From, cmd.To) <= f.spec.Modes[cmd.From].PowerKW {
+					sheds = append(sheds, cmd)
+				} else {
+					c.reports[i].Held = append(c.reports[i].Held, cmd)
+				}
+			}
+			f.cmds = sheds
 		}
 		c.wakeAt(now.Add(minBackoff))
-		return nil
 	}
+	c.each(func(i int) {
+		f := &c.fleets[i]
+		f.applyErr = nil
+		if len(f.cmds) > 0 {
+			f.applyErr = f.driver.Apply(ctx, f.cmds)
+		}
+	})
 	for i := range c.fleets {
 		f := &c.fleets[i]
 		r := &c.reports[i]
@@ -228,12 +276,13 @@ func (c *Controller) Tick(ctx context.Context) error {
 		if len(f.cmds) == 0 {
 			continue
 		}
-		err := f.driver.Apply(ctx, f.cmds)
-		if c.recorder != nil {
+		err := f.applyErr
+		if c.recorder != nil && c.recordErr == nil {
 			c.recorder.Applied(now, f.spec.Name, f.cmds, err)
 		}
 		if err != nil {
 			r.Err = fmt.Errorf("fleet %q: apply: %w", f.spec.Name, err)
+			r.Op = "apply"
 			r.Commands = nil
 			f.fail(now)
 			c.wakeAt(f.retryAt)
@@ -244,6 +293,25 @@ func (c *Controller) Tick(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// RecordErr is the journal failure of the last tick, or nil. While the
+// journal fails, only sheds are sent.
+func (c *Controller) RecordErr() error { return c.recordErr }
+
+// Observed returns fleet i's state as its driver reported it in the last
+// tick (valid until the next tick).
+func (c *Controller) Observed(i int) *switchd.FleetState { return &c.fleets[i].state }
+
+// each runs fn for every fleet, in parallel when the daemon asked for it.
+func (c *Controller) each(fn func(i int)) {
+	if c.parallel == nil || len(c.fleets) < 2 {
+		for i := range c.fleets {
+			fn(i)
+		}
+		return
+	}
+	c.parallel(len(c.fleets), fn)
 }
 
 // record hands this tick's commands to the recorder, if any.
@@ -295,19 +363,22 @@ func (c *Controller) dropExpired(now time.Time) {
 }
 
 // readFleet reads one driver's state and derives the counts the reconciler
-// works with.
+// works with. It touches only fleet i's fields (fleets are read in
+// parallel); its wake-ups go to the fleet's own wake, merged afterwards.
 func (c *Controller) readFleet(ctx context.Context, now time.Time, i int) {
 	f := &c.fleets[i]
 	r := &c.reports[i]
 	*r = FleetReport{}
 	f.cmds = f.cmds[:0]
+	f.wake, f.last = time.Time{}, now
 	f.steady, f.arriving, f.eligible = [switchd.NumModes]int{}, [switchd.NumModes]int{}, [switchd.NumModes]int{}
 	st, err := f.driver.State(ctx)
 	f.err = err
 	if err != nil {
 		r.Err = fmt.Errorf("fleet %q: state: %w", f.spec.Name, err)
+		r.Op = "state"
 		f.fail(now)
-		c.wakeAt(f.retryAt)
+		f.wakeAt(f.retryAt)
 		// Without an observation the fleet keeps its last known counts for
 		// planning, and gets no commands this tick.
 		return
@@ -316,12 +387,14 @@ func (c *Controller) readFleet(ctx context.Context, now time.Time, i int) {
 	r.Failed = st.Failed
 	if st.Failed > 0 {
 		f.fail(now)
-		c.wakeAt(f.retryAt)
+		f.wakeAt(f.retryAt)
 	} else if !now.Before(f.retryAt) {
 		f.backoff = 0
 	}
 	dwellCut := now.Add(-f.spec.MinDwell)
+	usable := 0
 	for _, co := range st.Cohorts {
+		usable += co.Count
 		if co.Steady() {
 			f.steady[co.Mode] += co.Count
 			if !co.Since.After(dwellCut) {
@@ -330,10 +403,21 @@ func (c *Controller) readFleet(ctx context.Context, now time.Time, i int) {
 			continue
 		}
 		f.arriving[co.Target] += co.Count
-		c.wakeAt(co.Since.Add(f.spec.Transition[co.Mode][co.Target]))
+		f.wakeAt(co.Since.Add(f.spec.Transition[co.Mode][co.Target]))
 	}
+	f.usable = usable
 	for m := range c.current[i] {
 		c.current[i][m] = f.steady[m] + f.arriving[m]
+	}
+}
+
+// wakeAt lowers the fleet's next wake to t if t is set and earlier.
+func (f *fleet) wakeAt(t time.Time) {
+	if t.IsZero() || !t.After(f.last) {
+		return
+	}
+	if f.wake.IsZero() || t.Before(f.wake) {
+		f.wake = t
 	}
 }
 
@@ -373,6 +457,11 @@ func (c *Controller) powerKW() (now, landed float64) {
 			n := float64(co.Count)
 			now += n * f.spec.TransitionPowerKW(co.Mode, co.Target)
 			landed += n * f.spec.Modes[co.Target].PowerKW
+		}
+		// Devices the controller cannot move draw where they were seen.
+		for m, n := range f.state.Unusable.ByMode {
+			now += float64(n) * f.spec.Modes[m].PowerKW
+			landed += float64(n) * f.spec.Modes[m].PowerKW
 		}
 	}
 	return now, landed

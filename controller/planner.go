@@ -14,6 +14,12 @@ type PlanInput struct {
 	Snap   *switchd.Snapshot
 	// Current[i][m] is the devices of fleet i in mode m or on their way to it.
 	Current [][switchd.NumModes]int
+	// Usable[i] is how many of fleet i's devices the plan may count on
+	// (the fleet size less devices that are unreachable, faulted or stuck);
+	// UnusableKW is what those draw, taken off the site cap. Nil Usable
+	// means every device is usable.
+	Usable     []int
+	UnusableKW float64
 	// Overrides are the operator's manual instructions (some may have
 	// expired: check Active).
 	Overrides []Override
@@ -52,8 +58,16 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	if p.site != in.Site {
 		p.din.Fleets, p.site = in.Site.Specs(), in.Site
 	}
+	for i := range p.din.Fleets {
+		p.din.Fleets[i].Count = in.Site.Fleets[i].Spec.Count
+		if i < len(in.Usable) {
+			p.din.Fleets[i].Count = in.Usable[i]
+		}
+	}
 	p.din.Values = d.Eval.Values
 	p.din.Constraints = d.Eval.Constraints
+	// Devices the plan cannot move still draw power under the cap.
+	p.din.Constraints.SiteCapKW = max(p.din.Constraints.SiteCapKW-in.UnusableKW, 0)
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
 	policies.DispatchInto(&p.din, &d.Plan)

@@ -77,7 +77,7 @@ func runScenario(t *testing.T, file string) {
 	s := &scenario{t: t, file: file, clock: &clock{t: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)}, site: site}
 	ifaces := make([]switchd.Driver, len(site.Fleets))
 	for i := range site.Fleets {
-		cfg, err := simdev.ParseConfig(&site.Fleets[i].Settings)
+		cfg, err := simdev.ParseConfig(site.DriverSettings(i))
 		require.NoError(t, err)
 		s.drivers = append(s.drivers, simdev.New(site.Fleets[i].Spec, cfg, s.clock))
 		ifaces[i] = s.drivers[i]

@@ -170,18 +170,12 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	ifaces := make([]switchd.Driver, len(site.Fleets))
 	for i := range site.Fleets {
 		f := &site.Fleets[i]
-		factory, err := all.Lookup(f.Driver)
-		if err != nil {
-			return fmt.Errorf("fleet %q: %w", f.Spec.Name, err)
-		}
-		drv, err := factory(&f.Settings, all.Deps{Spec: f.Spec, Devices: f.Devices, Clock: d.clock, Logger: log.Named("driver").With(zap.String("fleet", f.Spec.Name))})
+		drv, err := all.Build(f.Driver, all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: d.clock, Logger: log.Named("driver").With(zap.String("fleet", f.Spec.Name))})
 		if err != nil {
 			return fmt.Errorf("fleet %q: driver %s: %w", f.Spec.Name, f.Driver, err)
 		}
 		if st, ok := rec.LastState[f.Spec.Name]; ok {
-			if r, ok := drv.(interface {
-				Restore([switchd.NumModes]int, time.Time) error
-			}); ok {
+			if r, ok := drv.(switchd.Restorer); ok {
 				var counts [switchd.NumModes]int
 				for m, n := range st.Counts {
 					if mode, err := switchd.ParseMode(m); err == nil {

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -217,7 +218,10 @@ type nodeDecoder interface {
 	decodeNode(l *loader, n *yaml.Node, path string)
 }
 
-var nodeType = reflect.TypeFor[yaml.Node]()
+var (
+	nodeType     = reflect.TypeFor[yaml.Node]()
+	durationType = reflect.TypeFor[time.Duration]()
+)
 
 // resolve follows aliases and charges the node budget. It reports false when
 // the budget is spent, after reporting that once.
@@ -249,6 +253,20 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(reflect.ValueOf(*n))
 		return
 	}
+	if v.Type() == durationType {
+		var d duration
+		d.decodeNode(l, n, path)
+		v.SetInt(int64(d))
+		return
+	}
+	if tu, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok && v.Kind() != reflect.Struct {
+		if s, ok := l.str(n, path); ok {
+			if err := tu.UnmarshalText([]byte(s)); err != nil {
+				l.failf(path, n.Line, "%v", err)
+			}
+		}
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if isNull(n) {
@@ -269,9 +287,17 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		if f, ok := l.number(n, path); ok {
 			v.SetFloat(f)
 		}
-	case reflect.Int:
+	case reflect.Int, reflect.Int64, reflect.Int32:
 		if i, ok := l.integer(n, path); ok {
 			v.SetInt(int64(i))
+		}
+	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16:
+		if i, ok := l.integer(n, path); ok {
+			if i < 0 {
+				l.failf(path, n.Line, "must not be negative (got %d)", i)
+			} else {
+				v.SetUint(uint64(i))
+			}
 		}
 	case reflect.Bool:
 		if b, ok := l.boolean(n, path); ok {
@@ -291,16 +317,9 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		l.failf(path, n.Line, "must be a mapping (got %s)", describe(n))
 		return
 	}
-	t := v.Type()
 	var names []string
-	fields := map[string]int{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if name != "" && name != "-" {
-			fields[name] = i
-			names = append(names, name)
-		}
-	}
+	fields := map[string][]int{}
+	structFields(v.Type(), nil, fields, &names)
 	l.eachPair(n, path, func(key string, kn, vn *yaml.Node, p string) {
 		i, ok := fields[key]
 		if !ok {
@@ -315,8 +334,26 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			}
 			return
 		}
-		l.decode(vn, v.Field(i), p)
+		l.decode(vn, v.FieldByIndex(i), p)
 	})
+}
+
+// structFields collects the yaml keys of t's fields with their index paths;
+// fields tagged `yaml:",inline"` contribute their own fields.
+func structFields(t reflect.Type, prefix []int, fields map[string][]int, names *[]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		idx := append(append([]int(nil), prefix...), i)
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			structFields(f.Type, idx, fields, names)
+			continue
+		}
+		if name != "" && name != "-" && f.IsExported() {
+			fields[name] = idx
+			*names = append(*names, name)
+		}
+	}
 }
 
 // eachPair calls f for each key of mapping n, after checking that keys are

@@ -71,6 +71,7 @@ type fleetSection struct {
 	Kind          string                  `yaml:"kind"`
 	Count         *int                    `yaml:"count"`
 	Devices       []string                `yaml:"devices"`
+	DevicesFile   string                  `yaml:"devices_file"`
 	Driver        string                  `yaml:"driver"`
 	Settings      yaml.Node               `yaml:"settings"`
 	MinDwell      *duration               `yaml:"min_dwell"`
@@ -134,7 +135,7 @@ func (f *siteFile) validate(l *loader, dir string) *Site {
 	first := map[string]string{} // fleet name → path of its first definition
 	for i := range f.Fleets {
 		p := indexPath("fleets", i)
-		fl := f.Fleets[i].validate(l, p)
+		fl := f.Fleets[i].validate(l, p, dir)
 		if name := fl.Spec.Name; name != "" {
 			if prev, dup := first[name]; dup {
 				l.errorf(joinPath(p, "name"), "duplicate fleet name %q (also %s)", name, prev)
@@ -174,7 +175,7 @@ func (h *siteSection) validate(l *loader, s *Site) {
 	}
 }
 
-func (f *fleetSection) validate(l *loader, path string) Fleet {
+func (f *fleetSection) validate(l *loader, path, dir string) Fleet {
 	fl := Fleet{Driver: f.Driver, Settings: f.Settings}
 	spec := &fl.Spec
 	spec.Name = f.Name
@@ -191,7 +192,7 @@ func (f *fleetSection) validate(l *loader, path string) Fleet {
 		l.errorf(joinPath(path, "kind"), "%v", err)
 	}
 
-	f.validateCount(l, path, &fl)
+	f.validateCount(l, path, &fl, dir)
 
 	switch {
 	case f.Driver == "":
@@ -220,14 +221,20 @@ func (f *fleetSection) validate(l *loader, path string) Fleet {
 // the driver table's business, checked when the fleet is built.
 var driverRE = regexp.MustCompile(`^[a-z0-9_]+$`)
 
-func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet) {
-	countPath, devPath := joinPath(path, "count"), joinPath(path, "devices")
-	hasCount, hasDevices := f.Count != nil, l.has(devPath)
+func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet, dir string) {
+	countPath, devPath, filePath := joinPath(path, "count"), joinPath(path, "devices"), joinPath(path, "devices_file")
+	hasCount, hasDevices, hasFile := f.Count != nil, l.has(devPath), f.DevicesFile != ""
+	given := 0
+	for _, b := range []bool{hasCount, hasDevices, hasFile} {
+		if b {
+			given++
+		}
+	}
 	switch {
-	case hasCount && hasDevices:
-		l.errorf(devPath, "give either count or devices, not both")
-	case !hasCount && !hasDevices:
-		l.errorf(countPath, "required (or a devices list)")
+	case given > 1:
+		l.errorf(devPath, "give one of count, devices or devices_file")
+	case given == 0:
+		l.errorf(countPath, "required (or a devices list, or devices_file)")
 	case hasCount:
 		switch c := *f.Count; {
 		case c <= 0:
@@ -237,6 +244,14 @@ func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet) {
 		default:
 			fl.Spec.Count = c
 		}
+	case hasFile:
+		devs, err := readDevicesFile(resolvePath(dir, f.DevicesFile))
+		if err != nil {
+			l.errorf(filePath, "%v", err)
+			return
+		}
+		fl.Devices = devs
+		fl.Spec.Count = len(devs)
 	default:
 		if len(f.Devices) == 0 {
 			l.errorf(devPath, "must list at least one device")
@@ -258,8 +273,8 @@ func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet) {
 				continue
 			}
 			seen[d] = i
+			fl.Devices = append(fl.Devices, switchd.Device{Addr: d})
 		}
-		fl.Devices = f.Devices
 		fl.Spec.Count = len(f.Devices)
 	}
 }

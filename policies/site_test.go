@@ -118,7 +118,7 @@ fleets:
 fleets: [{name: a, kind: asic, devices: [10.0.0.1:4028, 10.0.0.2:4028, 10.0.0.3:4028], driver: cgminer, modes: {off: {power_kw: 0}}}]
 `, func(t *testing.T, s *Site) {
 			require.Equal(t, 3, s.Fleets[0].Spec.Count)
-			require.Equal(t, []string{"10.0.0.1:4028", "10.0.0.2:4028", "10.0.0.3:4028"}, s.Fleets[0].Devices)
+			require.Equal(t, []switchd.Device{{Addr: "10.0.0.1:4028"}, {Addr: "10.0.0.2:4028"}, {Addr: "10.0.0.3:4028"}}, s.Fleets[0].Devices)
 			require.Equal(t, [switchd.NumModes]bool{true, false, false}, s.Fleets[0].Spec.Supports)
 		}},
 		{"signal max ages override defaults", head + `

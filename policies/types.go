@@ -31,9 +31,9 @@ type Site struct {
 // Fleet is one fleet of identical devices and how to drive them.
 type Fleet struct {
 	Spec     switchd.FleetSpec
-	Driver   string    // driver name, e.g. "sim"
-	Settings yaml.Node // the driver's own settings, decoded strictly by its factory
-	Devices  []string  // optional device list (addresses), for real drivers
+	Driver   string           // driver name, e.g. "sim"
+	Settings yaml.Node        // the driver's own settings, decoded strictly by its factory
+	Devices  []switchd.Device // device list (addresses), for real drivers
 }
 
 // Specs returns the fleet catalog in site order.

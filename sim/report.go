@@ -177,7 +177,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	oo.Initial = make([]switchd.Mode, len(o.Site.Fleets))
 	for i := range o.Site.Fleets {
-		if cfg, err := simConfig(&o.Site.Fleets[i]); err == nil {
+		if cfg, err := simConfig(o.Site, i); err == nil {
 			oo.Initial[i] = cfg.Initial
 		}
 	}

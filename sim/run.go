@@ -120,7 +120,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	drivers := make([]*simdev.Driver, len(site.Fleets))
 	ifaces := make([]switchd.Driver, len(site.Fleets))
 	for i := range site.Fleets {
-		cfg, err := simConfig(&site.Fleets[i])
+		cfg, err := simConfig(site, i)
 		if err != nil {
 			return nil, err
 		}
@@ -325,11 +325,12 @@ func (r *runner) endInterval(start, end time.Time) {
 
 // simConfig is the simulated driver's settings for a fleet: its own when
 // its driver is "sim", else the defaults (every fleet is simulated here).
-func simConfig(f *policies.Fleet) (simdev.Config, error) {
+func simConfig(site *policies.Site, i int) (simdev.Config, error) {
+	f := &site.Fleets[i]
 	if f.Driver != "sim" {
 		return simdev.Config{}, nil
 	}
-	cfg, err := simdev.ParseConfig(&f.Settings)
+	cfg, err := simdev.ParseConfig(site.DriverSettings(i))
 	if err != nil {
 		return cfg, fmt.Errorf("fleet %q: %w", f.Spec.Name, err)
 	}

@@ -1,54 +1,110 @@
 // Package all is the one explicit table of device drivers: a driver's YAML
-// name to its factory. Adding a driver is adding a line here.
+// name to its factory, its single-device constructor (for `switchd probe`)
+// and its sample settings. Adding a driver is adding a line here.
 package all
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/drivers/internal/pool"
 	"github.com/switchd/switchd/drivers/simdev"
-	"go.uber.org/zap"
-	"gopkg.in/yaml.v3"
 )
 
-// Deps is what a factory may use. Factories validate their settings
-// without I/O; connecting happens on first use.
-type Deps struct {
-	Spec    switchd.FleetSpec
-	Devices []string // the fleet's device list, when the site gives one
-	Clock   switchd.Clock
-	Logger  *zap.Logger
+// Deps is what a factory may use: the fleet's catalog entry, devices,
+// settings, clock and logger. Factories validate their settings without
+// I/O; connecting happens on first use.
+type Deps = pool.Deps
+
+// Factory builds a fleet's driver.
+type Factory func(d Deps) (switchd.Driver, error)
+
+// DeviceFunc builds one device of a driver, for probing it.
+type DeviceFunc func(s switchd.Settings, dev switchd.Device) (pool.Device, error)
+
+// Entry is one driver of the table.
+type Entry struct {
+	New    Factory
+	Device DeviceFunc // nil for drivers without addressable devices (sim)
+	Sample string     // a sample settings block, validated by a test
+	// Devices says whether the driver needs a device list (devices: or
+	// devices_file:) rather than a count.
+	Devices bool
 }
 
-// Factory builds a fleet's driver from its settings block.
-type Factory func(settings *yaml.Node, deps Deps) (switchd.Driver, error)
-
-// factories is read-only after init.
-var factories = map[string]Factory{
-	"sim": func(settings *yaml.Node, deps Deps) (switchd.Driver, error) {
-		cfg, err := simdev.ParseConfig(settings)
+// table is read-only.
+var table = map[string]Entry{
+	"sim": {New: func(d Deps) (switchd.Driver, error) {
+		cfg, err := simdev.ParseConfig(d.Settings)
 		if err != nil {
 			return nil, err
 		}
-		return simdev.New(deps.Spec, cfg, deps.Clock), nil
-	},
+		return simdev.New(d.Spec, cfg, d.Clock), nil
+	}, Sample: simdev.Sample},
 }
 
-// Lookup returns the named driver's factory.
-func Lookup(name string) (Factory, error) {
-	f, ok := factories[name]
+// Lookup returns the named driver's entry.
+func Lookup(name string) (Entry, error) {
+	e, ok := table[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown driver %q (known: %v)", name, Names())
+		return Entry{}, fmt.Errorf("unknown driver %q (known: %v)", name, Names())
 	}
-	return f, nil
+	return e, nil
+}
+
+// Build builds a fleet's driver: its settings are decoded strictly and
+// checked, without I/O. A driver that needs devices refuses a bare count.
+func Build(name string, d Deps) (switchd.Driver, error) {
+	e, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if e.Devices && len(d.Devices) == 0 {
+		return nil, fmt.Errorf("driver %s needs a device list (devices: or devices_file:), not a count", name)
+	}
+	return e.New(d)
+}
+
+// Probe reads one device of the named driver without changing it.
+func Probe(ctx context.Context, name string, s switchd.Settings, dev switchd.Device) (switchd.ProbeResult, error) {
+	e, err := Lookup(name)
+	if err != nil {
+		return switchd.ProbeResult{}, err
+	}
+	if e.Device == nil {
+		return switchd.ProbeResult{}, fmt.Errorf("driver %s has no devices to probe", name)
+	}
+	d, err := e.Device(s, dev)
+	if err != nil {
+		return switchd.ProbeResult{}, err
+	}
+	r := pool.Probe(ctx, d)
+	r.Driver = name
+	if c, ok := d.(pool.Closer); ok {
+		_ = c.Close(ctx)
+	}
+	return r, nil
 }
 
 // Names lists the known drivers, sorted.
 func Names() []string {
-	out := make([]string, 0, len(factories))
-	for n := range factories {
+	out := make([]string, 0, len(table))
+	for n := range table {
 		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ProbeNames lists the drivers whose devices can be probed, sorted.
+func ProbeNames() []string {
+	var out []string
+	for n, e := range table {
+		if e.Device != nil {
+			out = append(out, n)
+		}
 	}
 	sort.Strings(out)
 	return out

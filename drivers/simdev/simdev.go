@@ -5,23 +5,25 @@
 // no more to simulate than a 10-device one, and it integrates energy and
 // device-hours exactly between events for the simulator's accounting.
 //
-// It imports only the root package (and yaml for its settings).
+// It imports only the root package.
 package simdev
 
 import (
-	"bytes"
 	"context"
-	"errors"
+	_ "embed"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
 
 	"github.com/switchd/switchd"
-	"gopkg.in/yaml.v3"
 )
+
+// Sample is a commented settings block, validated by drivers/all's tests.
+//
+//go:embed sample.yaml
+var Sample string
 
 // Config is the driver's settings block in the site file.
 type Config struct {
@@ -35,26 +37,16 @@ type Config struct {
 	Initial switchd.Mode `yaml:"initial"`
 }
 
-// ParseConfig decodes and validates the settings node strictly (an unknown
-// key is an error). A nil or empty node gives the defaults.
-func ParseConfig(node *yaml.Node) (Config, error) {
+// ParseConfig decodes and validates the settings strictly (an unknown key
+// is an error naming its line). An absent or empty block gives the
+// defaults.
+func ParseConfig(set switchd.Settings) (Config, error) {
 	var c Config
-	if node == nil || node.Kind == 0 {
-		return c, nil
-	}
-	// node.Decode ignores unknown keys, so re-marshal and decode strictly.
-	raw, err := yaml.Marshal(node)
-	if err != nil {
-		return c, fmt.Errorf("sim settings: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	// An empty settings block decodes to io.EOF: the defaults stand.
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("sim settings: %w", err)
+	if err := set.Decode(&c); err != nil {
+		return c, err
 	}
 	if c.FailureRate < 0 || c.FailureRate >= 1 || math.IsNaN(c.FailureRate) {
-		return c, fmt.Errorf("sim settings: failure_rate must be in [0, 1) (got %v)", c.FailureRate)
+		return c, set.Errorf("failure_rate", "must be in [0, 1) (got %v)", c.FailureRate)
 	}
 	return c, nil
 }

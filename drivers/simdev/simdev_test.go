@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
-	"gopkg.in/yaml.v3"
+	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
 )
 
 type clock struct{ t time.Time }
@@ -93,9 +93,7 @@ func TestRestore(t *testing.T) {
 
 func TestParseConfigIsStrict(t *testing.T) {
 	parse := func(src string) (Config, error) {
-		var n yaml.Node
-		require.NoError(t, yaml.Unmarshal([]byte(src), &n))
-		return ParseConfig(n.Content[0])
+		return ParseConfig(pooltest.Settings{YAML: src})
 	}
 	c, err := parse("failure_rate: 0.1\nseed: 4\ninitial: mining\n")
 	require.NoError(t, err)
@@ -106,7 +104,7 @@ func TestParseConfigIsStrict(t *testing.T) {
 	require.ErrorContains(t, err, "failure_rate")
 	_, err = parse("initial: sleeping\n")
 	require.Error(t, err)
-	c, err = ParseConfig(nil)
+	c, err = parse("")
 	require.NoError(t, err)
 	require.Equal(t, Config{}, c)
 }
