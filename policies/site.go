@@ -194,6 +194,7 @@ func (f *fleetSection) validate(l *loader, path, dir string) Fleet {
 
 	f.validateCount(l, path, &fl, dir)
 
+	fl.DriverLine = l.line(joinPath(path, "driver"))
 	switch {
 	case f.Driver == "":
 		l.errorf(joinPath(path, "driver"), "required")

@@ -34,6 +34,9 @@ type Fleet struct {
 	Driver   string           // driver name, e.g. "sim"
 	Settings yaml.Node        // the driver's own settings, decoded strictly by its factory
 	Devices  []switchd.Device // device list (addresses), for real drivers
+	// DriverLine is the line of the fleet's driver key, for messages about
+	// the driver (unknown name) made after loading.
+	DriverLine int
 }
 
 // Specs returns the fleet catalog in site order.

@@ -1,5 +1,6 @@
 // Command switchd is the site daemon's command line: flags, OS signals and
-// wiring, nothing else. Subcommands: sim, validate, gen-trace, version.
+// wiring, nothing else. Subcommands: run, sim, replay, journal, validate,
+// probe, gen-trace, version.
 package main
 
 import (
@@ -33,6 +34,7 @@ commands:
   replay     publish a trace to an MQTT broker as signals (demos, tests)
   journal    verify a journal, or export it as CSV (journal verify|export)
   validate   check a site config (and a policy) and print every error
+  probe      read devices (one, or every device of a site) without changing them
   gen-trace  write a SYNTHETIC sample trace (project-made, not market data)
   version    print the version
 
@@ -60,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSim(ctx, args, stdout, stderr)
 	case "validate":
 		err = cmdValidate(args, stdout, stderr)
+	case "probe":
+		err = cmdProbe(ctx, args, stdout, stderr)
 	case "gen-trace":
 		err = cmdGenTrace(args, stdout, stderr)
 	case "version":
@@ -72,9 +76,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var ue usageError
 	var ce configErrors
+	var pf probeFailed
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &pf):
+		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, pf.error)
+		return 1
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ce):
@@ -138,6 +146,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	site, err := policies.LoadSite(*config)
 	if err != nil {
+		return configErrors{err}
+	}
+	// The drivers' own settings, exactly as `run` builds them.
+	if err := buildDrivers(site); err != nil {
 		return configErrors{err}
 	}
 	line := site.Summary()

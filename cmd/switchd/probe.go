@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/drivers/all"
+	"github.com/switchd/switchd/policies"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+)
+
+// wallClock is the real clock, for building drivers outside the daemon.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// buildDrivers builds every fleet's driver, as `run` does, without I/O:
+// an unknown driver name or a bad settings block is an error naming the
+// site file, line and key.
+func buildDrivers(site *policies.Site) error {
+	var errs []error
+	for i := range site.Fleets {
+		f := &site.Fleets[i]
+		d := all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: wallClock{}, Logger: zap.NewNop()}
+		if _, err := all.Build(f.Driver, d); err != nil {
+			var ce *policies.ConfigError
+			if errors.As(err, &ce) || strings.HasPrefix(err.Error(), site.Source+":") {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, &policies.ConfigError{File: site.Source, Line: f.DriverLine, Path: fmt.Sprintf("fleets[%d].driver", i), Msg: err.Error()})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+const probeUsage = `usage:
+  switchd probe --driver NAME --addr HOST[:PORT] [credential flags] [--format json]
+  switchd probe --config FILE [--fleet NAME] [--format json]
+
+Reads devices and prints what they report; it never changes a device.
+`
+
+func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("probe", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, probeUsage); fs.PrintDefaults() }
+	driver := fs.String("driver", "", "driver `NAME`: "+strings.Join(all.ProbeNames(), ", "))
+	addr := fs.String("addr", "", "device address `HOST[:PORT]` (the driver's default port when absent)")
+	config := fs.String("config", "", "probe every device of this site `FILE`")
+	fleet := fs.String("fleet", "", "with --config, only this fleet")
+	settingsFile := fs.String("settings", "", "a YAML `FILE` holding the driver's settings block")
+	username := fs.String("username", "", "login user name")
+	passwordFile := fs.String("password-file", "", "read the password (or token) from `FILE`")
+	passwordEnv := fs.String("password-env", "", "read the password (or token) from environment variable `NAME`")
+	timeout := fs.Duration("timeout", 10*time.Second, "time allowed per device")
+	concurrency := fs.Int("concurrency", 128, "devices probed at once (with --config)")
+	format := fs.String("format", "text", "output: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != "text" && *format != "json" {
+		return usageError{fmt.Errorf("--format: want text or json (got %q)", *format)}
+	}
+	if *timeout <= 0 || *concurrency <= 0 {
+		return usageError{errors.New("--timeout and --concurrency must be positive")}
+	}
+	switch {
+	case *config != "" && (*driver != "" || *addr != ""):
+		return usageError{errors.New("give --config, or --driver and --addr, not both")}
+	case *config != "":
+		return probeSite(ctx, *config, *fleet, *timeout, *concurrency, *format, stdout)
+	case *driver == "" || *addr == "":
+		return usageError{errors.New("--driver and --addr are required (or --config)")}
+	}
+	set, err := probeSettings(*settingsFile, *username, *passwordFile, *passwordEnv)
+	if err != nil {
+		return configErrors{err}
+	}
+	pctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	r, err := all.Probe(pctx, *driver, set, switchd.Device{Addr: *addr})
+	if err != nil {
+		return configErrors{err}
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printProbe(stdout, r)
+	}
+	if r.Error != "" {
+		return probeFailed{fmt.Errorf("%s: %s", r.Addr, r.Error)}
+	}
+	return nil
+}
+
+// probeFailed is a device that could not be read (exit 1, the message only).
+type probeFailed struct{ error }
+
+// probeSettings builds a settings block from a file and credential flags.
+func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
+	m := map[string]any{}
+	name := "probe flags"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if m == nil {
+			m = map[string]any{}
+		}
+		name = file
+	}
+	if user != "" {
+		m["username"] = user
+	}
+	if pwFile != "" {
+		m["password_file"] = pwFile
+	}
+	if pwEnv != "" {
+		m["password_env"] = pwEnv
+	}
+	b, err := yaml.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		b = nil
+	}
+	return policies.ParseSettings(name, b)
+}
+
+func printProbe(w io.Writer, r switchd.ProbeResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	power := "not reported"
+	if r.PowerW != nil {
+		power = fmt.Sprintf("%.0f W", *r.PowerW)
+	}
+	fmt.Fprintf(tw, "device\t%s (%s)\n", r.Addr, r.Driver)
+	fmt.Fprintf(tw, "reachable\t%v\n", r.Reachable)
+	mode := r.Mode
+	if r.Fault {
+		mode += " (fault: " + r.Detail + ")"
+	}
+	fmt.Fprintf(tw, "mode\t%s\n", mode)
+	fmt.Fprintf(tw, "hashrate\t%.2f TH/s\n", r.HashrateTHs)
+	fmt.Fprintf(tw, "power\t%s\n", power)
+	fmt.Fprintf(tw, "model\t%s\n", r.Model)
+	fmt.Fprintf(tw, "firmware\t%s\n", r.Firmware)
+	fmt.Fprintf(tw, "supports\t%s\n", strings.Join(r.Supports, ", "))
+	if r.Error != "" {
+		fmt.Fprintf(tw, "error\t%s\n", r.Error)
+	}
+	tw.Flush()
+}
+
+// fleetProbe is one fleet's probe summary.
+type fleetProbe struct {
+	Driver        string                `json:"driver"`
+	Devices       int                   `json:"devices"`
+	Reachable     int                   `json:"reachable"`
+	Unreachable   int                   `json:"unreachable"`
+	Misconfigured int                   `json:"misconfigured"`
+	Faulted       int                   `json:"faulted"`
+	Unknown       int                   `json:"unknown_mode"`
+	Modes         map[string]int        `json:"modes"`
+	Error         string                `json:"error,omitempty"`
+	Results       []switchd.ProbeResult `json:"results"`
+}
+
+// usable reports whether every device of the fleet can be driven.
+func (f *fleetProbe) usable() bool {
+	return f.Error == "" && f.Unreachable+f.Misconfigured+f.Faulted+f.Unknown == 0
+}
+
+// probeSite reads every device of every fleet concurrently and prints a
+// summary; it fails when any device is unusable.
+func probeSite(ctx context.Context, config, only string, timeout time.Duration, concurrency int, format string, stdout io.Writer) error {
+	site, err := policies.LoadSite(config)
+	if err != nil {
+		return configErrors{err}
+	}
+	out := map[string]*fleetProbe{}
+	var names []string
+	type job struct {
+		fleet string
+		set   switchd.Settings
+		drv   string
+		dev   switchd.Device
+	}
+	var jobs []job
+	for i := range site.Fleets {
+		f := &site.Fleets[i]
+		if only != "" && f.Spec.Name != only {
+			continue
+		}
+		fp := &fleetProbe{Driver: f.Driver, Devices: f.Spec.Count, Modes: map[string]int{}, Results: []switchd.ProbeResult{}}
+		out[f.Spec.Name] = fp
+		names = append(names, f.Spec.Name)
+		e, err := all.Lookup(f.Driver)
+		switch {
+		case err != nil:
+			fp.Error, fp.Misconfigured = err.Error(), f.Spec.Count
+			continue
+		case e.Device == nil:
+			fp.Error = "driver " + f.Driver + " has no devices to probe"
+			continue
+		}
+		// Settings problems make every device of the fleet misconfigured.
+		if _, err := all.Build(f.Driver, all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: wallClock{}, Logger: zap.NewNop()}); err != nil {
+			fp.Error, fp.Misconfigured = err.Error(), f.Spec.Count
+			continue
+		}
+		for _, dv := range f.Devices {
+			jobs = append(jobs, job{f.Spec.Name, site.DriverSettings(i), f.Driver, dv})
+		}
+	}
+	if only != "" && len(names) == 0 {
+		return usageError{fmt.Errorf("--fleet: no fleet %q in %s", only, config)}
+	}
+	results := make([]switchd.ProbeResult, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(concurrency, max(len(jobs), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				pctx, cancel := context.WithTimeout(ctx, timeout)
+				r, err := all.Probe(pctx, jobs[j].drv, jobs[j].set, jobs[j].dev)
+				cancel()
+				if err != nil {
+					r = switchd.ProbeResult{Addr: jobs[j].dev.Addr, Driver: jobs[j].drv, Mode: "unknown", Error: err.Error(), Reachable: true}
+				}
+				r.Fleet = jobs[j].fleet
+				results[j] = r
+			}
+		}()
+	}
+	for j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	for _, r := range results {
+		fp := out[r.Fleet]
+		switch {
+		case !r.Reachable:
+			fp.Unreachable++
+		case r.Error != "":
+			fp.Misconfigured++
+		default:
+			fp.Reachable++
+			fp.Modes[r.Mode]++
+			if r.Fault {
+				fp.Faulted++
+			}
+			if r.Mode == "unknown" {
+				fp.Unknown++
+			}
+		}
+		fp.Results = append(fp.Results, r)
+	}
+	sort.Strings(names)
+	bad := 0
+	for _, n := range names {
+		if !out[n].usable() {
+			bad++
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"site": site.Name, "fleets": out, "usable": bad == 0}); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		for _, n := range names {
+			for _, r := range out[n].Results {
+				if r.Error != "" || r.Fault || r.Mode == "unknown" {
+					why := r.Error
+					if why == "" {
+						why = "fault: " + r.Detail
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", n, r.Addr, why)
+				}
+			}
+		}
+		fmt.Fprintln(tw, "fleet\tdriver\tdevices\treachable\tunreachable\tmisconfigured\tfaulted\tmodes")
+		for _, n := range names {
+			fp := out[n]
+			var modes []string
+			for m, c := range fp.Modes {
+				modes = append(modes, fmt.Sprintf("%s=%d", m, c))
+			}
+			sort.Strings(modes)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", n, fp.Driver, fp.Devices, fp.Reachable, fp.Unreachable, fp.Misconfigured, fp.Faulted, strings.Join(modes, " "))
+			if fp.Error != "" {
+				fmt.Fprintf(tw, "%s\t\t%s\n", n, fp.Error)
+			}
+		}
+		tw.Flush()
+	}
+	if bad > 0 {
+		return probeFailed{fmt.Errorf("%d of %d fleets have unusable devices", bad, len(names))}
+	}
+	return nil
+}
