@@ -145,7 +145,29 @@ func (f *siteFile) validate(l *loader, dir string) *Site {
 		}
 		s.Fleets = append(s.Fleets, fl)
 	}
+	checkFakeDevices(l, s)
 	return s
+}
+
+// checkFakeDevices: fakes stand in for hardware on this machine only, so
+// with demo.fake_devices every device address must be on loopback and
+// nothing is ever sent to a real device by a demo.
+func checkFakeDevices(l *loader, s *Site) {
+	if s.Daemon.Demo == nil || !s.Daemon.Demo.FakeDevices {
+		return
+	}
+	for i := range s.Fleets {
+		for j, dev := range s.Fleets[i].Devices {
+			host := dev.Addr
+			if h, _, err := net.SplitHostPort(dev.Addr); err == nil {
+				host = h
+			}
+			if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+				l.errorf(indexPath(joinPath(indexPath("fleets", i), "devices"), j), "%q is not a loopback address: with demo.fake_devices every device must be on 127.0.0.0/8", dev.Addr)
+				break
+			}
+		}
+	}
 }
 
 func (h *siteSection) validate(l *loader, s *Site) {
@@ -505,6 +527,8 @@ type demoSection struct {
 	Trace string     `yaml:"trace"`
 	Speed *demoSpeed `yaml:"speed"`
 	Loop  bool       `yaml:"loop"`
+	// FakeDevices starts fake devices at the fleets' (loopback) addresses.
+	FakeDevices bool `yaml:"fake_devices"`
 }
 
 // demoSpeed is trace seconds per wall second, written as a number (3600) or
@@ -841,6 +865,7 @@ func (f *siteFile) validateDemo(l *loader, s *Site, dir string, explicit [switch
 			l.errorf(p, "the demo publishes %s to %s/%s only: drop this topic or the demo section", sig, m.SignalPrefix, sig)
 		}
 	}
+	out.FakeDevices = d.FakeDevices
 	s.Daemon.Demo = out
 }
 

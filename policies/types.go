@@ -231,6 +231,10 @@ type DemoConfig struct {
 	Trace string  // CSV trace, relative to the config file
 	Speed float64 // trace seconds per wall second (e.g. 3600)
 	Loop  bool    // start over at the end
+	// FakeDevices makes `switchd run` start a fake device, speaking the
+	// driver's real wire protocol, at every (loopback) device address of
+	// the site before the daemon starts: a whole site on one machine.
+	FakeDevices bool
 }
 
 // Daemon holds every setting `switchd run` needs beyond the site itself.
