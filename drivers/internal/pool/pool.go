@@ -45,7 +45,8 @@ type rec struct {
 	hasWant  bool
 	cmdAt    time.Time // last command sent; zero when none is pending
 	cmdFrom  switchd.Mode
-	attempts int // commands sent for the current want without arrival
+	attempts int  // commands sent for the current want without arrival
+	warming  bool // in the commanded mode but not working yet, within its transition time
 
 	// Health.
 	misses    int    // polls in a row without an answer
@@ -171,7 +172,10 @@ func (p *Pool) State(ctx context.Context) (switchd.FleetState, error) {
 			continue
 		}
 		c := switchd.Cohort{Mode: r.mode, Target: r.want, Since: r.since, Count: 1}
-		if r.mode != r.want {
+		switch {
+		case r.warming:
+			c.Mode, c.Since = r.cmdFrom, r.cmdAt
+		case r.mode != r.want:
 			c.Since = r.cmdAt
 		}
 		p.cohorts = append(p.cohorts, c)
@@ -241,6 +245,13 @@ func (p *Pool) note(now time.Time, r *rec, res result) (recommand bool) {
 		if now.Sub(r.problemAt) >= p.set.Recheck {
 			r.problem, r.attempts = "", 0
 		}
+	}
+	r.warming = false
+	if obs.Mode == r.want && obs.Fault && !r.cmdAt.IsZero() && now.Before(r.cmdAt.Add(p.spec.Transition[r.cmdFrom][r.want]+p.set.Grace)) {
+		// Just commanded into a working mode and not working yet: a miner
+		// ramping up after wake, an engine loading. Still on its way.
+		r.warming = true
+		return false
 	}
 	if obs.Mode == r.want {
 		if !r.cmdAt.IsZero() {

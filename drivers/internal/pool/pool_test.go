@@ -258,3 +258,27 @@ func TestUnknownModeIsUnusable(t *testing.T) {
 	require.Equal(t, 1, st.Unusable.ByReason[switchd.ProblemProtocol])
 	require.Empty(t, st.Cohorts)
 }
+
+func TestWarmingUpIsNotAFault(t *testing.T) {
+	p, devs, clk := newPool(t, 1, switchd.ModeOff)
+	ctx := context.Background()
+	_, err := p.State(ctx)
+	require.NoError(t, err)
+	require.NoError(t, p.Apply(ctx, []switchd.Command{{From: switchd.ModeOff, To: switchd.ModeMining, Count: 1}}))
+	// Awake at once but not hashing yet: on its way, not faulted.
+	devs[0].delay = 0
+	devs[0].mu.Lock()
+	devs[0].mode, devs[0].fault = switchd.ModeMining, true
+	devs[0].mu.Unlock()
+	clk.t = clk.t.Add(time.Minute)
+	st, err := p.State(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Unusable.Total())
+	_, a := counts(st)
+	require.Equal(t, 1, a[switchd.ModeMining])
+	// Still not hashing past the transition time and grace: a fault.
+	clk.t = clk.t.Add(10 * time.Minute)
+	st, err = p.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Unusable.ByReason[switchd.ProblemFault])
+}
