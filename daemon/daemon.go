@@ -112,6 +112,7 @@ type daemon struct {
 	started time.Time
 
 	journal *journal.Journal
+	jhealth journalHealth
 	broker  *mqttio.Broker
 	source  *mqttio.Source
 	drivers []*instrumented
@@ -128,6 +129,11 @@ type daemon struct {
 	decisions   []web.DecisionView // newest first, bounded
 	ticked      bool               // the controller has run at least once
 	lastPublish time.Time          // of the retained state topics
+	health      []fleetHealth      // per fleet, as of the last refresh
+	// devices are each fleet's devices as last reported (nil when the
+	// driver does not report them), replaced at every refresh.
+	devices [][]switchd.DeviceStatus
+	heldLog time.Time // last log line about commands held back
 
 	wake    chan struct{}       // a tick is wanted now (override, reload)
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
@@ -166,34 +172,17 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		log.Warn("no journal configured: decisions are not recorded and a restart starts from the drivers' state")
 	}
 
-	// Drivers.
-	ifaces := make([]switchd.Driver, len(site.Fleets))
-	for i := range site.Fleets {
-		f := &site.Fleets[i]
-		drv, err := all.Build(f.Driver, all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: d.clock, Logger: log.Named("driver").With(zap.String("fleet", f.Spec.Name))})
-		if err != nil {
-			return fmt.Errorf("fleet %q: driver %s: %w", f.Spec.Name, f.Driver, err)
-		}
-		if st, ok := rec.LastState[f.Spec.Name]; ok {
-			if r, ok := drv.(switchd.Restorer); ok {
-				var counts [switchd.NumModes]int
-				for m, n := range st.Counts {
-					if mode, err := switchd.ParseMode(m); err == nil {
-						counts[mode] = n
-					}
-				}
-				if err := r.Restore(counts, st.Time); err != nil {
-					log.Warn("cannot restore journalled state", zap.String("fleet", f.Spec.Name), zap.Error(err))
-				} else {
-					log.Info("fleet resumed from journal", zap.String("fleet", f.Spec.Name), zap.Any("counts", st.Counts))
-				}
-			}
-		}
-		in := &instrumented{Driver: drv, fleet: f.Spec.Name, metrics: d.metrics}
-		d.drivers = append(d.drivers, in)
-		ifaces[i] = in
+	// Drivers. Their background work (Starter) lives until the loop has
+	// ended, not just until ctx is cancelled: the last tick still polls.
+	dctx, stopDrivers := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		stopDrivers()
+		d.stopDrivers()
+	}()
+	if err := d.startDrivers(dctx, &rec); err != nil {
+		return err
 	}
-	d.ctl, err = controller.New(controller.Options{Site: site, Policy: pol, Drivers: ifaces, Clock: d.clock, Recorder: d})
+	d.ctl, err = controller.New(controller.Options{Site: site, Policy: pol, Drivers: d.ifaces(), Clock: d.clock, Recorder: d, Parallel: parallel})
 	if err != nil {
 		return err
 	}
@@ -301,6 +290,64 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	return nil
 }
 
+// startDrivers builds each fleet's driver, restores the journalled state
+// into those that take it, and starts those with background work (ctx bounds
+// that work). Drivers built before an error are in d.drivers, for
+// stopDrivers.
+func (d *daemon) startDrivers(ctx context.Context, rec *journal.Recovery) error {
+	site, log := d.site, d.log
+	for i := range site.Fleets {
+		f := &site.Fleets[i]
+		drv, err := all.Build(f.Driver, all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: d.clock, Logger: log.Named("driver").With(zap.String("fleet", f.Spec.Name))})
+		if err != nil {
+			return fmt.Errorf("fleet %q: driver %s: %w", f.Spec.Name, f.Driver, err)
+		}
+		d.drivers = append(d.drivers, &instrumented{Driver: drv, fleet: f.Spec.Name, driver: f.Driver, metrics: d.metrics})
+		d.metrics.DriverSeries(f.Spec.Name, f.Driver)
+		if st, ok := rec.LastState[f.Spec.Name]; ok {
+			if r, ok := drv.(switchd.Restorer); ok {
+				var counts [switchd.NumModes]int
+				for m, n := range st.Counts {
+					if mode, err := switchd.ParseMode(m); err == nil {
+						counts[mode] = n
+					}
+				}
+				if err := r.Restore(counts, st.Time); err != nil {
+					log.Warn("cannot restore journalled state", zap.String("fleet", f.Spec.Name), zap.Error(err))
+				} else {
+					log.Info("fleet resumed from journal", zap.String("fleet", f.Spec.Name), zap.Any("counts", st.Counts))
+				}
+			}
+		}
+		if s, ok := drv.(switchd.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				return fmt.Errorf("fleet %q: driver %s: start: %w", f.Spec.Name, f.Driver, err)
+			}
+		}
+	}
+	d.health = make([]fleetHealth, len(site.Fleets))
+	d.devices = make([][]switchd.DeviceStatus, len(site.Fleets))
+	return nil
+}
+
+// ifaces returns the wrapped drivers, as the controller takes them.
+func (d *daemon) ifaces() []switchd.Driver {
+	out := make([]switchd.Driver, len(d.drivers))
+	for i, in := range d.drivers {
+		out[i] = in
+	}
+	return out
+}
+
+// stopDrivers releases the drivers' resources, once the loop has ended.
+func (d *daemon) stopDrivers() {
+	for _, in := range d.drivers {
+		if s, ok := in.Driver.(switchd.Stopper); ok {
+			s.Stop()
+		}
+	}
+}
+
 // loop ticks the controller on signal changes, on its own wake-ups and on
 // the configured tick, until ctx is done.
 func (d *daemon) loop(ctx context.Context) {
@@ -364,43 +411,63 @@ func (d *daemon) poke() {
 // tick runs one controller cycle, if the startup hold allows, and updates
 // the views, metrics and state topics. It returns how long until the
 // controller next wants to run.
+//
+// The driver calls (each bounded by driverCallTimeout, fleets in parallel)
+// happen outside mu, so the HTTP handlers keep serving the last views while
+// a slow fleet is polled. Only this goroutine touches the controller while
+// Tick runs; the handlers read the views, the policy pointer (atomic) and
+// the signal snapshot (written only by this goroutine, between ticks).
 func (d *daemon) tick(ctx context.Context) time.Duration {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	now := d.clock.Now()
 	if wait, why := d.startupHold(now); wait > 0 {
 		d.refreshViews(now, why)
+		d.mu.Unlock()
 		return wait
 	}
-	d.ctl.SetOverrides(d.overrides)
-	if err := d.ctl.Tick(ctx); err != nil {
+	given := append([]controller.Override(nil), d.overrides...)
+	d.ctl.SetOverrides(given)
+	d.mu.Unlock()
+
+	err := d.ctl.Tick(ctx)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
 		return time.Second
 	}
 	d.ticked = true
-	d.expireOverrides(now)
-	changed := false
+	d.expireOverrides(now, given)
+	changed, held, commanded := false, 0, 0
 	for i, r := range d.ctl.Reports() {
-		fleet := d.site.Fleets[i].Spec.Name
+		in := d.drivers[i]
 		if r.Err != nil {
-			d.metrics.DriverError(fleet)
-			d.log.Warn("driver error", zap.String("fleet", fleet), zap.Error(r.Err))
+			// Driver errors only: the controller reports journal failures
+			// through RecordErr, and the wrapper has counted these.
+			d.log.Warn("driver error", zap.String("fleet", in.fleet), zap.String("driver", in.driver),
+				zap.String("op", r.Op), zap.String("class", errClass(r.Err)), zap.Error(r.Err))
+		}
+		if in.stateOK {
+			d.metrics.Drifted(in.fleet, d.ctl.Observed(i).Drifted)
 		}
 		for _, c := range r.Commands {
-			d.metrics.Switches(fleet, c.To.String(), c.Count)
+			d.metrics.Switches(in.fleet, c.To.String(), c.Count)
 			changed = true
+			commanded += c.Count
 		}
+		for _, c := range r.Held {
+			held += c.Count
+		}
+	}
+	if held > 0 && now.Sub(d.heldLog) >= journalLogEvery {
+		d.heldLog = now
+		d.log.Warn("commands held back: the journal cannot record them", zap.Int("devices", held), zap.Error(d.ctl.RecordErr()))
 	}
 	d.metrics.Decision(changed)
 	if d.o.Ticked != nil {
-		n := 0
-		for _, r := range d.ctl.Reports() {
-			for _, c := range r.Commands {
-				n += c.Count
-			}
-		}
-		d.o.Ticked(n)
+		d.o.Ticked(commanded)
 	}
-	if changed {
+	if changed || held > 0 {
 		d.noteDecision(now)
 	}
 	d.refreshViews(now, "")

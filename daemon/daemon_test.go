@@ -230,6 +230,17 @@ func scenario(t *testing.T, base string, pub publisher, stateTopic func() string
 	_, metrics := getText(t, base+"/metrics")
 	require.Contains(t, metrics, `switchd_fleet_devices{fleet="asics",mode="off"} 100`)
 	require.Contains(t, metrics, `switchd_signal_value{signal="price"} 2500`)
+	// Device health by fleet and reason (zeros for the simulated fleet),
+	// driver calls by op, never a device label.
+	require.Contains(t, metrics, `switchd_devices_unusable{fleet="asics",reason="unreachable"} 0`)
+	require.Contains(t, metrics, `switchd_driver_up{driver="sim",fleet="gpus"} 1`)
+	require.Contains(t, metrics, `switchd_driver_request_duration_seconds_count{driver="sim",fleet="asics",op="state"}`)
+	require.Contains(t, metrics, `switchd_driver_errors_total{class="permanent",driver="sim",fleet="asics",op="apply"} 0`)
+	require.True(t, fleet(st, "asics").Observed)
+	require.Equal(t, 0, fleet(st, "asics").Unusable.Total)
+	var devs web.DevicesView
+	getJSON(t, base+"/api/v1/devices?fleet=asics", &devs)
+	require.False(t, devs.Reported, "the simulated fleet does not list devices")
 
 	require.Eventually(t, func() bool {
 		s := stateTopic()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon/web"
@@ -80,37 +81,40 @@ func (d *daemon) reload(why string) {
 	}
 	d.ctl.SetPolicy(pol)
 	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: hash, LoadedAt: now, Summary: pol.Summary()}
-	jerr := d.appendJournal(journal.Entry{Time: now, Kind: "reload", Reason: why + ": " + hash})
+	// A failure is logged (at most once a minute) and shown by appendJournal.
+	_ = d.appendJournal(journal.Entry{Time: now, Kind: "reload", Reason: why + ": " + hash})
 	d.mu.Unlock()
-	if jerr != nil {
-		d.log.Error("journal reload entry", zap.Error(jerr))
-	}
 	d.metrics.Reload(true, hash, now)
 	d.log.Info("policy reloaded", zap.String("trigger", why), zap.String("sha256", hash), zap.String("summary", pol.Summary()))
 	d.poke()
 }
 
-// expireOverrides journals the overrides the controller dropped as expired
-// (under mu).
-func (d *daemon) expireOverrides(now time.Time) {
-	active := d.ctl.Overrides()
-	for _, o := range d.overrides {
-		still := false
-		for _, a := range active {
-			if a.ID == o.ID {
-				still = true
-			}
+// expireOverrides journals and forgets the overrides the controller dropped
+// as expired in the tick that was given the overrides in given (under mu).
+// Overrides set or cleared while that tick ran are left as they are now.
+func (d *daemon) expireOverrides(now time.Time, given []controller.Override) {
+	active := map[string]bool{}
+	for _, a := range d.ctl.Overrides() {
+		active[a.ID] = true
+	}
+	expired := map[string]bool{}
+	for _, o := range given {
+		if !active[o.ID] {
+			expired[o.ID] = true
 		}
-		if still {
+	}
+	kept := d.overrides[:0]
+	for _, o := range d.overrides {
+		if !expired[o.ID] {
+			kept = append(kept, o)
 			continue
 		}
 		raw, _ := json.Marshal(overrideView(&o))
-		if err := d.appendJournal(journal.Entry{Time: now, Kind: "override_clear", Fleet: o.Fleet, Reason: "expired", Override: raw}); err != nil {
-			d.log.Error("journal override expiry", zap.Error(err))
-		}
+		// A failure is logged (at most once a minute) and shown by appendJournal.
+		_ = d.appendJournal(journal.Entry{Time: now, Kind: "override_clear", Fleet: o.Fleet, Reason: "expired", Override: raw})
 		d.log.Info("override expired", zap.String("id", o.ID))
 	}
-	d.overrides = append(d.overrides[:0], active...)
+	d.overrides = kept
 }
 
 // runDemo replays the demo trace into the broker, as an external publisher

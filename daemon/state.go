@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchd/switchd"
@@ -25,64 +26,136 @@ func sha256hex(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// instrumented wraps a driver to time its calls and count errors.
+// instrumented wraps a fleet's driver: it bounds every call with a
+// deadline and gives every driver the same timing and error series (fleet,
+// driver and op labels), so no driver times or counts itself.
 type instrumented struct {
 	switchd.Driver
-	fleet   string
-	metrics *web.Metrics
-	up      bool
-	lastErr string
+	fleet, driver string
+	metrics       *web.Metrics
+
+	// The outcome of the last calls. State and Apply may run on the
+	// controller's goroutines (fleets in parallel, each fleet's calls one
+	// at a time); the loop reads these only after Tick has returned.
+	answered bool   // State has succeeded at least once
+	stateOK  bool   // the last State call succeeded
+	lastErr  error  // the last failed call's error
+	lastOp   string // and which call it was
 }
 
 // driverCallTimeout bounds every driver call, so one unreachable fleet
 // cannot stall the loop (and shutdown) for the others.
 const driverCallTimeout = 10 * time.Second
 
+// State polls the driver once, with a deadline.
 func (in *instrumented) State(ctx context.Context) (switchd.FleetState, error) {
 	ctx, cancel := context.WithTimeout(ctx, driverCallTimeout)
 	defer cancel()
 	start := time.Now()
 	st, err := in.Driver.State(ctx)
-	in.metrics.DriverRequest(in.fleet, time.Since(start))
-	in.up = err == nil
+	in.metrics.DriverRequest(in.fleet, in.driver, web.OpState, time.Since(start))
+	in.stateOK = err == nil
 	if err != nil {
-		in.lastErr = err.Error()
+		in.failed(web.OpState, err)
+	} else {
+		in.answered = true
 	}
 	return st, err
 }
 
+// Apply sends commands, with a deadline.
 func (in *instrumented) Apply(ctx context.Context, cmds []switchd.Command) error {
 	ctx, cancel := context.WithTimeout(ctx, driverCallTimeout)
 	defer cancel()
 	start := time.Now()
 	err := in.Driver.Apply(ctx, cmds)
-	in.metrics.CommandLatency(in.fleet, time.Since(start))
+	took := time.Since(start)
+	in.metrics.DriverRequest(in.fleet, in.driver, web.OpApply, took)
+	in.metrics.CommandLatency(in.fleet, took)
 	if err != nil {
-		in.lastErr = err.Error()
+		in.failed(web.OpApply, err)
 	}
 	return err
 }
 
-// counts reports the devices steady and moving per target mode, when the
-// driver can tell without I/O (the simulated driver); else from State.
-func (in *instrumented) counts(ctx context.Context) (steady, arriving [switchd.NumModes]int) {
-	if c, ok := in.Driver.(interface {
-		Counts() (steady, arriving [switchd.NumModes]int)
-	}); ok {
-		return c.Counts()
+func (in *instrumented) failed(op string, err error) {
+	in.lastErr, in.lastOp = err, op
+	in.metrics.DriverError(in.fleet, in.driver, op, switchd.IsPermanent(err))
+}
+
+// errClass names a driver error's class, as the metrics label it.
+func errClass(err error) string {
+	if switchd.IsPermanent(err) {
+		return "permanent"
 	}
-	st, err := in.Driver.State(ctx)
-	if err != nil {
-		return steady, arriving
+	return "retriable"
+}
+
+// parallel runs fn(0) … fn(n-1) on goroutines of their own and returns once
+// all have returned: the controller's Parallel, so fleets are polled and
+// commanded at the same time.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { fn(i) })
 	}
-	for _, co := range st.Cohorts {
-		if co.Steady() {
-			steady[co.Mode] += co.Count
-		} else {
-			arriving[co.Target] += co.Count
+	wg.Wait()
+}
+
+// fleetHealth is what the HTTP side may know of a fleet's driver, copied
+// under mu after each tick (the instrumented fields belong to the loop).
+type fleetHealth struct {
+	stateOK  bool
+	lastErr  string
+	unusable int
+	reasons  map[string]int
+}
+
+// journalHealth remembers whether journal appends fail, and keeps the
+// failure log to one line a minute plus one when appends work again. It has
+// its own lock: appends happen under mu and, from the controller's
+// Recorder calls, outside it.
+type journalHealth struct {
+	mu       sync.Mutex
+	err      error
+	since    time.Time
+	lastLog  time.Time
+	unlogged int // failures since the last log line
+}
+
+// journalLogEvery is the most a failing journal is logged.
+const journalLogEvery = time.Minute
+
+func (h *journalHealth) note(now time.Time, err error, log *zap.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		if h.err != nil {
+			log.Info("journal appends work again", zap.Duration("failed_for", now.Sub(h.since)), zap.Int("failures_not_logged", h.unlogged))
 		}
+		h.err, h.unlogged = nil, 0
+		return
 	}
-	return steady, arriving
+	first := h.err == nil
+	if first {
+		h.since = now
+	}
+	h.err = err
+	if !first && now.Sub(h.lastLog) < journalLogEvery {
+		h.unlogged++
+		return
+	}
+	log.Error("journal append failed: starts are held back, sheds still go out", zap.Error(err),
+		zap.Time("failing_since", h.since), zap.Int("failures_not_logged", h.unlogged))
+	h.lastLog, h.unlogged = now, 0
+}
+
+// failing returns since when the journal fails and its last error, or a
+// nil error when it works.
+func (h *journalHealth) failing() (time.Time, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.since, h.err
 }
 
 // appendJournal writes entries durably, if there is a journal.
@@ -93,6 +166,7 @@ func (d *daemon) appendJournal(entries ...journal.Entry) error {
 	start := time.Now()
 	err := d.journal.Append(entries...)
 	d.metrics.JournalAppend(time.Since(start), err)
+	d.jhealth.note(d.clock.Now(), err, d.log.Named("journal"))
 	return err
 }
 
@@ -131,9 +205,8 @@ func (d *daemon) Applied(now time.Time, fleet string, cmds []switchd.Command, er
 	if err != nil {
 		e.Err = err.Error()
 	}
-	if jerr := d.appendJournal(e); jerr != nil {
-		d.log.Error("journal ack", zap.String("fleet", fleet), zap.Error(jerr))
-	}
+	// A failure is logged (at most once a minute) and shown by appendJournal.
+	_ = d.appendJournal(e)
 }
 
 // reason is a one-line why for a decision.
@@ -163,13 +236,18 @@ func reason(dec *controller.Decision) string {
 	return strings.Join(parts, "; ")
 }
 
-// noteDecision remembers the last tick's commands for the views.
+// noteDecision remembers the last tick's commands, sent and held, for the
+// views.
 func (d *daemon) noteDecision(now time.Time) {
 	dec := d.ctl.Decision()
 	dv := web.DecisionView{Time: now, Rules: append([]string{}, dec.Eval.Fired...), Reason: reason(dec)}
 	for i, r := range d.ctl.Reports() {
+		name := d.site.Fleets[i].Spec.Name
 		for _, c := range r.Commands {
-			dv.Commands = append(dv.Commands, web.CommandView{Fleet: d.site.Fleets[i].Spec.Name, From: c.From.String(), To: c.To.String(), Count: c.Count})
+			dv.Commands = append(dv.Commands, web.CommandView{Fleet: name, From: c.From.String(), To: c.To.String(), Count: c.Count})
+		}
+		for _, c := range r.Held {
+			dv.Held = append(dv.Held, web.CommandView{Fleet: name, From: c.From.String(), To: c.To.String(), Count: c.Count})
 		}
 	}
 	d.decisions = append([]web.DecisionView{dv}, d.decisions...)
@@ -178,9 +256,10 @@ func (d *daemon) noteDecision(now time.Time) {
 	}
 }
 
-// refreshViews rebuilds the state and plan views (under mu).
+// refreshViews rebuilds the state and plan views from what the controller
+// observed at its last tick and what the drivers know without I/O (under mu,
+// on the loop's goroutine: never while Tick runs).
 func (d *daemon) refreshViews(now time.Time, holdReason string) {
-	ctx := context.Background()
 	site := d.site
 	pol := d.ctl.Policy()
 	snap := d.ctl.Snapshot()
@@ -222,34 +301,27 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	}
 	for i := range site.Fleets {
 		f := &site.Fleets[i]
-		drv := d.drivers[i]
-		steady, arriving := drv.counts(ctx)
-		fv := web.FleetView{
-			Name: f.Spec.Name, Kind: f.Spec.Kind.String(), Driver: f.Driver, Devices: f.Spec.Count,
-			Modes: map[string]int{}, Target: map[string]int{}, PowerByModeKW: map[string]float64{},
-			DriverUp: drv.up || !d.ticked, LastError: drv.lastErr,
+		in := d.drivers[i]
+		// Before the first tick nothing was observed: the counts stay at
+		// zero rather than polling the driver from here.
+		var obs *switchd.FleetState
+		if in.answered {
+			obs = d.ctl.Observed(i)
 		}
-		for _, m := range switchd.Modes {
-			if m != switchd.ModeOff && !f.Spec.Supports[m] {
-				continue
-			}
-			fv.Modes[m.String()] = steady[m]
-			fv.Moving += arriving[m]
-			kw := float64(steady[m])*f.Spec.Modes[m].PowerKW + float64(arriving[m])*f.Spec.Modes[m].PowerKW
-			fv.PowerByModeKW[m.String()] = kw
-			if d.ticked && i < len(dec.Plan.Fleets) {
-				fv.Target[m.String()] = dec.Plan.Fleets[i].Count[m]
-			}
+		if dr, ok := in.Driver.(switchd.DeviceReporter); ok {
+			d.devices[i] = dr.Devices()
 		}
-		if p, ok := drv.Driver.(interface{ PowerKW() float64 }); ok {
-			fv.PowerKW = p.PowerKW()
-		} else {
-			for _, kw := range fv.PowerByModeKW {
-				fv.PowerKW += kw
-			}
+		fv := fleetView(f, obs, in.Driver, d.devices[i])
+		fv.DriverUp = in.stateOK || !d.ticked
+		if in.lastErr != nil {
+			fv.LastError, fv.LastErrorOp, fv.LastErrorClass = in.lastErr.Error(), in.lastOp, errClass(in.lastErr)
 		}
-		if d.ticked {
-			fv.Failed = d.ctl.Reports()[i].Failed
+		if d.ticked && i < len(dec.Plan.Fleets) {
+			for m := range fv.Modes {
+				if mode, err := switchd.ParseMode(m); err == nil {
+					fv.Target[m] = dec.Plan.Fleets[i].Count[mode]
+				}
+			}
 		}
 		for _, dv := range d.decisions {
 			for _, c := range dv.Commands {
@@ -263,6 +335,7 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 				break
 			}
 		}
+		d.health[i] = fleetHealth{stateOK: in.stateOK, lastErr: fv.LastError, unusable: fv.Unusable.Total, reasons: fv.Unusable.ByReason}
 		v.PowerKW += fv.PowerKW
 		v.Fleets = append(v.Fleets, fv)
 	}
@@ -273,6 +346,9 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	if d.journal != nil {
 		seq, hash := d.journal.Last()
 		v.Journal = &web.JournalView{Path: d.site.Daemon.Journal.Path, Seq: seq, Hash: hash}
+		if since, err := d.jhealth.failing(); err != nil {
+			v.Journal.Error, v.Journal.ErrorSince = err.Error(), &since
+		}
 	}
 	ok, _ := d.readyLocked(now)
 	if holdReason != "" {
@@ -329,6 +405,77 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	d.metrics.Update(&d.view, &d.plan)
 }
 
+// fleetView builds a fleet's view from obs, what its driver reported at the
+// last tick (nil when it never answered), from the driver's reports that
+// need no I/O (power, transition times) and from devs, its devices' last
+// status (nil when the driver does not report them). The caller fills in
+// the plan, the driver's health and the last decision.
+func fleetView(f *policies.Fleet, obs *switchd.FleetState, drv switchd.Driver, devs []switchd.DeviceStatus) web.FleetView {
+	spec := &f.Spec
+	fv := web.FleetView{
+		Name: spec.Name, Kind: spec.Kind.String(), Driver: f.Driver, Devices: spec.Count, Observed: obs != nil,
+		Modes: map[string]int{}, Target: map[string]int{}, PowerByModeKW: map[string]float64{},
+		Unusable: web.UnusableView{ByReason: map[string]int{}},
+	}
+	for _, r := range switchd.Problems {
+		fv.Unusable.ByReason[r] = 0
+	}
+	var steady, arriving, unusable [switchd.NumModes]int
+	powerKW := 0.0
+	if obs != nil {
+		for _, co := range obs.Cohorts {
+			if co.Steady() {
+				steady[co.Mode] += co.Count
+			} else {
+				arriving[co.Target] += co.Count
+			}
+			// A device in transition draws the larger of its two modes.
+			powerKW += float64(co.Count) * spec.TransitionPowerKW(co.Mode, co.Target)
+		}
+		unusable = obs.Unusable.ByMode
+		fv.Unusable.Total = obs.Unusable.Total()
+		for r, n := range obs.Unusable.ByReason {
+			fv.Unusable.ByReason[r] = n
+		}
+		fv.Failed, fv.Drifted = obs.Failed, obs.Drifted
+	}
+	for _, m := range switchd.Modes {
+		if m != switchd.ModeOff && !spec.Supports[m] {
+			continue
+		}
+		fv.Modes[m.String()] = steady[m]
+		fv.Moving += arriving[m]
+		// Unusable devices still draw power where they were last seen.
+		fv.PowerByModeKW[m.String()] = float64(steady[m]+arriving[m]+unusable[m]) * spec.Modes[m].PowerKW
+		powerKW += float64(unusable[m]) * spec.Modes[m].PowerKW
+	}
+	if p, ok := drv.(switchd.PowerReporter); ok {
+		fv.PowerKW = p.PowerKW()
+	} else {
+		fv.PowerKW = powerKW
+	}
+	if tr, ok := drv.(switchd.TransitionReporter); ok {
+		for _, ts := range tr.Transitions() {
+			if fv.Transitions == nil {
+				fv.Transitions = map[string]web.TransitionView{}
+			}
+			fv.Transitions[ts.From.String()+"->"+ts.To.String()] = web.TransitionView{
+				Count: ts.Count, P50Seconds: ts.P50.Seconds(), P95Seconds: ts.P95.Seconds(),
+			}
+		}
+	}
+	for i := range devs {
+		if devs[i].Problem == "" {
+			continue
+		}
+		if len(fv.Problems) < web.MaxProblemDevices {
+			fv.Problems = append(fv.Problems, devs[i])
+		}
+		fv.ProblemsTotal++
+	}
+	return fv
+}
+
 // publishState sends the retained state topics: on every change, and at
 // least once a minute otherwise.
 func (d *daemon) publishState(changed bool) {
@@ -353,7 +500,7 @@ func (d *daemon) publishState(changed bool) {
 		site.Last = &d.decisions[0]
 	}
 	for _, f := range d.view.Fleets {
-		site.Fleets[f.Name] = map[string]any{"modes": f.Modes, "moving": f.Moving, "power_kw": f.PowerKW}
+		site.Fleets[f.Name] = map[string]any{"modes": f.Modes, "moving": f.Moving, "power_kw": f.PowerKW, "unusable": f.Unusable.Total}
 	}
 	if !changed && time.Since(d.lastPublish) < time.Minute {
 		return
@@ -398,7 +545,9 @@ func (d *daemon) Plan() web.PlanView {
 }
 
 // Ready implements web.Backend: signals with a fail-safe are fresh and every
-// driver answered at the last tick.
+// driver answered at the last tick. A fleet with unusable devices is ready
+// (its driver answered; the controller plans without those devices), and
+// the reason then names them.
 func (d *daemon) Ready() (bool, string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -423,12 +572,42 @@ func (d *daemon) readyLocked(now time.Time) (bool, string) {
 			return false, fmt.Sprintf("%s signal is stale (%s old)", s, age.Round(time.Second))
 		}
 	}
-	for _, in := range d.drivers {
-		if !in.up {
-			return false, "driver of fleet " + in.fleet + " did not answer: " + in.lastErr
+	var notes []string
+	for i := range d.health {
+		h := &d.health[i]
+		name := d.site.Fleets[i].Spec.Name
+		if !h.stateOK {
+			return false, "driver of fleet " + name + " did not answer: " + h.lastErr
+		}
+		if h.unusable > 0 {
+			var rs []string
+			for _, r := range switchd.Problems {
+				if n := h.reasons[r]; n > 0 {
+					rs = append(rs, fmt.Sprintf("%s %d", r, n))
+				}
+			}
+			notes = append(notes, fmt.Sprintf("fleet %s has %d unusable devices (%s)", name, h.unusable, strings.Join(rs, ", ")))
 		}
 	}
-	return true, ""
+	return true, strings.Join(notes, "; ")
+}
+
+// Devices implements web.Backend from the devices' status as of the last
+// view refresh; it does no I/O and never calls a driver.
+func (d *daemon) Devices(q web.DevicesQuery) (web.DevicesView, error) {
+	fi := d.site.FleetIndex(q.Fleet)
+	if fi < 0 {
+		return web.DevicesView{}, fmt.Errorf("fleet %q: %w", q.Fleet, web.ErrUnknownFleet)
+	}
+	d.mu.Lock()
+	devs := d.devices[fi]
+	d.mu.Unlock()
+	// devs is replaced, never modified, by the next refresh: paging it
+	// outside the lock is safe.
+	v := web.PageDevices(devs, q)
+	v.Driver = d.site.Fleets[fi].Driver
+	_, v.Reported = d.drivers[fi].Driver.(switchd.DeviceReporter)
+	return v, nil
 }
 
 func overrideView(o *controller.Override) web.OverrideView {

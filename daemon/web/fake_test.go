@@ -2,8 +2,11 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/switchd/switchd"
 )
 
 // fakeBackend serves canned views and records override calls.
@@ -20,6 +23,9 @@ type fakeBackend struct {
 	clearN     int
 	clearErr   error
 	clearCalls []string
+
+	devices      map[string][]switchd.DeviceStatus // by fleet
+	devicesCalls []DevicesQuery
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -40,6 +46,19 @@ func (b *fakeBackend) Ready() (bool, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.ready, b.reason
+}
+
+func (b *fakeBackend) Devices(q DevicesQuery) (DevicesView, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.devicesCalls = append(b.devicesCalls, q)
+	devs, ok := b.devices[q.Fleet]
+	if !ok {
+		return DevicesView{}, fmt.Errorf("fleet %q: %w", q.Fleet, ErrUnknownFleet)
+	}
+	v := PageDevices(devs, q)
+	v.Driver, v.Reported = "luxos", true
+	return v, nil
 }
 
 func (b *fakeBackend) SetOverride(_ context.Context, req OverrideRequest) (OverrideView, error) {
@@ -107,12 +126,23 @@ func cannedState() StateView {
 		},
 		Fleets: []FleetView{
 			{
-				Name: "asics", Kind: "asic", Driver: "sim", Devices: 1000,
+				Name: "asics", Kind: "asic", Driver: "luxos", Devices: 1000, Observed: true,
 				Modes:         map[string]int{"off": 400, "mining": 500},
 				Moving:        100,
 				Target:        map[string]int{"off": 400, "mining": 600},
 				PowerKW:       3850,
 				PowerByModeKW: map[string]float64{"off": 0, "mining": 3850},
+				Unusable:      UnusableView{Total: 3, ByReason: map[string]int{"unreachable": 2, "auth": 0, "protocol": 0, "fault": 1, "stuck": 0}},
+				Drifted:       1,
+				Transitions: map[string]TransitionView{
+					"off->mining": {Count: 12, P50Seconds: 41.2, P95Seconds: 55},
+					"mining->off": {Count: 30, P50Seconds: 2.5, P95Seconds: 4},
+				},
+				Problems: []switchd.DeviceStatus{
+					{Addr: "10.0.0.7:4028", Mode: "unknown", Commanded: "mining", Problem: "unreachable", LastError: "dial 10.0.0.7:4028: i/o timeout"},
+					{Addr: "10.0.0.9:4028", Mode: "mining", Commanded: "mining", Since: testNow.Add(-time.Hour), Problem: "fault", LastError: "<hashboard 2> dead"},
+				},
+				ProblemsTotal: 3,
 				DriverUp:      true,
 				LastDecision:  &dec,
 			},
@@ -123,6 +153,7 @@ func cannedState() StateView {
 				PowerKW:       2250,
 				PowerByModeKW: map[string]float64{"inference": 2250},
 				Failed:        2,
+				Observed:      true,
 				DriverUp:      false,
 				LastError:     `dial 10.0.0.5:4028: <connection refused>`,
 			},
@@ -162,5 +193,6 @@ func cannedPlan() PlanView {
 }
 
 func newFakeBackend() *fakeBackend {
-	return &fakeBackend{state: cannedState(), plan: cannedPlan(), ready: true, clearN: 2}
+	return &fakeBackend{state: cannedState(), plan: cannedPlan(), ready: true, clearN: 2,
+		devices: map[string][]switchd.DeviceStatus{"asics": nil, "gpus": nil}}
 }

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +86,7 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /api/v1/state", h.state)
 	mux.HandleFunc("GET /api/v1/plan", h.plan)
+	mux.HandleFunc("GET /api/v1/devices", h.devices)
 	mux.HandleFunc("POST /api/v1/override", h.setOverride)
 	mux.HandleFunc("DELETE /api/v1/override", h.clearOverrides)
 	mux.HandleFunc("GET /{$}", h.page)
@@ -92,6 +96,7 @@ func NewHandler(o Options) http.Handler {
 	// than the mux's plain text.
 	mux.HandleFunc("/api/v1/state", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/api/v1/plan", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("/api/v1/devices", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/api/v1/override", methodNotAllowed("POST, DELETE"))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
@@ -123,6 +128,11 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusServiceUnavailable, reason)
 		return
 	}
+	if reason != "" {
+		// Ready, with something worth knowing (unusable devices).
+		writeText(w, http.StatusOK, "ready: "+reason)
+		return
+	}
 	writeText(w, http.StatusOK, "ready")
 }
 
@@ -132,6 +142,65 @@ func (h *handler) state(w http.ResponseWriter, _ *http.Request) {
 
 func (h *handler) plan(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.backend.Plan())
+}
+
+// Page sizes of GET /api/v1/devices: a site may have 100,000 devices.
+const (
+	DefaultDevicesLimit = 500
+	MaxDevicesLimit     = 5000
+)
+
+// devices serves GET /api/v1/devices?fleet=NAME[&problem=1][&offset=N][&limit=N].
+func (h *handler) devices(w http.ResponseWriter, r *http.Request) {
+	q, err := parseDevicesQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	v, err := h.backend.Devices(q)
+	switch {
+	case errors.Is(err, ErrUnknownFleet):
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown fleet %q", q.Fleet))
+		return
+	case err != nil:
+		h.log.Error("list devices", zap.String("fleet", q.Fleet), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "internal error: see the daemon log")
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func parseDevicesQuery(vals url.Values) (DevicesQuery, error) {
+	q := DevicesQuery{Fleet: vals.Get("fleet"), Limit: DefaultDevicesLimit}
+	if q.Fleet == "" {
+		return q, errors.New("fleet: required, e.g. /api/v1/devices?fleet=asics")
+	}
+	switch p := vals.Get("problem"); p {
+	case "", "0", "false":
+	case "1", "true":
+		q.ProblemOnly = true
+	default:
+		return q, fmt.Errorf("problem: want 1 or 0 (got %q)", p)
+	}
+	num := func(key string, dst *int, lo, hi int) error {
+		v := vals.Get(key)
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("%s: want a whole number from %d to %d (got %q)", key, lo, hi, v)
+		}
+		*dst = n
+		return nil
+	}
+	if err := num("offset", &q.Offset, 0, math.MaxInt32); err != nil {
+		return q, err
+	}
+	if err := num("limit", &q.Limit, 1, MaxDevicesLimit); err != nil {
+		return q, err
+	}
+	return q, nil
 }
 
 // Results of override requests, as logged and counted.

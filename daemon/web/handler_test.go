@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -115,6 +116,14 @@ func TestRoutes(t *testing.T) {
 		{"state wrong method", "POST", "/api/v1/state", 405, "application/json", "not allowed"},
 		{"plan wrong method", "DELETE", "/api/v1/plan", 405, "application/json", "not allowed"},
 		{"override wrong method", "GET", "/api/v1/override", 405, "application/json", "POST, DELETE"},
+		{"devices", "GET", "/api/v1/devices?fleet=asics", 200, "application/json", `"matched": 0`},
+		{"devices wrong method", "POST", "/api/v1/devices?fleet=asics", 405, "application/json", "not allowed"},
+		{"devices without fleet", "GET", "/api/v1/devices", 400, "application/json", "fleet: required"},
+		{"devices unknown fleet", "GET", "/api/v1/devices?fleet=nope", 404, "application/json", `unknown fleet \"nope\"`},
+		{"devices bad limit", "GET", "/api/v1/devices?fleet=asics&limit=0", 400, "application/json", "limit: want a whole number from 1 to 5000"},
+		{"devices huge limit", "GET", "/api/v1/devices?fleet=asics&limit=100000", 400, "application/json", "limit:"},
+		{"devices bad offset", "GET", "/api/v1/devices?fleet=asics&offset=-1", 400, "application/json", "offset:"},
+		{"devices bad problem", "GET", "/api/v1/devices?fleet=asics&problem=yes", 400, "application/json", "problem: want 1 or 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +137,63 @@ func TestRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDevicesPaging(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	var devs []switchd.DeviceStatus
+	for i := range 1200 {
+		ds := switchd.DeviceStatus{Addr: fmt.Sprintf("10.1.%d.%d:4028", i/250, i%250), Mode: "mining", Commanded: "mining", HashrateTHs: 200}
+		if i%100 == 7 {
+			ds.Mode, ds.Problem, ds.LastError = "unknown", "unreachable", "dial: i/o timeout"
+		}
+		devs = append(devs, ds)
+	}
+	ts.backend.devices = map[string][]switchd.DeviceStatus{"asics": devs}
+
+	get := func(query string) DevicesView {
+		t.Helper()
+		r := do(t, "GET", ts.url+"/api/v1/devices?"+query, "", "")
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		var v DevicesView
+		require.NoError(t, json.Unmarshal([]byte(r.body), &v), r.body)
+		return v
+	}
+	v := get("fleet=asics")
+	require.Equal(t, 1200, v.Total)
+	require.Equal(t, 1200, v.Matched)
+	require.Len(t, v.Devices, DefaultDevicesLimit, "capped by default")
+	require.Equal(t, "10.1.0.0:4028", v.Devices[0].Addr)
+	require.Nil(t, v.Devices[0].PowerW)
+
+	v = get("fleet=asics&offset=1190&limit=50")
+	require.Len(t, v.Devices, 10)
+	require.Equal(t, 1190, v.Offset)
+
+	v = get("fleet=asics&problem=1&limit=5")
+	require.Equal(t, 12, v.Matched)
+	require.Len(t, v.Devices, 5)
+	for _, d := range v.Devices {
+		require.Equal(t, "unreachable", d.Problem)
+	}
+	v = get("fleet=asics&problem=1&offset=10")
+	require.Len(t, v.Devices, 2)
+	require.Equal(t, "10.1.4.107:4028", v.Devices[1].Addr)
+
+	// The raw JSON has the documented field names, power_w null when the
+	// device does not say.
+	r := do(t, "GET", ts.url+"/api/v1/devices?fleet=asics&problem=1&limit=1", "", "")
+	for _, k := range []string{`"addr"`, `"mode": "unknown"`, `"commanded": "mining"`, `"hashrate_ths"`, `"power_w": null`, `"problem": "unreachable"`, `"last_error"`, `"reported": true`} {
+		require.Contains(t, r.body, k)
+	}
+}
+
+func TestReadyzReadyWithNote(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.backend.reason = "fleet asics has 3 unusable devices (unreachable 3)"
+	r := do(t, "GET", ts.url+"/readyz", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Equal(t, "ready: fleet asics has 3 unusable devices (unreachable 3)\n", r.body)
 }
 
 func TestReadyzNotReady(t *testing.T) {

@@ -28,6 +28,9 @@ type Metrics struct {
 	fleetFailed    *gaugeSet
 	fleetTarget    *gaugeSet
 	driverUp       *gaugeSet
+	unusable       *gaugeSet
+	transitionSec  *gaugeSet
+	transitionN    *gaugeSet
 	signalValue    *gaugeSet
 	signalEff      *gaugeSet
 	signalAge      *gaugeSet
@@ -43,6 +46,7 @@ type Metrics struct {
 	commandLatency *prometheus.HistogramVec
 	driverErrors   *prometheus.CounterVec
 	driverRequest  *prometheus.HistogramVec
+	drifted        *prometheus.CounterVec
 	signalAccepted *prometheus.CounterVec
 	signalRejected *prometheus.CounterVec
 
@@ -102,7 +106,15 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.fleetFailed = gaugeVec("switchd_fleet_devices_failed",
 		"Devices of a fleet that failed to reach a commanded mode since the previous observation.", "fleet")
 	m.fleetTarget = gaugeVec("switchd_fleet_target_devices", "Devices of a fleet the current plan wants in a mode.", "fleet", "mode")
-	m.driverUp = gaugeVec("switchd_driver_up", "1 if the fleet's driver answered its last state request, else 0.", "fleet")
+	m.driverUp = gaugeVec("switchd_driver_up", "1 if the fleet's driver answered its last state request, else 0.", "fleet", "driver")
+	m.unusable = gaugeVec("switchd_devices_unusable",
+		"Devices of a fleet left out of its usable capacity until they recover, by reason (unreachable, auth, protocol, fault, stuck).",
+		"fleet", "reason")
+	m.transitionSec = gaugeVec("switchd_transition_seconds",
+		"Measured time from command to observed arrival of a fleet's transitions, at a percentile (50 or 95) of the recent ones, in seconds.",
+		"fleet", "from", "to", "percentile")
+	m.transitionN = gaugeVec("switchd_transitions_measured",
+		"Transitions of a fleet measured since the start (the percentiles cover the most recent ones).", "fleet", "from", "to")
 	m.signalValue = gaugeVec("switchd_signal_value",
 		"Latest accepted value of a signal in its own unit (price USD/MWh, grid_load MW, hashprice USD/PH/day, inference_price USD/GPU-hour, ai_demand GPUs); absent until one is received.",
 		"signal")
@@ -122,9 +134,12 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.switches = counterVec("switchd_device_switches_total", "Devices commanded into a mode, by fleet and target mode.", "fleet", "mode")
 	m.commandLatency = histVec("switchd_command_duration_seconds",
 		"Time a fleet's driver took to accept a batch of commands, in seconds.", prometheus.DefBuckets, "fleet")
-	m.driverErrors = counterVec("switchd_driver_errors_total", "Failed driver calls (state or apply), by fleet.", "fleet")
+	m.driverErrors = counterVec("switchd_driver_errors_total",
+		"Failed driver calls, by fleet, driver, call (state or apply) and class (retriable or permanent).", "fleet", "driver", "op", "class")
 	m.driverRequest = histVec("switchd_driver_request_duration_seconds",
-		"Duration of driver calls (state or apply), in seconds.", prometheus.DefBuckets, "fleet")
+		"Duration of driver calls, by fleet, driver and call (state or apply), in seconds.", prometheus.DefBuckets, "fleet", "driver", "op")
+	m.drifted = counterVec("switchd_devices_drifted_total",
+		"Devices found out of their commanded mode and commanded again, by fleet.", "fleet")
 	m.signalAccepted = counterVec("switchd_signal_accepted_total", "Signal samples accepted.", "signal")
 	m.signalRejected = counterVec("switchd_signal_rejected_total",
 		"Signal payloads rejected (malformed, implausible, from the future), by signal and reason.", "signal", "reason")
@@ -143,7 +158,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	})
 	m.journalErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "switchd_journal_append_errors_total",
-		Help: "Journal appends that failed (the tick's commands were not sent).",
+		Help: "Journal appends that failed (while they fail, starts are held back; sheds are still sent).",
 	})
 	cs = append(cs, m.journalLatency, m.journalErrors)
 	m.mqttConnected = gauge("switchd_mqtt_connected", "1 while the MQTT client is connected to its broker, else 0.")
@@ -217,7 +232,8 @@ func (m *Metrics) updateState(s *StateView) {
 		m.lastDecisionTS.Set(unixSeconds(s.Decisions[0].Time))
 	}
 
-	sets := []*gaugeSet{m.fleetPower, m.fleetDevices, m.fleetMoving, m.fleetFailed, m.driverUp, m.signalValue, m.signalAge, m.signalStale}
+	sets := []*gaugeSet{m.fleetPower, m.fleetDevices, m.fleetMoving, m.fleetFailed, m.driverUp, m.unusable,
+		m.transitionSec, m.transitionN, m.signalValue, m.signalAge, m.signalStale}
 	for _, g := range sets {
 		g.begin()
 	}
@@ -231,7 +247,20 @@ func (m *Metrics) updateState(s *StateView) {
 		}
 		m.fleetMoving.set(float64(f.Moving), f.Name)
 		m.fleetFailed.set(float64(f.Failed), f.Name)
-		m.driverUp.set(b2f(f.DriverUp), f.Name)
+		m.driverUp.set(b2f(f.DriverUp), f.Name, f.Driver)
+		// Every reason, zeros included, so alerts need no absent().
+		for _, reason := range switchd.Problems {
+			m.unusable.set(float64(f.Unusable.ByReason[reason]), f.Name, reason)
+		}
+		for k, tv := range f.Transitions {
+			from, to, ok := strings.Cut(k, "->")
+			if !ok {
+				continue
+			}
+			m.transitionSec.set(tv.P50Seconds, f.Name, from, to, "50")
+			m.transitionSec.set(tv.P95Seconds, f.Name, from, to, "95")
+			m.transitionN.set(float64(tv.Count), f.Name, from, to)
+		}
 	}
 	for i := range s.Signals {
 		sg := &s.Signals[i]
@@ -285,20 +314,57 @@ func (m *Metrics) CommandLatency(fleet string, d time.Duration) {
 	m.commandLatency.WithLabelValues(label(fleet)).Observe(seconds(d))
 }
 
-// DriverError counts a failed driver call of a fleet.
-func (m *Metrics) DriverError(fleet string) {
+// Driver call names, the op label.
+const (
+	OpState = "state"
+	OpApply = "apply"
+)
+
+// DriverError counts a failed driver call (op is OpState or OpApply):
+// permanent when the driver marked the error so (switchd.IsPermanent),
+// else retriable.
+func (m *Metrics) DriverError(fleet, driver, op string, permanent bool) {
 	if m == nil {
 		return
 	}
-	m.driverErrors.WithLabelValues(label(fleet)).Inc()
+	class := "retriable"
+	if permanent {
+		class = "permanent"
+	}
+	m.driverErrors.WithLabelValues(label(fleet), label(driver), label(op), class).Inc()
 }
 
-// DriverRequest records the duration of one driver call of a fleet.
-func (m *Metrics) DriverRequest(fleet string, d time.Duration) {
+// DriverRequest records the duration of one driver call (op is OpState or
+// OpApply), whatever its outcome.
+func (m *Metrics) DriverRequest(fleet, driver, op string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.driverRequest.WithLabelValues(label(fleet)).Observe(seconds(d))
+	m.driverRequest.WithLabelValues(label(fleet), label(driver), label(op)).Observe(seconds(d))
+}
+
+// DriverSeries creates a fleet's driver series at zero (errors of both
+// classes and calls, drifted devices), so rate() and increase() work from
+// the start rather than from the first error.
+func (m *Metrics) DriverSeries(fleet, driver string) {
+	if m == nil {
+		return
+	}
+	for _, op := range []string{OpState, OpApply} {
+		for _, class := range []string{"retriable", "permanent"} {
+			m.driverErrors.WithLabelValues(label(fleet), label(driver), op, class)
+		}
+	}
+	m.drifted.WithLabelValues(label(fleet))
+}
+
+// Drifted counts n devices of a fleet found out of their commanded mode
+// and commanded again.
+func (m *Metrics) Drifted(fleet string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.drifted.WithLabelValues(label(fleet)).Add(float64(n))
 }
 
 // SignalAccepted counts an accepted sample of a signal.

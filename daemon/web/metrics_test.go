@@ -25,8 +25,11 @@ func exercise(m *Metrics) {
 	m.Decision(false)
 	m.Switches("asics", "mining", 500)
 	m.CommandLatency("asics", 120*time.Millisecond)
-	m.DriverError("gpus")
-	m.DriverRequest("gpus", 3*time.Second)
+	m.DriverSeries("gpus", "sim")
+	m.DriverError("gpus", "sim", OpState, false)
+	m.DriverError("gpus", "sim", OpApply, true)
+	m.DriverRequest("gpus", "sim", OpState, 3*time.Second)
+	m.Drifted("asics", 3)
 	m.SignalAccepted("price")
 	m.SignalRejected("price", "out_of_range")
 	m.Reload(true, s.Policy.SHA256, testNow)
@@ -69,8 +72,8 @@ switchd_fleet_devices_moving{fleet="asics"} 100
 switchd_fleet_devices_moving{fleet="gpus"} 0
 # HELP switchd_driver_up 1 if the fleet's driver answered its last state request, else 0.
 # TYPE switchd_driver_up gauge
-switchd_driver_up{fleet="asics"} 1
-switchd_driver_up{fleet="gpus"} 0
+switchd_driver_up{driver="luxos",fleet="asics"} 1
+switchd_driver_up{driver="sim",fleet="gpus"} 0
 # HELP switchd_signal_stale 1 if a signal is stale (its latest value is older than its max_age), else 0.
 # TYPE switchd_signal_stale gauge
 switchd_signal_stale{signal="grid_load"} 1
@@ -117,6 +120,51 @@ switchd_signal_value{signal="price"} 42.5
 	require.InDelta(t, 1, testutil.ToFloat64(m.overrides), 0)
 	require.InDelta(t, float64(testNow.Add(-5*time.Minute).Unix()), testutil.ToFloat64(m.lastDecisionTS), 0)
 	require.InDelta(t, 48, testutil.ToFloat64(m.signalEff.vec.WithLabelValues("hashprice")), 0)
+}
+
+func TestMetricsDevices(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, "test")
+	s := cannedState()
+	m.Update(&s, nil)
+	// Every reason of every fleet, zeros included; transition times per
+	// kind; never a device label.
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP switchd_devices_unusable Devices of a fleet left out of its usable capacity until they recover, by reason (unreachable, auth, protocol, fault, stuck).
+# TYPE switchd_devices_unusable gauge
+switchd_devices_unusable{fleet="asics",reason="auth"} 0
+switchd_devices_unusable{fleet="asics",reason="fault"} 1
+switchd_devices_unusable{fleet="asics",reason="protocol"} 0
+switchd_devices_unusable{fleet="asics",reason="stuck"} 0
+switchd_devices_unusable{fleet="asics",reason="unreachable"} 2
+switchd_devices_unusable{fleet="gpus",reason="auth"} 0
+switchd_devices_unusable{fleet="gpus",reason="fault"} 0
+switchd_devices_unusable{fleet="gpus",reason="protocol"} 0
+switchd_devices_unusable{fleet="gpus",reason="stuck"} 0
+switchd_devices_unusable{fleet="gpus",reason="unreachable"} 0
+# HELP switchd_transition_seconds Measured time from command to observed arrival of a fleet's transitions, at a percentile (50 or 95) of the recent ones, in seconds.
+# TYPE switchd_transition_seconds gauge
+switchd_transition_seconds{fleet="asics",from="mining",percentile="50",to="off"} 2.5
+switchd_transition_seconds{fleet="asics",from="mining",percentile="95",to="off"} 4
+switchd_transition_seconds{fleet="asics",from="off",percentile="50",to="mining"} 41.2
+switchd_transition_seconds{fleet="asics",from="off",percentile="95",to="mining"} 55
+# HELP switchd_transitions_measured Transitions of a fleet measured since the start (the percentiles cover the most recent ones).
+# TYPE switchd_transitions_measured gauge
+switchd_transitions_measured{fleet="asics",from="mining",to="off"} 30
+switchd_transitions_measured{fleet="asics",from="off",to="mining"} 12
+`), "switchd_devices_unusable", "switchd_transition_seconds", "switchd_transitions_measured"))
+
+	// A transition no longer reported goes; reasons stay at zero.
+	s.Fleets[0].Transitions = nil
+	s.Fleets[0].Unusable = UnusableView{}
+	m.Update(&s, nil)
+	require.Equal(t, 0, testutil.CollectAndCount(m.transitionSec.vec))
+	require.Equal(t, 10, testutil.CollectAndCount(m.unusable.vec))
+	require.InDelta(t, 0, testutil.ToFloat64(m.unusable.vec.WithLabelValues("asics", "unreachable")), 0)
+
+	m.DriverSeries("asics", "luxos")
+	require.Equal(t, 4, testutil.CollectAndCount(m.driverErrors), "both ops, both classes, from the start")
+	require.Equal(t, 1, testutil.CollectAndCount(m.drifted))
 }
 
 func TestMetricsUpdateRemovesGoneSeries(t *testing.T) {
@@ -202,13 +250,20 @@ switchd_policy_reloads_total{result="success"} 0
 		require.InDelta(t, 2, testutil.ToFloat64(m.signalRejected.WithLabelValues("price", "malformed")), 0)
 	})
 	t.Run("driver and journal", func(t *testing.T) {
-		m.DriverError("asics")
-		m.DriverRequest("asics", 40*time.Millisecond)
+		m.DriverError("asics", "luxos", OpState, false)
+		m.DriverError("asics", "luxos", OpApply, true)
+		m.DriverError("asics", "luxos", OpApply, true)
+		m.DriverRequest("asics", "luxos", OpState, 40*time.Millisecond)
+		m.Drifted("asics", 4)
+		m.Drifted("asics", 0)
 		m.CommandLatency("asics", -time.Second) // a clock step back counts as 0
 		m.JournalAppend(time.Millisecond, nil)
 		m.JournalAppend(time.Millisecond, errors.New("fsync: input/output error"))
 		m.MQTTConnected(true)
-		require.InDelta(t, 1, testutil.ToFloat64(m.driverErrors.WithLabelValues("asics")), 0)
+		require.InDelta(t, 1, testutil.ToFloat64(m.driverErrors.WithLabelValues("asics", "luxos", "state", "retriable")), 0)
+		require.InDelta(t, 2, testutil.ToFloat64(m.driverErrors.WithLabelValues("asics", "luxos", "apply", "permanent")), 0)
+		require.InDelta(t, 4, testutil.ToFloat64(m.drifted.WithLabelValues("asics")), 0)
+		require.Equal(t, 1, testutil.CollectAndCount(m.driverRequest))
 		require.InDelta(t, 1, testutil.ToFloat64(m.journalErrors), 0)
 		require.InDelta(t, 1, testutil.ToFloat64(m.mqttConnected), 0)
 		var h dto.Metric

@@ -64,6 +64,7 @@ type pageData struct {
 	MoreDecisions       int
 	Policy              pagePolicy
 	Journal             *JournalView
+	JournalErrorSince   string
 }
 
 type pageSignal struct {
@@ -77,6 +78,7 @@ type pageSignal struct {
 type pageFleet struct {
 	Name, Kind, Driver string
 	DriverUp           bool
+	Observed           bool
 	LastError          string
 	Devices, Moving    int
 	Failed             int
@@ -84,7 +86,32 @@ type pageFleet struct {
 	Modes              []pageMode
 	Targets            int
 	LastDecision       string
+	Unusable           int
+	Reasons            []pageReason // every reason, zeros included
+	Drifted            int
+	Transitions        []pageTransition
+	Problems           []pageProblem // the first maxPageProblems
+	ProblemsTotal      int
+	MoreProblems       int
 }
+
+type pageReason struct {
+	Reason string
+	Count  int
+}
+
+type pageTransition struct {
+	Kind     string // "off->mining"
+	Count    int
+	P50, P95 string
+}
+
+type pageProblem struct {
+	Addr, Problem, Mode, Commanded, Since, Error string
+}
+
+// maxPageProblems bounds the problem devices listed per fleet on the page.
+const maxPageProblems = 10
 
 type pageMode struct {
 	Mode           string
@@ -100,6 +127,7 @@ type pageOverride struct {
 type pageDecision struct {
 	Time, Rules, Reason string
 	Commands            []string
+	Held                []string // not sent: the journal failed
 }
 
 type pagePolicy struct {
@@ -154,6 +182,9 @@ func newPageData(s *StateView, ready bool, reason, version string) *pageData {
 		d.Decisions = append(d.Decisions, newPageDecision(&decs[i]))
 	}
 	d.Journal = s.Journal
+	if j := s.Journal; j != nil && j.ErrorSince != nil {
+		d.JournalErrorSince = fmtTime(*j.ErrorSince)
+	}
 	d.Policy = pagePolicy{
 		Source:   s.Policy.Source,
 		SHA256:   s.Policy.SHA256,
@@ -226,7 +257,40 @@ func newPageFleet(f *FleetView) pageFleet {
 		Moving:    f.Moving,
 		Failed:    f.Failed,
 		PowerKW:   fmtKW(f.PowerKW),
+		Observed:  f.Observed,
+		Unusable:  f.Unusable.Total,
+		Drifted:   f.Drifted,
 	}
+	for _, r := range switchd.Problems {
+		p.Reasons = append(p.Reasons, pageReason{Reason: r, Count: f.Unusable.ByReason[r]})
+	}
+	kinds := make([]string, 0, len(f.Transitions))
+	for k := range f.Transitions {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		tv := f.Transitions[k]
+		p.Transitions = append(p.Transitions, pageTransition{Kind: k, Count: tv.Count, P50: fmtSeconds(tv.P50Seconds), P95: fmtSeconds(tv.P95Seconds)})
+	}
+	p.ProblemsTotal = max(f.ProblemsTotal, len(f.Problems))
+	for i, dv := range f.Problems {
+		if i == maxPageProblems {
+			break
+		}
+		pp := pageProblem{Addr: dv.Addr, Problem: dv.Problem, Mode: dv.Mode, Commanded: dv.Commanded, Since: "—", Error: dv.LastError}
+		if !dv.Since.IsZero() {
+			pp.Since = fmtTime(dv.Since)
+		}
+		if pp.Commanded == "" {
+			pp.Commanded = "—"
+		}
+		if pp.Error == "" {
+			pp.Error = "—"
+		}
+		p.Problems = append(p.Problems, pp)
+	}
+	p.MoreProblems = p.ProblemsTotal - len(p.Problems)
 	for _, m := range modeOrder(f.Modes, f.Target, f.PowerByModeKW) {
 		pm := pageMode{
 			Mode:    m,
@@ -304,6 +368,9 @@ func newPageDecision(dv *DecisionView) pageDecision {
 	}
 	for _, c := range dv.Commands {
 		p.Commands = append(p.Commands, fmt.Sprintf("%s: %s → %s × %s", c.Fleet, c.From, c.To, fmtInt(c.Count)))
+	}
+	for _, c := range dv.Held {
+		p.Held = append(p.Held, fmt.Sprintf("%s: %s → %s × %s", c.Fleet, c.From, c.To, fmtInt(c.Count)))
 	}
 	return p
 }
@@ -383,6 +450,17 @@ func fmtAge(seconds float64) string {
 	return fmt.Sprintf("%dd %02dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
+// fmtSeconds shows a measured duration: tenths of a second below a minute.
+func fmtSeconds(sec float64) string {
+	if math.IsNaN(sec) || math.IsInf(sec, 0) {
+		return "—"
+	}
+	if sec < 60 {
+		return strconv.FormatFloat(sec, 'f', 1, 64) + " s"
+	}
+	return fmtAge(sec)
+}
+
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
@@ -438,10 +516,11 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 <h1>switchd · {{.Site}}</h1>
 <div class="sub">{{.Time}} · refreshes every {{.RefreshSeconds}} s{{if .Version}} · version {{.Version}}{{end}}</div>
 <p>
-{{if .Ready}}<span class="badge good">READY</span>{{else}}<span class="badge bad">NOT READY</span> {{.ReadyReason}}{{end}}
+{{if .Ready}}<span class="badge good">READY</span>{{if .ReadyReason}} {{.ReadyReason}}{{end}}{{else}}<span class="badge bad">NOT READY</span> {{.ReadyReason}}{{end}}
 {{if .FailSafe}} <span class="badge bad">FAIL-SAFE: {{.FailSafe}}</span>{{end}}
 {{if .Stale}} <span class="badge warn">stale: {{range $i, $s := .Stale}}{{if $i}}, {{end}}{{$s}}{{end}}</span>{{end}}
 {{if .Overrides}} <span class="badge warn">{{len .Overrides}} override(s) in force</span>{{end}}
+{{with .Journal}}{{if .Error}} <span class="badge bad">JOURNAL FAILING</span>{{end}}{{end}}
 </p>
 
 <h2>Power</h2>
@@ -464,6 +543,9 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{range .Fleets}}<h3>{{.Name}} <span class="sub">{{.Kind}} · {{n .Devices}} devices · driver {{.Driver}}</span>
 {{if .DriverUp}}<span class="badge good">driver up</span>{{else}}<span class="badge bad">driver down</span>{{end}}</h3>
 {{if .LastError}}<p class="sub">last error: {{.LastError}}</p>{{end}}
+{{if not .Observed}}<p class="sub">not observed yet: counts appear after the first tick</p>{{end}}
+<p class="sub">{{if .Unusable}}<span class="badge warn">{{n .Unusable}} unusable</span>{{else}}unusable: none{{end}} ·
+{{range $i, $r := .Reasons}}{{if $i}} · {{end}}{{$r.Reason}} {{n $r.Count}}{{end}}{{if .Drifted}} · drifted (re-commanded) {{n .Drifted}}{{end}}</p>
 <table>
 <tr><th>mode</th><th>devices</th><th>target</th><th>power</th></tr>
 {{range .Modes}}<tr><td>{{.Mode}}</td><td class="n">{{n .Steady}}</td><td class="n{{if .TargetDiffers}} diff{{end}}">{{n .Target}}</td><td class="n">{{.PowerKW}}</td></tr>
@@ -471,7 +553,16 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{if .Failed}}<tr class="stale"><td>failed</td><td class="n">{{n .Failed}}</td><td></td><td></td></tr>
 {{end}}<tr class="total"><td>total</td><td class="n">{{n .Devices}}</td><td class="n">{{n .Targets}}</td><td class="n">{{.PowerKW}}</td></tr>
 </table>
-{{if .LastDecision}}<p class="sub">last change: {{.LastDecision}}</p>{{end}}
+{{if .Problems}}<table>
+<tr><th>device</th><th>problem</th><th>seen in</th><th>commanded</th><th>since</th><th>error</th></tr>
+{{range .Problems}}<tr><td><code>{{.Addr}}</code></td><td>{{.Problem}}</td><td>{{.Mode}}</td><td>{{.Commanded}}</td><td>{{.Since}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>
+{{if .MoreProblems}}<p class="sub">and {{n .MoreProblems}} more: <a href="/api/v1/devices?fleet={{.Name}}&amp;problem=1">/api/v1/devices?fleet={{.Name}}&amp;problem=1</a></p>{{end}}
+{{end}}{{if .Transitions}}<table>
+<tr><th>transition</th><th>measured</th><th>p50</th><th>p95</th></tr>
+{{range .Transitions}}<tr><td>{{.Kind}}</td><td class="n">{{n .Count}}</td><td class="n">{{.P50}}</td><td class="n">{{.P95}}</td></tr>
+{{end}}</table>
+{{end}}{{if .LastDecision}}<p class="sub">last change: {{.LastDecision}}</p>{{end}}
 {{else}}<p>no fleets</p>
 {{end}}
 
@@ -487,7 +578,7 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{if .Decisions}}<table>
 <tr><th>time</th><th>rules</th><th>reason</th><th>commands</th></tr>
 {{range .Decisions}}<tr><td>{{.Time}}</td><td>{{.Rules}}</td><td>{{.Reason}}</td>
-<td>{{if .Commands}}<ul class="cmds">{{range .Commands}}<li>{{.}}</li>{{end}}</ul>{{else}}—{{end}}</td></tr>
+<td>{{if .Commands}}<ul class="cmds">{{range .Commands}}<li>{{.}}</li>{{end}}</ul>{{else}}—{{end}}{{if .Held}}<ul class="cmds">{{range .Held}}<li>held (journal failing): {{.}}</li>{{end}}</ul>{{end}}</td></tr>
 {{end}}</table>
 {{if .MoreDecisions}}<p class="sub">and {{.MoreDecisions}} earlier (see /api/v1/state)</p>{{end}}
 {{else}}<p class="sub">none yet</p>
@@ -505,10 +596,11 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 <table>
 <tr><th>path</th><td><code>{{.Path}}</code></td></tr>
 <tr><th>head</th><td>seq {{.Seq}} · <code>{{.Hash}}</code></td></tr>
+{{if .Error}}<tr class="stale"><th>error</th><td>{{.Error}} (since {{$.JournalErrorSince}}): starts are held back, sheds still go out</td></tr>{{end}}
 </table>
 {{end}}
 
-<footer>JSON: <a href="/api/v1/state">/api/v1/state</a> · <a href="/api/v1/plan">/api/v1/plan</a> · metrics: <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></footer>
+<footer>JSON: <a href="/api/v1/state">/api/v1/state</a> · <a href="/api/v1/plan">/api/v1/plan</a> · <code>/api/v1/devices?fleet=NAME</code> · metrics: <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></footer>
 </body>
 </html>
 `

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -55,6 +56,15 @@ func TestStatusPage(t *testing.T) {
 		"asics: off → mining × 500",
 		"price-spike",
 		"override:gpus",
+		// unusable devices by reason, zeros shown calmly, problem devices
+		// with their (escaped) errors, measured transition times
+		`<span class="badge warn">3 unusable</span>`,
+		"unreachable 2 · auth 0 · protocol 0 · fault 1 · stuck 0 · drifted (re-commanded) 1",
+		"unusable: none",
+		"<td><code>10.0.0.7:4028</code></td><td>unreachable</td><td>unknown</td><td>mining</td><td>—</td><td>dial 10.0.0.7:4028: i/o timeout</td>",
+		"&lt;hashboard 2&gt; dead",
+		`and 1 more: <a href="/api/v1/devices?fleet=asics&amp;problem=1">`,
+		`<tr><td>off-&gt;mining</td><td class="n">12</td><td class="n">41.2 s</td><td class="n">55.0 s</td></tr>`,
 		// policy
 		"/etc/switchd/policy.yaml",
 		"deadbeef0123",
@@ -67,6 +77,26 @@ func TestStatusPage(t *testing.T) {
 	require.NotContains(t, r.body, "http://", "no external assets")
 	require.NotContains(t, r.body, "https://", "no external assets")
 	require.NotContains(t, r.body, "FAIL-SAFE")
+	require.NotContains(t, r.body, "<hashboard 2>")
+	require.NotContains(t, r.body, "JOURNAL FAILING")
+}
+
+func TestStatusPageJournalFailing(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	since := testNow.Add(-3 * time.Minute)
+	ts.backend.state.Journal = &JournalView{Path: "/var/lib/switchd/journal.log", Seq: 42, Hash: "abc", Error: "journal append: fsync: input/output error", ErrorSince: &since}
+	ts.backend.state.Decisions[0].Held = []CommandView{{Fleet: "asics", From: "off", To: "mining", Count: 40}}
+	ts.backend.ready, ts.backend.reason = true, "fleet asics has 3 unusable devices (unreachable 2, fault 1)"
+	r := do(t, "GET", ts.url+"/", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	for _, want := range []string{
+		`<span class="badge bad">JOURNAL FAILING</span>`,
+		"journal append: fsync: input/output error (since 2024-08-20 19:27:00 UTC): starts are held back, sheds still go out",
+		"held (journal failing): asics: off → mining × 40",
+		`<span class="badge good">READY</span> fleet asics has 3 unusable devices (unreachable 2, fault 1)`,
+	} {
+		require.Contains(t, r.body, want)
+	}
 }
 
 func TestStatusPageStates(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package web is switchd's HTTP surface: the JSON API (/api/v1/state,
-// /api/v1/plan, /api/v1/override), health and readiness probes, the
+// /api/v1/plan, /api/v1/devices, /api/v1/override), health and readiness probes, the
 // Prometheus endpoint and a small self-refreshing status page. It serves
 // whatever a Backend (the daemon) reports; it holds no state of its own
 // beyond the override token.
@@ -7,7 +7,10 @@ package web
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/switchd/switchd"
 )
 
 // StateView is the site as the daemon sees it now (GET /api/v1/state, and
@@ -34,11 +37,15 @@ type StateView struct {
 	Journal *JournalView `json:"journal,omitempty"`
 }
 
-// JournalView is the journal's head.
+// JournalView is the journal's head, and its trouble if appends fail.
 type JournalView struct {
 	Path string `json:"path"`
 	Seq  uint64 `json:"seq"`
 	Hash string `json:"hash"`
+	// Error is the last append failure while appends keep failing (starts
+	// are held back meanwhile; sheds are still sent); empty when healthy.
+	Error      string     `json:"error,omitempty"`
+	ErrorSince *time.Time `json:"error_since,omitempty"`
 }
 
 // SignalView is one signal's latest accepted value.
@@ -53,24 +60,95 @@ type SignalView struct {
 	Fallback   *float64   `json:"fallback,omitempty"`
 }
 
-// FleetView is one fleet's observed state and target.
+// FleetView is one fleet's observed state and target. The counts are what
+// the driver reported at the controller's last tick; nothing here polls.
 type FleetView struct {
-	Name    string         `json:"name"`
-	Kind    string         `json:"kind"`
-	Driver  string         `json:"driver"`
-	Devices int            `json:"devices"`
-	Modes   map[string]int `json:"modes"`  // steady devices per mode
-	Moving  int            `json:"moving"` // devices in transition
-	Target  map[string]int `json:"target"` // the plan
-	PowerKW float64        `json:"power_kw"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Driver  string `json:"driver"`
+	Devices int    `json:"devices"` // as configured
+	// Observed is false until the driver has answered a state request:
+	// the counts are zero until then, not guessed.
+	Observed bool           `json:"observed"`
+	Modes    map[string]int `json:"modes"`  // steady devices per mode
+	Moving   int            `json:"moving"` // devices in transition
+	Target   map[string]int `json:"target"` // the plan
+	PowerKW  float64        `json:"power_kw"`
 	// PowerByModeKW is the draw per mode (devices in transition count
-	// under the mode they are heading to).
+	// under the mode they are heading to), from the catalog power.
 	PowerByModeKW map[string]float64 `json:"power_by_mode_kw"`
 	Failed        int                `json:"failed"`
-	DriverUp      bool               `json:"driver_up"`
-	LastError     string             `json:"last_error,omitempty"`
-	LastDecision  *DecisionView      `json:"last_decision,omitempty"`
+	// Unusable are devices the controller does not count on until they
+	// recover, by reason.
+	Unusable UnusableView `json:"unusable"`
+	// Drifted counts devices found out of their commanded mode at the
+	// last tick (and commanded again).
+	Drifted int `json:"drifted"`
+	// Transitions are the transition times the driver measured, keyed
+	// "from->to" like the site file's transitions, so that they can be set
+	// from what was observed. Absent when the driver does not measure.
+	Transitions map[string]TransitionView `json:"transitions,omitempty"`
+	// Problems are the first devices with a problem (at most
+	// MaxProblemDevices); ProblemsTotal counts them all. The full list is
+	// at /api/v1/devices?fleet=NAME&problem=1.
+	Problems      []switchd.DeviceStatus `json:"problems,omitempty"`
+	ProblemsTotal int                    `json:"problems_total"`
+	// DriverUp is whether the driver answered its last state request.
+	DriverUp  bool   `json:"driver_up"`
+	LastError string `json:"last_error,omitempty"`
+	// LastErrorOp ("state" or "apply") and LastErrorClass ("retriable" or
+	// "permanent") describe LastError.
+	LastErrorOp    string        `json:"last_error_op,omitempty"`
+	LastErrorClass string        `json:"last_error_class,omitempty"`
+	LastDecision   *DecisionView `json:"last_decision,omitempty"`
 }
+
+// MaxProblemDevices bounds the problem devices listed per fleet in the
+// state view and on the status page.
+const MaxProblemDevices = 100
+
+// UnusableView counts a fleet's unusable devices. ByReason has every
+// reason of switchd.Problems, zeros included.
+type UnusableView struct {
+	Total    int            `json:"total"`
+	ByReason map[string]int `json:"by_reason"`
+}
+
+// TransitionView is one kind of transition as measured: how many were seen
+// and the median and 95th percentile from command to observed arrival.
+type TransitionView struct {
+	Count      int     `json:"count"`
+	P50Seconds float64 `json:"p50_seconds"`
+	P95Seconds float64 `json:"p95_seconds"`
+}
+
+// DevicesQuery selects devices for GET /api/v1/devices.
+type DevicesQuery struct {
+	Fleet string
+	// ProblemOnly keeps only devices with a problem.
+	ProblemOnly bool
+	// Offset skips that many matching devices; Limit bounds the page.
+	Offset, Limit int
+}
+
+// DevicesView is one page of a fleet's devices as last observed.
+type DevicesView struct {
+	Fleet  string `json:"fleet"`
+	Driver string `json:"driver"`
+	// Reported is false when the driver does not report single devices
+	// (the simulated fleet): the list is then empty.
+	Reported bool `json:"reported"`
+	Total    int  `json:"total"`   // devices the driver reported
+	Matched  int  `json:"matched"` // of those, the ones the query selects
+	Offset   int  `json:"offset"`
+	Limit    int  `json:"limit"`
+	// Devices are Matched[Offset:Offset+Limit], in the site file's order.
+	Devices []switchd.DeviceStatus `json:"devices"`
+}
+
+// ErrUnknownFleet is returned by Backend.Devices for a fleet the site does
+// not have (HTTP 404).
+var ErrUnknownFleet = errors.New("unknown fleet")
 
 // DecisionView is one tick that sent commands.
 type DecisionView struct {
@@ -78,6 +156,9 @@ type DecisionView struct {
 	Rules    []string      `json:"rules"` // rules and overrides that fired
 	Reason   string        `json:"reason"`
 	Commands []CommandView `json:"commands"`
+	// Held are commands not sent because the journal could not record
+	// them (starts wait for the journal; sheds go out regardless).
+	Held []CommandView `json:"held,omitempty"`
 }
 
 // CommandView is one command: Count devices of Fleet from From to To.
@@ -145,8 +226,12 @@ type Backend interface {
 	State() StateView
 	Plan() PlanView
 	// Ready is true once signals are fresh and every driver answered; the
-	// reason says what is missing otherwise.
+	// reason says what is missing otherwise, or, when ready, what is worth
+	// knowing anyway (unusable devices).
 	Ready() (ok bool, reason string)
+	// Devices pages through a fleet's devices as last observed, without
+	// I/O. An error wrapping ErrUnknownFleet means no such fleet.
+	Devices(q DevicesQuery) (DevicesView, error)
 	// SetOverride validates and applies an override (journalled before it
 	// takes effect). A *RequestError is a client mistake (HTTP 400).
 	SetOverride(ctx context.Context, req OverrideRequest) (OverrideView, error)
