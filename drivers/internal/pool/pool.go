@@ -28,6 +28,7 @@ type Pool struct {
 	failedNew int // devices newly marked stuck since the last State
 	stats     map[[2]switchd.Mode]*ring
 	cohorts   []switchd.Cohort // State's reused result
+	start     int              // where the last poll began
 }
 
 // rec is the pool's memory of one device.
@@ -95,6 +96,9 @@ func (p *Pool) each(ctx context.Context, idx []int, fn func(ctx context.Context,
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if ctx.Err() != nil {
+					continue // out of time: the rest are not called
+				}
 				cctx, cancel := context.WithTimeout(ctx, p.set.Timeout)
 				fn(cctx, i)
 				cancel()
@@ -108,18 +112,30 @@ func (p *Pool) each(ctx context.Context, idx []int, fn func(ctx context.Context,
 	wg.Wait()
 }
 
-// all returns the indices of every device.
-func (p *Pool) all() []int {
-	idx := make([]int, len(p.recs))
+// order returns the indices of every device, starting one place further on
+// each poll, so that a poll cut short by its deadline does not always leave
+// out the same devices.
+func (p *Pool) order() []int {
+	n := len(p.recs)
+	idx := make([]int, n)
+	if n == 0 {
+		return idx
+	}
+	p.start = (p.start + 1 + n) % n
 	for i := range idx {
-		idx[i] = i
+		idx[i] = (p.start + i) % n
 	}
 	return idx
 }
 
+// errNotSent stands for a command the call's deadline came before: the next
+// poll sends it again.
+var errNotSent = switchd.Retriable(errors.New("not sent: the call ran out of time"))
+
 type result struct {
-	obs Observation
-	err error
+	obs    Observation
+	err    error
+	polled bool // false when the poll's deadline came first
 }
 
 // State polls every device once, with bounded concurrency, re-commands the
@@ -127,9 +143,22 @@ type result struct {
 // devices reported it.
 func (p *Pool) State(ctx context.Context) (switchd.FleetState, error) {
 	res := make([]result, len(p.recs))
-	p.each(ctx, p.all(), func(ctx context.Context, i int) {
-		o, err := p.recs[i].dev.Observe(ctx)
-		res[i] = result{o, err}
+	order := p.order()
+	defer func() {
+		// The next poll begins with the first device this one missed.
+		for _, i := range order {
+			if !res[i].polled {
+				p.start = i - 1
+				break
+			}
+		}
+	}()
+	p.each(ctx, order, func(cctx context.Context, i int) {
+		o, err := p.recs[i].dev.Observe(cctx)
+		if err != nil && ctx.Err() != nil {
+			return // cut short by the poll's deadline, not the device's fault
+		}
+		res[i] = result{o, err, true}
 	})
 	if err := ctx.Err(); err != nil && allFailed(res) {
 		return switchd.FleetState{}, switchd.Retriable(fmt.Errorf("poll: %w", err))
@@ -147,6 +176,9 @@ func (p *Pool) State(ctx context.Context) (switchd.FleetState, error) {
 
 	// Drifted devices are commanded again, outside the lock.
 	errs := make([]error, len(p.recs))
+	for _, i := range redo {
+		errs[i] = errNotSent
+	}
 	p.each(ctx, redo, func(ctx context.Context, i int) {
 		errs[i] = p.recs[i].dev.Set(ctx, p.recs[i].want)
 	})
@@ -186,7 +218,7 @@ func (p *Pool) State(ctx context.Context) (switchd.FleetState, error) {
 
 func allFailed(res []result) bool {
 	for _, r := range res {
-		if r.err == nil {
+		if r.polled && r.err == nil {
 			return false
 		}
 	}
@@ -196,6 +228,11 @@ func allFailed(res []result) bool {
 // note records one poll result; it reports whether the device must be
 // commanded again. Under mu.
 func (p *Pool) note(now time.Time, r *rec, res result) (recommand bool) {
+	if !res.polled {
+		// Not read this time (the poll ran out of time before its turn):
+		// its last observation stands, and it is no miss of its own.
+		return false
+	}
 	if res.err != nil {
 		r.misses++
 		r.lastErr = res.err.Error()
@@ -345,6 +382,9 @@ func (p *Pool) Apply(ctx context.Context, cmds []switchd.Command) error {
 	p.mu.Unlock()
 
 	errs := make([]error, len(p.recs))
+	for _, i := range chosen {
+		errs[i] = errNotSent
+	}
 	p.each(ctx, chosen, func(ctx context.Context, i int) {
 		errs[i] = p.recs[i].dev.Set(ctx, p.recs[i].want)
 	})

@@ -282,3 +282,45 @@ func TestWarmingUpIsNotAFault(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, st.Unusable.ByReason[switchd.ProblemFault])
 }
+
+// slowDev answers after a delay, honouring ctx.
+type slowDev struct {
+	dev
+	wait time.Duration
+}
+
+func (d *slowDev) Observe(ctx context.Context) (Observation, error) {
+	select {
+	case <-time.After(d.wait):
+	case <-ctx.Done():
+		return Observation{}, switchd.Unreachable(ctx.Err())
+	}
+	return d.dev.Observe(ctx)
+}
+
+// TestPollDeadline: devices the poll's deadline comes before keep their
+// last observation and are not counted as missed.
+func TestPollDeadline(t *testing.T) {
+	clk := &clock{t: time.Date(2024, 8, 1, 12, 0, 0, 0, time.UTC)}
+	ds := make([]Device, 8)
+	for i := range ds {
+		ds[i] = &slowDev{dev: dev{addr: fmt.Sprint(i), clk: clk, mode: switchd.ModeMining, target: switchd.ModeMining}}
+	}
+	p := New(Deps{Spec: spec(8), Clock: clk}, Settings{Concurrency: 1}, ds)
+	st, err := p.State(context.Background())
+	require.NoError(t, err)
+	s, _ := counts(st)
+	require.Equal(t, 8, s[switchd.ModeMining])
+	for _, d := range ds {
+		d.(*slowDev).wait = 20 * time.Millisecond
+	}
+	for range 4 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		st, err = p.State(ctx)
+		cancel()
+		require.NoError(t, err)
+	}
+	require.Zero(t, st.Unusable.ByReason[switchd.ProblemUnreachable], "not reached is not unreachable")
+	s, _ = counts(st)
+	require.Equal(t, 8, s[switchd.ModeMining])
+}
