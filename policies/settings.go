@@ -118,8 +118,8 @@ func (d *driverSettings) Resolve(p string) string {
 // readDevicesFile reads a device list: one host[:port] per line, or CSV
 // lines "host[:port],secret" where secret is file:PATH or env:NAME (a
 // per-device credential reference, never the secret itself). Blank lines
-// and lines starting with # are skipped; a header line "addr,secret" is
-// allowed. Problems name the file and line.
+// and lines starting with # are skipped; a header line "addr,secret" may
+// come first. Problems name the file and line.
 func readDevicesFile(path string) ([]switchd.Device, error) {
 	if msg := fileProblem(path); msg != "" {
 		return nil, errors.New(msg)
@@ -141,8 +141,8 @@ func readDevicesFile(path string) ([]switchd.Device, error) {
 		}
 		addr, secret, _ := strings.Cut(line, ",")
 		addr, secret = strings.TrimSpace(addr), strings.TrimSpace(secret)
-		if ln == 1 && strings.EqualFold(addr, "addr") {
-			continue
+		if first := len(out) == 0 && len(errs) == 0; first && strings.EqualFold(addr, "addr") {
+			continue // a header
 		}
 		switch {
 		case addr == "" || strings.ContainsAny(addr, " \t\"'"):

@@ -12,13 +12,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon"
+	"github.com/switchd/switchd/drivers/fakes"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"gopkg.in/yaml.v3"
 )
 
 // newLogger logs JSON when stderr is not a terminal (systemd, files) and
@@ -74,6 +77,16 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}()
+	// A demo site with fake devices: start a fake, speaking the driver's
+	// real protocol, at every (loopback) device address first.
+	if site, lerr := policies.LoadSite(*config); lerr == nil && site.Daemon.Demo != nil && site.Daemon.Demo.FakeDevices {
+		set, err := startFakes(site)
+		if err != nil {
+			return err
+		}
+		defer set.Close()
+		log.Info("fake devices listening on loopback", zap.Int("devices", set.Len()))
+	}
 	err = daemon.Run(ctx, daemon.Options{ConfigPath: *config, Logger: log, Version: version, Reload: reload})
 	if err != nil {
 		var ce interface{ Unwrap() []error }
@@ -182,4 +195,60 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 		return journal.Export(f, t0, t1, stdout)
 	}
 	return usageError{fmt.Errorf("unknown journal command %q (want verify or export)", sub)}
+}
+
+// startFakes starts the fake devices of a demo site (demo.fake_devices):
+// each fleet's fakes accept the password its settings name and wake within
+// its transition time.
+func startFakes(site *policies.Site) (*fakes.Set, error) {
+	var fleets []fakes.Fleet
+	for i := range site.Fleets {
+		f := &site.Fleets[i]
+		if len(f.Devices) == 0 {
+			continue // simulated or agent-driven: nothing to fake
+		}
+		if !fakes.Supported(f.Driver) {
+			return nil, fmt.Errorf("fleet %q: demo.fake_devices: no fake for driver %s", f.Spec.Name, f.Driver)
+		}
+		pw, err := settingsPassword(site, i)
+		if err != nil {
+			return nil, fmt.Errorf("fleet %q: %w", f.Spec.Name, err)
+		}
+		on := switchd.ModeMining
+		if !f.Spec.Supports[on] {
+			on = switchd.ModeInference
+		}
+		fleets = append(fleets, fakes.Fleet{Driver: f.Driver, Devices: f.Devices, Password: pw,
+			Ramp: f.Spec.Transition[switchd.ModeOff][on] * 2 / 3})
+	}
+	return fakes.Start(fleets)
+}
+
+// settingsPassword reads the password a fleet's settings name
+// (password_file or password_env), or "" when they name none.
+func settingsPassword(site *policies.Site, i int) (string, error) {
+	var c struct {
+		File string `yaml:"password_file"`
+		Env  string `yaml:"password_env"`
+	}
+	n := &site.Fleets[i].Settings
+	for j := 0; n.Kind == yaml.MappingNode && j+1 < len(n.Content); j += 2 {
+		switch n.Content[j].Value {
+		case "password_file":
+			c.File = n.Content[j+1].Value
+		case "password_env":
+			c.Env = n.Content[j+1].Value
+		}
+	}
+	switch {
+	case c.File != "":
+		b, err := os.ReadFile(site.DriverSettings(i).Resolve(c.File))
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case c.Env != "":
+		return os.Getenv(c.Env), nil
+	}
+	return "", nil
 }

@@ -7,10 +7,19 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/drivers/antminer"
+	"github.com/switchd/switchd/drivers/bosminer"
+	"github.com/switchd/switchd/drivers/cgminer"
+	"github.com/switchd/switchd/drivers/httpexec"
 	"github.com/switchd/switchd/drivers/internal/pool"
+	"github.com/switchd/switchd/drivers/luxos"
+	"github.com/switchd/switchd/drivers/mqttagent"
 	"github.com/switchd/switchd/drivers/simdev"
+	"github.com/switchd/switchd/drivers/vllm"
+	"github.com/switchd/switchd/drivers/whatsminer"
 )
 
 // Deps is what a factory may use: the fleet's catalog entry, devices,
@@ -43,6 +52,41 @@ var table = map[string]Entry{
 		}
 		return simdev.New(d.Spec, cfg, d.Clock), nil
 	}, Sample: simdev.Sample},
+	"luxos": {New: luxos.New, Sample: luxos.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := luxos.ParseConfig(s)
+		return luxos.NewDevice(&cfg, dev), err
+	}},
+	"bosminer": {New: bosminer.New, Sample: bosminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := bosminer.ParseConfig(s)
+		return bosminer.NewDevice(&cfg, dev), err
+	}},
+	"whatsminer": {New: whatsminer.New, Sample: whatsminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := whatsminer.ParseConfig(s)
+		return whatsminer.NewDevice(&cfg, dev, time.Now), err
+	}},
+	"antminer": {New: antminer.New, Sample: antminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := antminer.ParseConfig(s)
+		return antminer.NewDevice(&cfg, dev), err
+	}},
+	"cgminer": {New: cgminer.New, Sample: cgminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := cgminer.ParseConfig(s)
+		return cgminer.NewDevice(&cfg, dev), err
+	}},
+	"vllm": {New: vllm.New, Sample: vllm.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := vllm.ParseConfig(s)
+		return vllm.NewDevice(&cfg, dev), err
+	}},
+	"http": {New: httpexec.New, Sample: httpexec.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := httpexec.ParseConfig(s)
+		return httpexec.NewDevice(&cfg, dev), err
+	}},
+	"mqtt": {New: mqttagent.New, Sample: mqttagent.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+		cfg, err := mqttagent.ParseConfig(s)
+		if err != nil {
+			return nil, err
+		}
+		return mqttagent.NewDevice(mqttagent.NewConn(&cfg, nil), dev), nil
+	}},
 }
 
 // Lookup returns the named driver's entry.
