@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/drivers/antminer/antminerfake"
+	"github.com/switchd/switchd/drivers/bosminer/bosminerfake"
+	"github.com/switchd/switchd/drivers/cgminer/cgminerfake"
 	"github.com/switchd/switchd/drivers/inferencefake"
 	"github.com/switchd/switchd/drivers/luxos/luxosfake"
 	"github.com/switchd/switchd/drivers/whatsminer/whatsminerfake"
@@ -43,7 +46,7 @@ type Set struct {
 // Supported reports whether a driver's devices can be faked.
 func Supported(driver string) bool {
 	switch driver {
-	case "luxos", "whatsminer", "vllm", "http":
+	case "luxos", "whatsminer", "bosminer", "antminer", "cgminer", "vllm", "http":
 		return true
 	}
 	return false
@@ -99,6 +102,44 @@ func (s *Set) start(f Fleet, d switchd.Device) error {
 		}
 		m := whatsminerfake.New(whatsminerfake.Options{Password: f.Password, Off: !f.Running, Ramp: ramp, RebootDelay: 10 * time.Second})
 		if err := m.Start(addr); err != nil {
+			return err
+		}
+		s.add(d.Addr, m, m.Close)
+	case "bosminer":
+		addr, err := withPort(d.Addr, "4028")
+		if err != nil {
+			return err
+		}
+		m := bosminerfake.New(bosminerfake.Options{Ramp: f.Ramp, RebootFor: 10 * time.Second})
+		m.SetPaused(!f.Running)
+		if err := m.Start(addr); err != nil {
+			return err
+		}
+		s.add(d.Addr, m, m.Close)
+	case "cgminer":
+		addr, err := withPort(d.Addr, "4028")
+		if err != nil {
+			return err
+		}
+		m := cgminerfake.New(cgminerfake.Options{})
+		if err := m.Start(addr); err != nil {
+			return err
+		}
+		s.add(d.Addr, m, m.Close)
+	case "antminer":
+		// The device address names the web UI (default port 80); the
+		// cgminer API is on the same host at 4028.
+		web, err := withPort(d.Addr, "80")
+		if err != nil {
+			return err
+		}
+		host, _, _ := net.SplitHostPort(web)
+		mode := "1"
+		if f.Running {
+			mode = "0"
+		}
+		m := antminerfake.New(antminerfake.Options{Password: f.Password, Mode: mode, Ramp: f.Ramp, RebootFor: 10 * time.Second})
+		if err := m.Start(web, net.JoinHostPort(host, "4028")); err != nil {
 			return err
 		}
 		s.add(d.Addr, m, m.Close)

@@ -92,13 +92,16 @@ func (s *digestServer) check(method, uri, header string) (ok, stale bool) {
 	default:
 		return false, false
 	}
-	// A replayed nonce count is refused.
+	// A replayed nonce count is refused. Counts are per client (its
+	// cnonce): two clients, switchd and `switchd probe` say, each count
+	// from 1 under the same server nonce.
 	var nc uint64
 	if p["qop"] == "auth" {
-		if _, err := fmt.Sscanf(p["nc"], "%x", &nc); err != nil || nc <= s.lastNC[s.nonce] {
+		key := s.nonce + ":" + p["cnonce"]
+		if _, err := fmt.Sscanf(p["nc"], "%x", &nc); err != nil || nc <= s.lastNC[key] {
 			return false, false
 		}
-		s.lastNC[s.nonce] = nc
+		s.lastNC[key] = nc
 	}
 	return true, false
 }
