@@ -183,6 +183,13 @@ type DeviceReporter interface {
 	Devices() []DeviceStatus
 }
 
+// ProblemReporter is a driver that can list the devices it has marked with
+// a problem without copying the whole fleet: at most max of them, and how
+// many there are. No I/O.
+type ProblemReporter interface {
+	ProblemDevices(max int) (list []DeviceStatus, total int)
+}
+
 // TransitionReporter is a driver that measures its transitions.
 type TransitionReporter interface {
 	Transitions() []TransitionStats

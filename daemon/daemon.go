@@ -130,10 +130,7 @@ type daemon struct {
 	ticked      bool               // the controller has run at least once
 	lastPublish time.Time          // of the retained state topics
 	health      []fleetHealth      // per fleet, as of the last refresh
-	// devices are each fleet's devices as last reported (nil when the
-	// driver does not report them), replaced at every refresh.
-	devices [][]switchd.DeviceStatus
-	heldLog time.Time // last log line about commands held back
+	heldLog     time.Time          // last log line about commands held back
 
 	wake    chan struct{}       // a tick is wanted now (override, reload)
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
@@ -326,7 +323,6 @@ func (d *daemon) startDrivers(ctx context.Context, rec *journal.Recovery) error 
 		}
 	}
 	d.health = make([]fleetHealth, len(site.Fleets))
-	d.devices = make([][]switchd.DeviceStatus, len(site.Fleets))
 	return nil
 }
 

@@ -308,10 +308,20 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 		if in.answered {
 			obs = d.ctl.Observed(i)
 		}
-		if dr, ok := in.Driver.(switchd.DeviceReporter); ok {
-			d.devices[i] = dr.Devices()
+		// Only the devices with a problem go into the view: a copy of a
+		// 100,000-device fleet per tick would cost more than the tick.
+		var devs []switchd.DeviceStatus
+		problems := -1
+		switch dr := in.Driver.(type) {
+		case switchd.ProblemReporter:
+			devs, problems = dr.ProblemDevices(web.MaxProblemDevices)
+		case switchd.DeviceReporter:
+			devs = dr.Devices()
 		}
-		fv := fleetView(f, obs, in.Driver, d.devices[i])
+		fv := fleetView(f, obs, in.Driver, devs)
+		if problems >= 0 {
+			fv.ProblemsTotal = problems
+		}
 		fv.DriverUp = in.stateOK || !d.ticked
 		if in.lastErr != nil {
 			fv.LastError, fv.LastErrorOp, fv.LastErrorClass = in.lastErr.Error(), in.lastOp, errClass(in.lastErr)
@@ -599,11 +609,12 @@ func (d *daemon) Devices(q web.DevicesQuery) (web.DevicesView, error) {
 	if fi < 0 {
 		return web.DevicesView{}, fmt.Errorf("fleet %q: %w", q.Fleet, web.ErrUnknownFleet)
 	}
-	d.mu.Lock()
-	devs := d.devices[fi]
-	d.mu.Unlock()
-	// devs is replaced, never modified, by the next refresh: paging it
-	// outside the lock is safe.
+	// The driver answers from its last poll, under its own lock: no I/O,
+	// and the daemon's lock is not needed.
+	var devs []switchd.DeviceStatus
+	if dr, ok := d.drivers[fi].Driver.(switchd.DeviceReporter); ok {
+		devs = dr.Devices()
+	}
 	v := web.PageDevices(devs, q)
 	v.Driver = d.site.Fleets[fi].Driver
 	_, v.Reported = d.drivers[fi].Driver.(switchd.DeviceReporter)

@@ -35,6 +35,7 @@ commands:
   journal    verify a journal, or export it as CSV (journal verify|export)
   validate   check a site config (and a policy) and print every error
   probe      read devices (one, or every device of a site) without changing them
+  fakes      serve fake devices at a site's loopback device addresses (demos, benchmarks)
   gen-trace  write a SYNTHETIC sample trace (project-made, not market data)
   version    print the version
 
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(args, stdout, stderr)
 	case "probe":
 		err = cmdProbe(ctx, args, stdout, stderr)
+	case "fakes":
+		err = cmdFakes(ctx, args, stdout, stderr)
 	case "gen-trace":
 		err = cmdGenTrace(args, stdout, stderr)
 	case "version":

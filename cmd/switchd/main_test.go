@@ -25,6 +25,39 @@ func TestValidate(t *testing.T) {
 		require.Equal(t, 1, strings.Count(out, "\n"), "one-line summary")
 		require.Contains(t, out, "ercot-west-1")
 	})
+	t.Run("fake site with every real driver", func(t *testing.T) {
+		code, out, errOut := runCmd("validate", "--config", "../../examples/fake-site.yaml", "--policy", "../../examples/fake-site/policy.yaml")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "via luxos")
+	})
+	t.Run("driver settings and names are checked", func(t *testing.T) {
+		src, err := os.ReadFile("../../examples/fake-site.yaml")
+		require.NoError(t, err)
+		dir := t.TempDir()
+		require.NoError(t, os.CopyFS(filepath.Join(dir, "fake-site"), os.DirFS("../../examples/fake-site")))
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "traces"), 0o755))
+		trace, err := os.ReadFile("../../examples/traces/SYNTHETIC-sample-2024-01.csv")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "traces", "SYNTHETIC-sample-2024-01.csv"), trace, 0o600))
+		bad := strings.Replace(string(src), "      concurrency: 128", "      concurency: 128", 1)
+		bad = strings.Replace(bad, "driver: bosminer", "driver: bosminr", 1)
+		cfg := filepath.Join(dir, "site.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte(bad), 0o600))
+		code, _, errOut := runCmd("validate", "--config", cfg)
+		require.Equal(t, 1, code)
+		lines := strings.Split(string(src), "\n")
+		lineOf := func(prefix string) int {
+			for i, l := range lines {
+				if strings.HasPrefix(l, prefix) {
+					return i + 1
+				}
+			}
+			t.Fatalf("no line %q", prefix)
+			return 0
+		}
+		require.Contains(t, errOut, cfg+":"+strconv.Itoa(lineOf("      concurrency: 128"))+": fleets[0].settings.concurency: unknown key (did you mean concurrency?)")
+		require.Contains(t, errOut, cfg+":"+strconv.Itoa(lineOf("    driver: bosminer"))+`: fleets[2].driver: unknown driver "bosminr"`)
+	})
 	t.Run("typo names file, line and key", func(t *testing.T) {
 		src, err := os.ReadFile("../../examples/policies/price-only.yaml")
 		require.NoError(t, err)

@@ -200,7 +200,10 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 // startFakes starts the fake devices of a demo site (demo.fake_devices):
 // each fleet's fakes accept the password its settings name and wake within
 // its transition time.
-func startFakes(site *policies.Site) (*fakes.Set, error) {
+func startFakes(site *policies.Site) (*fakes.Set, error) { return startFakesRunning(site, false) }
+
+// startFakesRunning is startFakes with the devices' initial state.
+func startFakesRunning(site *policies.Site, running bool) (*fakes.Set, error) {
 	var fleets []fakes.Fleet
 	for i := range site.Fleets {
 		f := &site.Fleets[i]
@@ -218,7 +221,7 @@ func startFakes(site *policies.Site) (*fakes.Set, error) {
 		if !f.Spec.Supports[on] {
 			on = switchd.ModeInference
 		}
-		fleets = append(fleets, fakes.Fleet{Driver: f.Driver, Devices: f.Devices, Password: pw,
+		fleets = append(fleets, fakes.Fleet{Driver: f.Driver, Devices: f.Devices, Password: pw, Running: running,
 			Ramp: f.Spec.Transition[switchd.ModeOff][on] * 2 / 3})
 	}
 	return fakes.Start(fleets)
@@ -251,4 +254,32 @@ func settingsPassword(site *policies.Site, i int) (string, error) {
 		return os.Getenv(c.Env), nil
 	}
 	return "", nil
+}
+
+// cmdFakes starts fake devices at every device address of a site (all on
+// loopback) and serves them until interrupted: a site's worth of hardware
+// for trying `switchd run` or `switchd probe` in another terminal, and for
+// benchmarks that keep the fakes out of switchd's own CPU and memory.
+func cmdFakes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("fakes", stderr)
+	config := fs.String("config", "", "site config `FILE` whose devices to fake (required)")
+	running := fs.Bool("running", false, "start the devices working (mining, serving) instead of asleep")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *config == "" {
+		return usageError{errors.New("--config is required")}
+	}
+	site, err := policies.LoadSite(*config)
+	if err != nil {
+		return configErrors{err}
+	}
+	set, err := startFakesRunning(site, *running)
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	fmt.Fprintf(stdout, "%d fake devices listening; Ctrl-C stops them\n", set.Len())
+	<-ctx.Done()
+	return nil
 }

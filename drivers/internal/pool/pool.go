@@ -59,6 +59,7 @@ type rec struct {
 var (
 	_ switchd.Driver             = (*Pool)(nil)
 	_ switchd.DeviceReporter     = (*Pool)(nil)
+	_ switchd.ProblemReporter    = (*Pool)(nil)
 	_ switchd.TransitionReporter = (*Pool)(nil)
 	_ switchd.PowerReporter      = (*Pool)(nil)
 	_ switchd.PowerTargeter      = (*Pool)(nil)
@@ -454,7 +455,32 @@ func (p *Pool) Devices() []switchd.DeviceStatus {
 	defer p.mu.Unlock()
 	out := make([]switchd.DeviceStatus, len(p.recs))
 	for i := range p.recs {
-		r := &p.recs[i]
+		out[i] = p.status(&p.recs[i])
+	}
+	return out
+}
+
+// ProblemDevices implements switchd.ProblemReporter from the last poll.
+func (p *Pool) ProblemDevices(max int) ([]switchd.DeviceStatus, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []switchd.DeviceStatus
+	total := 0
+	for i := range p.recs {
+		if p.recs[i].problem == "" {
+			continue
+		}
+		total++
+		if len(out) < max {
+			out = append(out, p.status(&p.recs[i]))
+		}
+	}
+	return out, total
+}
+
+// status is one device's status. Under mu.
+func (p *Pool) status(r *rec) switchd.DeviceStatus {
+	{
 		d := switchd.DeviceStatus{Addr: r.dev.Addr(), Mode: "unknown", Problem: r.problem, LastError: r.lastErr,
 			HashrateTHs: r.obs.HashrateTHs, Model: r.obs.Model, Firmware: r.obs.Firmware}
 		if r.seen && r.obs.Known {
@@ -467,9 +493,8 @@ func (p *Pool) Devices() []switchd.DeviceStatus {
 			w := r.obs.PowerW
 			d.PowerW = &w
 		}
-		out[i] = d
+		return d
 	}
-	return out
 }
 
 // PowerKW implements switchd.PowerReporter: the sum of what devices report,
