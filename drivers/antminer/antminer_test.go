@@ -22,29 +22,6 @@ import (
 
 var t0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 
-// fixtureDir finds ../shared/fixtures/miners from the module root, or from
-// SWITCHD_FIXTURES; tests skip without it unless SWITCHD_REQUIRE_TRACES is set.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("SWITCHD_FIXTURES"); d != "" {
-		return d
-	}
-	for dir, _ := os.Getwd(); dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "fixtures", "miners")
-			if _, err := os.Stat(d); err == nil {
-				return d
-			}
-			break
-		}
-	}
-	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-		t.Fatal("miner fixtures not found: set SWITCHD_FIXTURES")
-	}
-	t.Skip("miner fixtures not found (set SWITCHD_FIXTURES)")
-	return ""
-}
-
 func startFake(t *testing.T, o antminerfake.Options) (*antminerfake.Miner, *pooltest.Clock) {
 	t.Helper()
 	clk := pooltest.NewClock(t0)
@@ -321,7 +298,7 @@ func TestSetReplies(t *testing.T) {
 // TestFixtures reads every recorded web UI reply, and the sleeping S19's
 // stats with its configuration.
 func TestFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		require.NoError(t, err)
@@ -399,7 +376,7 @@ func TestFixtures(t *testing.T) {
 // TestWireFixtures serves the recorded sleeping S19 configuration over
 // HTTP Digest and reads it through the driver.
 func TestWireFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	conf, err := os.ReadFile(filepath.Join(dir, "antminer-web", "get_miner_conf-s19-sleeping.bin"))
 	require.NoError(t, err)
 	info, err := os.ReadFile(filepath.Join(dir, "antminer-web", "get_system_info-s21.json"))

@@ -21,29 +21,6 @@ import (
 
 var t0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 
-// fixtureDir finds ../shared/fixtures/miners from the module root, or from
-// SWITCHD_FIXTURES; tests skip without it unless SWITCHD_REQUIRE_TRACES is set.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("SWITCHD_FIXTURES"); d != "" {
-		return d
-	}
-	for dir, _ := os.Getwd(); dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "fixtures", "miners")
-			if _, err := os.Stat(d); err == nil {
-				return d
-			}
-			break
-		}
-	}
-	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-		t.Fatal("miner fixtures not found: set SWITCHD_FIXTURES")
-	}
-	t.Skip("miner fixtures not found (set SWITCHD_FIXTURES)")
-	return ""
-}
-
 func startFake(t *testing.T, o bosminerfake.Options) (*bosminerfake.Miner, *pooltest.Clock) {
 	t.Helper()
 	clk := pooltest.NewClock(t0)
@@ -79,7 +56,7 @@ func set(t *testing.T, d pool.Device, m switchd.Mode) {
 
 // TestFixtures reads every recorded bosminer reply.
 func TestFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	checks := map[string]func(t *testing.T, r cgrpc.Reply){
 		"summary-s9-bosplus.json": func(t *testing.T, r cgrpc.Reply) {
 			ths, ok := cgminer.Hashrate(r)
@@ -150,7 +127,7 @@ func TestFixtures(t *testing.T) {
 // TestWireFixtures serves the recorded replies of one unit and drives the
 // device through them.
 func TestWireFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	files := map[string]string{
 		"summary": "summary-s9-bosplus.json", "devs": "devs-s9-bosplus.json",
 		"tunerstatus": "tunerstatus-s9.json", "devdetails": "devdetails-s9.json",

@@ -181,7 +181,7 @@ func TestReboot(t *testing.T) {
 // TestWireFixtures serves recorded replies (with the NUL the sources
 // stripped) and observes them through the driver.
 func TestWireFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	cases := []struct {
 		name, summary, stats, version string
 		mode                          switchd.Mode

@@ -9,30 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/drivers/internal/cgrpc"
+	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
 )
-
-// fixtureDir finds ../shared/fixtures/miners from the module root, or from
-// SWITCHD_FIXTURES; tests skip without it unless SWITCHD_REQUIRE_TRACES is set.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("SWITCHD_FIXTURES"); d != "" {
-		return d
-	}
-	for dir, _ := os.Getwd(); dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "fixtures", "miners")
-			if _, err := os.Stat(d); err == nil {
-				return d
-			}
-			break
-		}
-	}
-	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-		t.Fatal("miner fixtures not found: set SWITCHD_FIXTURES")
-	}
-	t.Skip("miner fixtures not found (set SWITCHD_FIXTURES)")
-	return ""
-}
 
 // fixtureWant is what one recorded reply shows. mode is the observation
 // the reply alone gives when read as summary and stats ("" when it holds
@@ -84,7 +62,7 @@ func obsName(ths float64, r cgrpc.Reply) string {
 // TestFixtures reads every recorded reply of cgminer/ and bmminer/ and
 // checks the state it shows.
 func TestFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	var files []string
 	for _, sub := range []string{"cgminer", "bmminer"} {
 		fs, err := filepath.Glob(filepath.Join(dir, sub, "*"))
@@ -128,7 +106,7 @@ func TestFixtures(t *testing.T) {
 // TestFixturePairs reads the summary and stats of one unit together, as
 // Observe does.
 func TestFixturePairs(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	read := func(name string) cgrpc.Reply {
 		raw, err := os.ReadFile(filepath.Join(dir, name))
 		require.NoError(t, err)

@@ -13,35 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/drivers/internal/cgrpc"
+	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
 )
-
-// fixtureDir finds ../shared/fixtures/miners from the module root, or from
-// SWITCHD_FIXTURES; tests skip without it unless SWITCHD_REQUIRE_TRACES is set.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("SWITCHD_FIXTURES"); d != "" {
-		return d
-	}
-	for dir, _ := os.Getwd(); dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "fixtures", "miners")
-			if _, err := os.Stat(d); err == nil {
-				return d
-			}
-			break
-		}
-	}
-	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-		t.Fatal("miner fixtures not found: set SWITCHD_FIXTURES")
-	}
-	t.Skip("miner fixtures not found (set SWITCHD_FIXTURES)")
-	return ""
-}
 
 // luxosFixture reads one recorded LuxOS reply.
 func luxosFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir(t), "luxos", name))
+	b, err := os.ReadFile(filepath.Join(pooltest.FixtureDir(t), "luxos", name))
 	require.NoError(t, err)
 	return b
 }
@@ -63,7 +41,7 @@ const (
 // TestRecordedReplies: every recorded LuxOS reply parses to the state it
 // shows. The unit was mining (CurtailMode "None", 59.8 TH/s, 1051 W).
 func TestRecordedReplies(t *testing.T) {
-	dir := filepath.Join(fixtureDir(t), "luxos")
+	dir := filepath.Join(pooltest.FixtureDir(t), "luxos")
 	cases := map[string]func(t *testing.T, r cgrpc.Reply){
 		"config-s19kpro.json": func(t *testing.T, r cgrpc.Reply) {
 			o, err := observe(replies{config: r})

@@ -14,21 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/drivers/internal/cgrpc"
+	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
 )
-
-// fixtureDir finds ../shared/fixtures/miners from the module root, or from
-// SWITCHD_FIXTURES; tests skip without it unless SWITCHD_REQUIRE_TRACES is set.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	if d := findFixtures(); d != "" {
-		return d
-	}
-	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-		t.Fatal("miner fixtures not found: set SWITCHD_FIXTURES")
-	}
-	t.Skip("miner fixtures not found (set SWITCHD_FIXTURES)")
-	return ""
-}
 
 // findFixtures is fixtureDir without the test control: "" when absent.
 func findFixtures() string {
@@ -51,7 +38,7 @@ func findFixtures() string {
 // wire-level users add one themselves.
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir(t), "whatsminer", name))
+	b, err := os.ReadFile(filepath.Join(pooltest.FixtureDir(t), "whatsminer", name))
 	require.NoError(t, err)
 	return b
 }
@@ -163,7 +150,7 @@ func TestFixtures(t *testing.T) {
 			require.Equal(t, deviceInfoV3{Model: "M60S_VK40", Firmware: "20251209.16.Rel2", API: "3.0.2", Working: "true"}, info)
 		},
 	}
-	ents, err := os.ReadDir(filepath.Join(fixtureDir(t), "whatsminer"))
+	ents, err := os.ReadDir(filepath.Join(pooltest.FixtureDir(t), "whatsminer"))
 	require.NoError(t, err)
 	var names []string
 	for _, e := range ents {
@@ -230,7 +217,7 @@ func TestCryptoVector(t *testing.T) {
 
 	// The request of the same capture (quoted in SOURCES.md, not a file)
 	// carries the token the same get_token gives: check host_sign too.
-	src, err := os.ReadFile(filepath.Join(fixtureDir(t), "SOURCES.md"))
+	src, err := os.ReadFile(filepath.Join(pooltest.FixtureDir(t), "SOURCES.md"))
 	require.NoError(t, err)
 	m := regexp.MustCompile(`\{"enc":1,"data":"([A-Za-z0-9+/=]+)"\}`).FindSubmatch(src)
 	if m == nil {

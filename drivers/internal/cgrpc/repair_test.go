@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
 )
 
 func TestRepair(t *testing.T) {
@@ -38,7 +39,7 @@ func TestRepair(t *testing.T) {
 // TestRepairFixtures reads every recorded reply and checks that it comes out
 // as valid JSON (the real replies are read from shared/, never copied in).
 func TestRepairFixtures(t *testing.T) {
-	dir := fixtureDir(t)
+	dir := pooltest.FixtureDir(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
 	n := 0
 	for _, f := range files {

@@ -364,7 +364,9 @@ func (p *Pool) Apply(ctx context.Context, cmds []switchd.Command) error {
 		var cand []int
 		for i := range p.recs {
 			r := &p.recs[i]
-			if !taken[i] && r.seen && r.problem == "" && r.mode == c.From && r.want == c.From {
+			// Steady in From exactly as State reported it: devices still
+			// warming up count as on their way, not as steady.
+			if !taken[i] && r.seen && r.problem == "" && !r.warming && r.mode == c.From && r.want == c.From {
 				cand = append(cand, i)
 			}
 		}

@@ -12,30 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
 )
-
-// fixtureDir finds ../shared/fixtures/miners from the module root, or from
-// SWITCHD_FIXTURES; tests skip without it unless SWITCHD_REQUIRE_TRACES is set.
-func fixtureDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("SWITCHD_FIXTURES"); d != "" {
-		return d
-	}
-	for dir, _ := os.Getwd(); dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "fixtures", "miners")
-			if _, err := os.Stat(d); err == nil {
-				return d
-			}
-			break
-		}
-	}
-	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-		t.Fatal("miner fixtures not found: set SWITCHD_FIXTURES")
-	}
-	t.Skip("miner fixtures not found (set SWITCHD_FIXTURES)")
-	return ""
-}
 
 // TestCryptoAgainstRecording: the fake's own crypto decrypts the recorded
 // reply with the recorded salt and the Foreman test password, so the fake
@@ -45,7 +23,7 @@ func TestCryptoAgainstRecording(t *testing.T) {
 	require.Equal(t, "WssMFDgz6KlzbAfbu9Jph/", cryptMD5("my-auth-password", "BQ5hoXV9"))
 	require.Equal(t, "rn6aQS/o7141mj179E/zA.", cryptMD5("", "ab"))
 
-	dir := filepath.Join(fixtureDir(t), "whatsminer")
+	dir := filepath.Join(pooltest.FixtureDir(t), "whatsminer")
 	var tok struct{ Msg struct{ Salt string } }
 	b, err := os.ReadFile(filepath.Join(dir, "get_token.json"))
 	require.NoError(t, err)

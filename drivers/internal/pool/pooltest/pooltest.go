@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/switchd/switchd"
@@ -74,3 +76,28 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 var _ switchd.Settings = Settings{}
+
+// FixtureDir returns the folder of recorded miner replies,
+// ../shared/fixtures/miners from the module root, or SWITCHD_FIXTURES. The
+// replies are read from there, never copied into the repository. Without
+// them the test is skipped, unless SWITCHD_REQUIRE_TRACES is set (CI).
+func FixtureDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("SWITCHD_FIXTURES"); d != "" {
+		return d
+	}
+	for dir, _ := os.Getwd(); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			d := filepath.Join(dir, "..", "shared", "fixtures", "miners")
+			if _, err := os.Stat(d); err == nil {
+				return d
+			}
+			break
+		}
+	}
+	if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
+		t.Fatal("recorded miner replies not found: set SWITCHD_FIXTURES")
+	}
+	t.Skip("recorded miner replies not found (set SWITCHD_FIXTURES)")
+	return ""
+}
