@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd/daemon/web"
+	"github.com/switchd/switchd/internal/mqtttest"
 )
 
 // TestCrashRecovery starts the built binary, lets it command devices, kills
@@ -28,7 +29,7 @@ func TestCrashRecovery(t *testing.T) {
 	out, err := exec.Command("go", "build", "-o", bin, "../cmd/switchd").CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	mqttPort, httpPort := freePort(t), freePort(t)
+	mqttPort, httpPort := mqtttest.FreePort(t), mqtttest.FreePort(t)
 	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", mqttPort))
 	raw, err := os.ReadFile(cfg)
 	require.NoError(t, err)

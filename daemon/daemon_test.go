@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,20 +19,12 @@ import (
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/daemon/web"
+	"github.com/switchd/switchd/internal/mqtttest"
 	"github.com/switchd/switchd/policies"
 	"go.uber.org/zap/zaptest"
 )
 
 const testToken = "s3cret-token"
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // writeConfig writes a small site (100 miners at 3.5 kW, 20 GPUs) and its
 // policy: hashprice 50 USD/PH/day gives a mining breakeven of 119 USD/MWh.
@@ -273,7 +264,7 @@ func scenario(t *testing.T, base string, pub publisher, stateTopic func() string
 func startEmbedded(t *testing.T) (dir, base string, port int, p *mqttio.Publisher) {
 	t.Helper()
 	dir = t.TempDir()
-	port = freePort(t)
+	port = mqtttest.FreePort(t)
 	base = startDaemon(t, writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port)))
 	return dir, base, port, startPublisher(t, port)
 }
@@ -317,50 +308,14 @@ func startMosquitto(t testing.TB) int {
 }
 
 // startMosquittoRestartable starts a real Mosquitto on a free loopback port
-// and returns a function that kills it and starts a new one on that port.
+// and returns a function that kills it and starts it again on that port.
 func startMosquittoRestartable(t testing.TB) (int, func()) {
 	t.Helper()
-	bin := "/usr/sbin/mosquitto"
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("SWITCHD_REQUIRE_MOSQUITTO") != "" {
-			t.Fatalf("mosquitto required but not installed: %v", err)
-		}
-		t.Skip("mosquitto not installed")
-	}
-	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
-		if os.Getenv("SWITCHD_REQUIRE_MOSQUITTO") != "" {
-			t.Fatalf("mosquitto-clients required but not installed: %v", err)
-		}
-		t.Skip("mosquitto-clients not installed")
-	}
-	port := freePort(t)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n", port), 0o644))
-	logs, err := os.Create(conf + ".log")
-	require.NoError(t, err)
-	t.Cleanup(func() { logs.Close() })
-	var cmd *exec.Cmd
-	start := func() {
-		cmd = exec.Command(bin, "-c", conf)
-		cmd.Stdout, cmd.Stderr = logs, logs
-		require.NoError(t, cmd.Start())
-		require.Eventually(t, func() bool {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		}, 10*time.Second, 50*time.Millisecond, "mosquitto did not start (log in %s)", logs.Name())
-	}
-	stop := func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	start()
-	t.Cleanup(stop)
-	return port, func() {
-		stop()
-		start()
+	mqtttest.RequireTool(t, "mosquitto_pub")
+	m := mqtttest.Start(t, "max_queued_messages 1000000")
+	return m.Port(), func() {
+		m.Stop()
+		m.Restart()
 	}
 }
 

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,57 +16,14 @@ import (
 	"github.com/switchd/switchd/drivers/fakes"
 	"github.com/switchd/switchd/drivers/luxos/luxosfake"
 	"github.com/switchd/switchd/drivers/whatsminer/whatsminerfake"
+	"github.com/switchd/switchd/internal/mqtttest"
 )
-
-// mosquittoTool finds a Mosquitto program; the test skips without it unless
-// SWITCHD_REQUIRE_MOSQUITTO=1.
-func mosquittoTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil && name == "mosquitto" {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr == nil {
-			path, err = "/usr/sbin/mosquitto", nil
-		}
-	}
-	if err != nil {
-		if os.Getenv("SWITCHD_REQUIRE_MOSQUITTO") == "1" {
-			t.Fatalf("%s not found and SWITCHD_REQUIRE_MOSQUITTO=1: %v", name, err)
-		}
-		t.Skipf("%s not found (install mosquitto and mosquitto-clients)", name)
-	}
-	return path
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startProcess runs a program until the test ends, keeping its output for
 // a failure report.
-func startProcess(t *testing.T, name string, args ...string) *syncBuffer {
+func startProcess(t *testing.T, name string, args ...string) *mqtttest.Buffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &mqtttest.Buffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -93,18 +46,10 @@ func TestDevicesEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	broker := mosquittoTool(t, "mosquitto")
-	pub := mosquittoTool(t, "mosquitto_pub")
-	dir := t.TempDir()
-
 	// A real broker on a free loopback port.
-	mport := freeTCPPort(t)
-	conf := []string{fmt.Sprintf("listener %d 127.0.0.1", mport), "persistence false", "allow_anonymous true"}
-	if u, err := user.Current(); err == nil {
-		conf = append(conf, "user "+u.Username)
-	}
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(strings.Join(conf, "\n")+"\n"), 0o600))
-	startProcess(t, broker, "-c", filepath.Join(dir, "mosquitto.conf"))
+	broker := mqtttest.Start(t)
+	mport := broker.Port()
+	dir := t.TempDir()
 
 	// Fake miners, mining, each on its own loopback address (port 4028, as
 	// on a LAN). The third octet is random so that parallel runs do not
@@ -135,7 +80,7 @@ func TestDevicesEndToEnd(t *testing.T) {
 		}
 		return "[" + strings.Join(s, ", ") + "]"
 	}
-	hport := freeTCPPort(t)
+	hport := mqtttest.FreePort(t)
 	site := fmt.Sprintf(`site: {name: e2e, timezone: UTC, power_cap_kw: 1000}
 policy: policy.yaml
 tick: 1s
@@ -189,11 +134,7 @@ rules:
 		}
 		return v
 	}
-	publish := func(price string) {
-		out, err := exec.Command(pub, "-h", "127.0.0.1", "-p", fmt.Sprint(mport), "-q", "1",
-			"-t", "switchd/e2e/signals/price", "-m", price).CombinedOutput()
-		require.NoError(t, err, string(out))
-	}
+	publish := func(price string) { broker.Pub("switchd/e2e/signals/price", price) }
 	luxAsleep := func(want bool) bool {
 		for _, d := range lux {
 			if set.Get(d.Addr).(*luxosfake.Miner).Asleep() != want {

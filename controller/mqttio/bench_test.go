@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/mqtttest"
 	"github.com/switchd/switchd/policies"
 )
 
@@ -67,13 +68,13 @@ func BenchmarkIngest(b *testing.B) {
 		})
 	})
 	b.Run("mosquitto", func(b *testing.B) {
-		pub := requireTool(b, "mosquitto_pub")
-		m := startMosquitto(b, "max_queued_messages 0", "max_inflight_messages 0")
-		benchmarkIngest(b, m.addr(), func(payloads [][]byte, _ func() int64) {
+		pub := mqtttest.RequireTool(b, "mosquitto_pub")
+		m := mqtttest.Start(b, "max_queued_messages 0", "max_inflight_messages 0")
+		benchmarkIngest(b, m.Addr(), func(payloads [][]byte, _ func() int64) {
 			lines := bytes.Join(payloads, []byte("\n"))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(m.port), "-q", "1", "-t", "bench/price", "-l")
+			cmd := exec.CommandContext(ctx, pub, "-h", "127.0.0.1", "-p", strconv.Itoa(m.Port()), "-q", "1", "-t", "bench/price", "-l")
 			cmd.Stdin = bytes.NewReader(lines)
 			out, err := cmd.CombinedOutput()
 			require.NoError(b, err, "mosquitto_pub: %s", out)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/internal/mqtttest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -28,7 +29,7 @@ func TestStartBrokerAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkNoLeaks(t)
+			mqtttest.CheckNoLeaks(t)
 			b, err := StartBroker(tt.addr, zaptest.NewLogger(t))
 			if tt.want != "" {
 				require.ErrorContains(t, err, tt.want)
@@ -45,7 +46,7 @@ func TestStartBrokerAddress(t *testing.T) {
 }
 
 func TestStartBrokerPortInUse(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	_, err := StartBroker(b.Addr(), zaptest.NewLogger(t))
 	require.ErrorContains(t, err, "address already in use")

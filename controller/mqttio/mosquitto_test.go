@@ -20,35 +20,36 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/mqtttest"
 	"github.com/switchd/switchd/policies"
 )
 
 // TestSourceMosquitto receives signals published by mosquitto_pub through
 // a real Mosquitto.
 func TestSourceMosquitto(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
 	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.addr(), ClientID: "switchd-mosq"}, "dc1/signals", &fakeClock{t: now}, r)
+	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-mosq"}, "dc1/signals", &fakeClock{t: now}, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 
-	m.pub("dc1/signals/hashprice", `{"ts":"2024-08-20T14:00:00-05:00","value":48.2}`)
+	m.Pub("dc1/signals/hashprice", `{"ts":"2024-08-20T14:00:00-05:00","value":48.2}`)
 	got := r.waitSamples(t, 1)
 	require.Equal(t, switchd.SignalHashprice, got[0].Signal)
 	require.Equal(t, 48.2, got[0].Value)
 	require.True(t, now.Add(-30*time.Minute).Equal(got[0].Time), "time %s", got[0].Time)
 
-	m.pub("dc1/signals/hashprice", `{"ts":"2024-08-20T13:00:00-05:00","value":47}`)
-	m.pub("dc1/signals/inference_price", "not a number")
-	m.pub("dc1/signals/inference_price", "")
+	m.Pub("dc1/signals/hashprice", `{"ts":"2024-08-20T13:00:00-05:00","value":47}`)
+	m.Pub("dc1/signals/inference_price", "not a number")
+	m.Pub("dc1/signals/inference_price", "")
 	require.Equal(t, []rejection{
 		{switchd.SignalHashprice, ReasonOutOfOrder},
 		{switchd.SignalInferencePrice, ReasonNotANumber},
 		{switchd.SignalInferencePrice, ReasonMalformed},
 	}, r.waitRejects(t, 3))
 
-	m.pub("dc1/signals/inference_price", "2.35")
+	m.Pub("dc1/signals/inference_price", "2.35")
 	got = r.waitSamples(t, 2)
 	require.Equal(t, switchd.Sample{Time: now, Signal: switchd.SignalInferencePrice, Value: 2.35}, got[1])
 }
@@ -57,23 +58,23 @@ func TestSourceMosquitto(t *testing.T) {
 // starts it again on the same port: the source reconnects, subscribes
 // again (the clean session lost the subscriptions) and receives.
 func TestSourceBrokerRestart(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.addr()}, "dc1/signals", nil, r)
+	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr()}, "dc1/signals", nil, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
-	m.pub("dc1/signals/price", "40")
+	m.Pub("dc1/signals/price", "40")
 	r.waitSamples(t, 1)
 
-	m.stop()
+	m.Stop()
 	require.Eventually(t, func() bool { return !s.Connected() }, waitMax, 5*time.Millisecond)
 	require.Equal(t, []bool{true, false}, r.Conns())
 	require.Error(t, s.Publish("dc1/state", []byte("x"), true), "publishing while down fails at once")
 
-	m.start()
+	m.Restart()
 	require.Eventually(t, s.Connected, waitMax, 10*time.Millisecond)
 	require.Equal(t, []bool{true, false, true}, r.Conns())
-	m.pub("dc1/signals/price", "41.5")
+	m.Pub("dc1/signals/price", "41.5")
 	got := r.waitSamples(t, 2)
 	require.Equal(t, 41.5, got[1].Value)
 	require.NoError(t, s.Publish("dc1/state", []byte("up"), true))
@@ -82,42 +83,42 @@ func TestSourceBrokerRestart(t *testing.T) {
 // TestSourceStartsBeforeBroker starts the source while no broker listens:
 // Start returns at once and the connection is made when the broker comes.
 func TestSourceStartsBeforeBroker(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
-	m.stop()
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
+	m.Stop()
 	r := &recorder{}
 	start := time.Now()
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.addr()}, "dc1/signals", nil, r)
+	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr()}, "dc1/signals", nil, r)
 	require.Less(t, time.Since(start), time.Second, "Start does not wait for the broker")
 	require.False(t, s.Connected())
-	m.start()
+	m.Restart()
 	require.Eventually(t, s.Connected, waitMax, 10*time.Millisecond)
-	m.pub("dc1/signals/grid_load", "65000")
+	m.Pub("dc1/signals/grid_load", "65000")
 	require.Equal(t, 65000.0, r.waitSamples(t, 1)[0].Value)
 }
 
 // TestSourceAuth runs Mosquitto with a password file: a wrong password never
 // connects, the right one does.
 func TestSourceAuth(t *testing.T) {
-	checkNoLeaks(t)
-	passwd := requireTool(t, "mosquitto_passwd")
+	mqtttest.CheckNoLeaks(t)
+	passwd := mqtttest.RequireTool(t, "mosquitto_passwd")
 	pwFile := filepath.Join(t.TempDir(), "passwords")
 	out, err := exec.Command(passwd, "-b", "-c", pwFile, "switchd", "s3cret").CombinedOutput()
 	require.NoError(t, err, "mosquitto_passwd: %s", out)
-	m := startMosquitto(t, "allow_anonymous false", "password_file "+pwFile)
+	m := mqtttest.Start(t, "allow_anonymous false", "password_file "+pwFile)
 
 	t.Run("wrong password", func(t *testing.T) {
 		r := &recorder{}
-		s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.addr(), Username: "switchd", Password: "wrong"}, "dc1/signals", nil, r)
+		s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "wrong"}, "dc1/signals", nil, r)
 		// Past the first retry: the refusal is final, not a slow start.
 		require.Never(t, s.Connected, connectRetryInterval+500*time.Millisecond, 50*time.Millisecond)
 		require.Empty(t, r.Conns())
 	})
 	t.Run("right password", func(t *testing.T) {
 		r := &recorder{}
-		s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.addr(), Username: "switchd", Password: "s3cret"}, "dc1/signals", nil, r)
+		s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "s3cret"}, "dc1/signals", nil, r)
 		require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
-		m.pub("dc1/signals/price", "33", "-u", "switchd", "-P", "s3cret")
+		m.Pub("dc1/signals/price", "33", "-u", "switchd", "-P", "s3cret")
 		require.Equal(t, 33.0, r.waitSamples(t, 1)[0].Value)
 	})
 }
@@ -126,13 +127,13 @@ func TestSourceAuth(t *testing.T) {
 // with the CA and a client certificate connects and receives what another
 // source publishes; one without the client certificate never connects.
 func TestSourceTLS(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	dir := t.TempDir()
 	pki := writeTestPKI(t, dir)
-	m := startMosquitto(t,
+	m := mqtttest.Start(t,
 		"cafile "+pki.ca, "certfile "+pki.serverCert, "keyfile "+pki.serverKey,
 		"require_certificate true", "tls_version tlsv1.2")
-	base := policies.MQTTConfig{Broker: "ssl://" + m.addr(), CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}
+	base := policies.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}
 
 	r := &recorder{}
 	s := newTestSource(t, base, "dc1/signals", nil, r)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/mqtttest"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim"
 )
@@ -53,7 +54,7 @@ func bySignal(samples []switchd.Sample) map[switchd.Signal][]switchd.Sample {
 // TestReplay replays a 20-row trace through the embedded broker to a
 // source: every sample arrives, in order, with its trace time.
 func TestReplay(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	src, want := testTrace(t, 20)
 	// The source's clock is after the trace, so no ts is in its future.
@@ -90,7 +91,7 @@ func TestReplay(t *testing.T) {
 // wall clock, which a source on the wall clock accepts although the trace
 // is years old. Every message arrives, in order, unpaced as it is.
 func TestReplayRewrite(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	r := &recorder{}
 	s := newTestSource(t, policies.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", nil, r)
@@ -122,7 +123,7 @@ func TestReplayRewrite(t *testing.T) {
 // TestReplayCarriedForward merges a daily hashprice into a 5-minute price
 // trace: the hashprice carried forward by Merge is not published again.
 func TestReplayCarriedForward(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	r := &recorder{}
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -142,7 +143,7 @@ func TestReplayCarriedForward(t *testing.T) {
 }
 
 func TestReplayStops(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	p := newTestPublisher(t, b.Addr())
 
@@ -185,8 +186,8 @@ func TestReplayNotConnected(t *testing.T) {
 }
 
 func TestPublisherStartCancelled(t *testing.T) {
-	checkNoLeaks(t)
-	p, err := NewPublisher(policies.MQTTConfig{Broker: "tcp://127.0.0.1:" + fmt.Sprint(freePort(t))})
+	mqtttest.CheckNoLeaks(t)
+	p, err := NewPublisher(policies.MQTTConfig{Broker: "tcp://127.0.0.1:" + fmt.Sprint(mqtttest.FreePort(t))})
 	require.NoError(t, err)
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/mqtttest"
 	"github.com/switchd/switchd/policies"
 )
 
@@ -72,7 +73,7 @@ func TestNewSourceErrors(t *testing.T) {
 // TestSourceEmbedded sends good and bad payloads through the embedded
 // broker, published by the Publisher.
 func TestSourceEmbedded(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
 	clock := &fakeClock{t: now}
@@ -132,7 +133,7 @@ func TestSourceEmbedded(t *testing.T) {
 // TestSourcePublish publishes retained state through the source's
 // connection and reads it back with a separate client.
 func TestSourcePublish(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	r := &recorder{}
 	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + b.Addr(), ClientID: "switchd-test"}, "site/signals", nil, r)
@@ -239,7 +240,7 @@ func (h *denyHook) OnACLCheck(_ *mochi.Client, topic string, write bool) bool {
 // read only the price topic: each refusal is logged as an error and the
 // source does not report itself connected, so readiness shows it.
 func TestSourceSubscriptionRefused(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	server := mochi.New(&mochi.Options{Logger: slog.New(&zapHandler{log: zaptest.NewLogger(t)})})
 	require.NoError(t, server.AddHook(new(denyHook), nil))
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: "127.0.0.1:0"})

@@ -20,6 +20,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/drivers/internal/pool"
 	"github.com/switchd/switchd/drivers/internal/pool/pooltest"
+	"github.com/switchd/switchd/internal/mqtttest"
 )
 
 var t0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
@@ -185,11 +186,11 @@ func TestParseConfig(t *testing.T) {
 // TestCurtailRestore commands a device through a real Mosquitto and a
 // fake agent, and confirms it from the agent's state.
 func TestCurtailRestore(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
 	clk := pooltest.NewClock(t0)
-	a := startAgent(t, m.addr(), clk, false, "mining", "m1", "m2")
-	_, devs := newConn(t, "broker: tcp://"+m.addr()+"\n", clk, "m1", "m2")
+	a := startAgent(t, m.Addr(), clk, false, "mining", "m1", "m2")
+	_, devs := newConn(t, "broker: tcp://"+m.Addr()+"\n", clk, "m1", "m2")
 
 	obs := eventually(t, devs["m1"], switchd.ModeMining)
 	require.Equal(t, pool.Observation{Mode: switchd.ModeMining, Known: true, PowerW: 3400, HasPower: true, HashrateTHs: 200}, obs)
@@ -205,7 +206,7 @@ func TestCurtailRestore(t *testing.T) {
 
 	// The command is retained: an agent that restarts finds it.
 	got := make(chan string, 1)
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + m.addr()).SetClientID("late"))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + m.Addr()).SetClientID("late"))
 	require.True(t, c.Connect().WaitTimeout(waitMax))
 	defer c.Disconnect(100)
 	c.Subscribe("switchd/devices/m1/set", 1, func(_ mqtt.Client, msg mqtt.Message) {
@@ -229,11 +230,11 @@ func TestCurtailRestore(t *testing.T) {
 }
 
 func TestPlainPayloads(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
 	clk := pooltest.NewClock(t0)
-	a := startAgent(t, m.addr(), clk, true, "inference", "g1")
-	_, devs := newConn(t, "broker: tcp://"+m.addr()+"\ncommand_payload: plain\n", clk, "g1")
+	a := startAgent(t, m.Addr(), clk, true, "inference", "g1")
+	_, devs := newConn(t, "broker: tcp://"+m.Addr()+"\ncommand_payload: plain\n", clk, "g1")
 	require.Equal(t, pool.Observation{Mode: switchd.ModeInference, Known: true}, eventually(t, devs["g1"], switchd.ModeInference))
 	require.NoError(t, devs["g1"].Set(ctxT(t, waitMax), switchd.ModeOff))
 	eventually(t, devs["g1"], switchd.ModeOff)
@@ -243,11 +244,11 @@ func TestPlainPayloads(t *testing.T) {
 // TestStateProblems: a missing, stale or unreadable state is an error,
 // never a mode.
 func TestStateProblems(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
 	clk := pooltest.NewClock(t0)
-	a := startAgent(t, m.addr(), clk, false, "mining", "m1")
-	_, devs := newConn(t, "broker: tcp://"+m.addr()+"\nmax_age: 2m\n", clk, "m1", "ghost", "bad")
+	a := startAgent(t, m.Addr(), clk, false, "mining", "m1")
+	_, devs := newConn(t, "broker: tcp://"+m.Addr()+"\nmax_age: 2m\n", clk, "m1", "ghost", "bad")
 	eventually(t, devs["m1"], switchd.ModeMining)
 
 	_, err := devs["ghost"].Observe(ctxT(t, waitMax))
@@ -282,21 +283,21 @@ func TestStateProblems(t *testing.T) {
 }
 
 func TestBrokerDown(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	// Nothing listens: refused at once.
-	_, devs := newConn(t, fmt.Sprintf("broker: tcp://127.0.0.1:%d\n", freePort(t)), pooltest.NewClock(t0), "m1")
+	_, devs := newConn(t, fmt.Sprintf("broker: tcp://127.0.0.1:%d\n", mqtttest.FreePort(t)), pooltest.NewClock(t0), "m1")
 	_, err := devs["m1"].Observe(ctxT(t, waitMax))
 	require.ErrorIs(t, err, switchd.ErrUnreachable)
 	require.ErrorContains(t, err, "connection refused")
 	require.ErrorIs(t, devs["m1"].Set(ctxT(t, waitMax), switchd.ModeOff), switchd.ErrUnreachable)
 
 	// A broker that goes away under a connected driver.
-	m := startMosquitto(t)
+	m := mqtttest.Start(t)
 	clk := pooltest.NewClock(t0)
-	startAgent(t, m.addr(), clk, false, "mining", "m1")
-	_, devs = newConn(t, "broker: tcp://"+m.addr()+"\n", clk, "m1")
+	startAgent(t, m.Addr(), clk, false, "mining", "m1")
+	_, devs = newConn(t, "broker: tcp://"+m.Addr()+"\n", clk, "m1")
 	eventually(t, devs["m1"], switchd.ModeMining)
-	m.stop()
+	m.Stop()
 	require.Eventually(t, func() bool {
 		_, err := devs["m1"].Observe(ctxT(t, time.Second))
 		return errors.Is(err, switchd.ErrUnreachable)
@@ -305,15 +306,15 @@ func TestBrokerDown(t *testing.T) {
 }
 
 func TestBrokerAuth(t *testing.T) {
-	checkNoLeaks(t)
+	mqtttest.CheckNoLeaks(t)
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "passwd")
-	out, err := exec.Command(requireTool(t, "mosquitto_passwd"), "-b", "-c", pw, "switchd", "s3cret").CombinedOutput()
+	out, err := exec.Command(mqtttest.RequireTool(t, "mosquitto_passwd"), "-b", "-c", pw, "switchd", "s3cret").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	m := startMosquitto(t, "allow_anonymous false", "password_file "+pw)
+	m := mqtttest.Start(t, "allow_anonymous false", "password_file "+pw)
 	t.Setenv("MQTTAGENT_TEST_PW", "wrong")
 
-	_, devs := newConn(t, "broker: tcp://"+m.addr()+"\nusername: switchd\npassword_env: MQTTAGENT_TEST_PW\n", pooltest.NewClock(t0), "m1")
+	_, devs := newConn(t, "broker: tcp://"+m.Addr()+"\nusername: switchd\npassword_env: MQTTAGENT_TEST_PW\n", pooltest.NewClock(t0), "m1")
 	_, err = devs["m1"].Observe(ctxT(t, waitMax))
 	require.ErrorIs(t, err, switchd.ErrAuth)
 	require.True(t, switchd.IsPermanent(err))
@@ -331,24 +332,24 @@ func TestBrokerAuth(t *testing.T) {
 
 	f := filepath.Join(dir, "pw")
 	require.NoError(t, os.WriteFile(f, []byte("s3cret\n"), 0o600))
-	_, devs = newConn(t, "broker: tcp://"+m.addr()+"\nusername: switchd\npassword_file: "+f+"\n", pooltest.NewClock(t0), "m2")
+	_, devs = newConn(t, "broker: tcp://"+m.Addr()+"\nusername: switchd\npassword_file: "+f+"\n", pooltest.NewClock(t0), "m2")
 	require.NoError(t, devs["m2"].Set(ctxT(t, waitMax), switchd.ModeOff))
 }
 
 // TestPool drives a fleet through the shared pool: the pool's Stop closes
 // the shared connection (checkNoLeaks).
 func TestPool(t *testing.T) {
-	checkNoLeaks(t)
-	m := startMosquitto(t)
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
 	clk := pooltest.NewClock(t0)
-	startAgent(t, m.addr(), clk, false, "mining", "m1", "m2", "m3")
+	startAgent(t, m.Addr(), clk, false, "mining", "m1", "m2", "m3")
 	spec := switchd.FleetSpec{Name: "hall", Count: 3}
 	spec.Supports[switchd.ModeOff], spec.Supports[switchd.ModeMining] = true, true
 	spec.Transition[switchd.ModeMining][switchd.ModeOff] = 30 * time.Second
 	drv, err := New(pool.Deps{
 		Spec:     spec,
 		Devices:  []switchd.Device{{Addr: "m1"}, {Addr: "m2"}, {Addr: "m3"}},
-		Settings: pooltest.Settings{YAML: "broker: tcp://" + m.addr() + "\ntimeout: 5s\n"},
+		Settings: pooltest.Settings{YAML: "broker: tcp://" + m.Addr() + "\ntimeout: 5s\n"},
 		Clock:    clk,
 		Logger:   zaptest.NewLogger(t),
 	})
