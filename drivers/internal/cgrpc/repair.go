@@ -183,10 +183,15 @@ func (r *repairer) run() {
 			}
 			if c.state == 3 {
 				// Write it only if another value follows: a trailing
-				// comma before a close is dropped.
-				if n := r.nextSignificant(); n != '}' && n != ']' && n != 0 {
+				// comma before a close is dropped, and with it the rest
+				// of a run of commas (skipped at once, so that a long
+				// run costs linear time).
+				n, at := r.nextSignificant()
+				if n != '}' && n != ']' && n != 0 {
 					r.out = append(r.out, ',')
 					c.state = 0
+				} else {
+					r.i = at
 				}
 			}
 			// state 0: a doubled or leading comma, dropped.
@@ -248,17 +253,17 @@ func (r *repairer) run() {
 	}
 }
 
-// nextSignificant returns the next byte after r.i that is neither space
-// nor a comma, or 0.
-func (r *repairer) nextSignificant() byte {
+// nextSignificant returns the next byte from r.i on that is neither space
+// nor a comma (0 at the end) and its index.
+func (r *repairer) nextSignificant() (byte, int) {
 	for j := r.i; j < len(r.in); j++ {
 		switch r.in[j] {
 		case ' ', '\t', '\r', '\n', ',':
 			continue
 		}
-		return r.in[j]
+		return r.in[j], j
 	}
-	return 0
+	return 0, len(r.in)
 }
 
 // string copies a double-quoted string starting at r.i, repairing raw
