@@ -13,7 +13,7 @@ import (
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon/web"
 	"github.com/switchd/switchd/policies"
-	"github.com/switchd/switchd/sim"
+	"github.com/switchd/switchd/trace"
 	"go.uber.org/zap"
 )
 
@@ -133,7 +133,7 @@ func (d *daemon) runDemo(ctx context.Context, mq policies.MQTTConfig, demo *poli
 	}
 	defer pub.Close()
 	for {
-		src, _, closer, err := sim.Open([]string{demo.Trace})
+		src, _, closer, err := trace.Open([]string{demo.Trace})
 		if err != nil {
 			d.log.Error("demo replay", zap.Error(err))
 			return

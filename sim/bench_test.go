@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/trace"
 )
 
 // benchSimSite is a site of n devices: 80% S21-class ASICs, 20% H100-class GPUs
@@ -86,7 +87,7 @@ func BenchmarkYear(b *testing.B) {
 			for b.Loop() {
 				var err error
 				res, err = Run(context.Background(), RunOptions{
-					Site: site, Policy: pol, Source: SyntheticSource(start, step, c.rows, 1),
+					Site: site, Policy: pol, Source: trace.SyntheticSource(start, step, c.rows, 1),
 				})
 				if err != nil {
 					b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/trace"
 )
 
 // CLIOptions are `switchd sim`'s flags.
@@ -53,11 +54,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	src, notices, closer, err := Open(o.Traces)
+	src, notices, closer, err := trace.Open(o.Traces)
 	if err != nil {
 		return err
 	}
-	series, err := Collect(src)
+	series, err := trace.Collect(src)
 	closer.Close()
 	if err != nil {
 		return err

@@ -1,4 +1,6 @@
-// Package sim replays traces through the controller on a virtual clock: trace
-// reader, virtual clock, runner, baselines, oracle and report. It must not
-// import the daemon's I/O packages (MQTT, HTTP).
+// Package sim replays traces through the controller on a virtual clock:
+// the runner, the baselines and the report, measured against the
+// perfect-foresight bound of sim/oracle. Traces are read with package
+// trace. It must not import the daemon's I/O packages (MQTT, HTTP), and
+// nothing below it imports it.
 package sim

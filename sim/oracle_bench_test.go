@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/sim/oracle"
 )
 
 // oracleBenchSite is three fleets under a 4 MW cap they would exceed by 1.25 MW:
@@ -37,10 +38,10 @@ func oracleBenchSite() ([]switchd.FleetSpec, float64) {
 // oracleBenchYear is a leap year of quarter-hours with a daily price shape,
 // noise, clustered spikes up to 3,000 USD/MWh and some negative hours; a
 // daily hashprice random walk; AI demand between 40 and 100 GPUs.
-func oracleBenchYear() []Interval {
+func oracleBenchYear() []oracle.Interval {
 	const rows = 366 * 96
 	rng := rand.New(rand.NewPCG(7, 11))
-	iv := make([]Interval, rows)
+	iv := make([]oracle.Interval, rows)
 	hashprice, spike := 50.0, 0
 	for i := range iv {
 		day, hour := i/96, float64(i%96)/4
@@ -59,7 +60,7 @@ func oracleBenchYear() []Interval {
 			price = -10 - 30*rng.Float64()
 		}
 		demand := 70 + 30*math.Sin(2*math.Pi*(hour-8)/24)
-		iv[i] = Interval{Hours: oracleRowHours, Values: oracleValues(price, hashprice, 2.1, demand)}
+		iv[i] = oracle.Interval{Hours: oracleRowHours, Values: oracleValues(price, hashprice, 2.1, demand)}
 	}
 	return iv
 }
@@ -68,9 +69,9 @@ func BenchmarkOracle(b *testing.B) {
 	fleets, capKW := oracleBenchSite()
 	iv := oracleBenchYear()
 	b.ReportAllocs()
-	var res OracleResult
+	var res oracle.Result
 	for b.Loop() {
-		res = Oracle(fleets, capKW, iv, OracleOptions{})
+		res = oracle.Bound(fleets, capKW, iv, oracle.Options{})
 	}
 	b.ReportMetric(res.ProfitUSD, "usd")
 	b.ReportMetric(float64(res.Iterations), "iterations")

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/sim/oracle"
 )
 
 // oracleRowHours is the length of the test traces' rows: a quarter-hour.
@@ -53,10 +54,10 @@ func oracleValues(price, hashprice, inference, demand float64) switchd.Values {
 }
 
 // oracleTrace is quarter-hours at the given prices and a hashprice of 50.
-func oracleTrace(prices ...float64) []Interval {
-	iv := make([]Interval, len(prices))
+func oracleTrace(prices ...float64) []oracle.Interval {
+	iv := make([]oracle.Interval, len(prices))
 	for i, p := range prices {
-		iv[i] = Interval{Hours: oracleRowHours, Values: oracleValues(p, 50, 0, -1)}
+		iv[i] = oracle.Interval{Hours: oracleRowHours, Values: oracleValues(p, 50, 0, -1)}
 	}
 	return iv
 }
@@ -88,7 +89,7 @@ func TestOracleSingleDevice(t *testing.T) {
 	tests := []struct {
 		name    string
 		fleet   func(*switchd.FleetSpec)
-		iv      []Interval
+		iv      []oracle.Interval
 		initial []switchd.Mode
 		want    float64
 	}{
@@ -195,7 +196,7 @@ func TestOracleSingleDevice(t *testing.T) {
 			if tt.fleet != nil {
 				tt.fleet(&f)
 			}
-			got := Oracle([]switchd.FleetSpec{f}, 1e6, tt.iv, OracleOptions{Initial: tt.initial})
+			got := oracle.Bound([]switchd.FleetSpec{f}, 1e6, tt.iv, oracle.Options{Initial: tt.initial})
 			require.InDelta(t, tt.want, got.ProfitUSD, 1e-9)
 			require.True(t, got.Exact)
 			require.Equal(t, "per-fleet DP (exact)", got.Method)
@@ -214,19 +215,19 @@ func TestOracleDwellScope(t *testing.T) {
 	tests := []struct {
 		name   string
 		prices []float64
-		dwell  DwellScope
+		dwell  oracle.DwellScope
 		want   float64
 	}{
 		{name: "off only: a forced stop may cut a run of mining short", prices: dip, want: oracleMine(20)},
-		{name: "all modes: a start mines for the dwell, so the dip is not worth it", prices: dip, dwell: DwellAllModes, want: 0},
-		{name: "none: the dip is taken", prices: dip, dwell: DwellNone, want: oracleMine(20)},
+		{name: "all modes: a start mines for the dwell, so the dip is not worth it", prices: dip, dwell: oracle.DwellAllModes, want: 0},
+		{name: "none: the dip is taken", prices: dip, dwell: oracle.DwellNone, want: oracleMine(20)},
 		{name: "off only: a stop lasts the dwell, so the spike is ridden through", prices: spike, want: oracleSumMine(spike...)},
-		{name: "all modes: the spike is ridden through", prices: spike, dwell: DwellAllModes, want: oracleSumMine(spike...)},
-		{name: "none: the spike is curtailed", prices: spike, dwell: DwellNone, want: oracleSumMine(spikeless...)},
+		{name: "all modes: the spike is ridden through", prices: spike, dwell: oracle.DwellAllModes, want: oracleSumMine(spike...)},
+		{name: "none: the spike is curtailed", prices: spike, dwell: oracle.DwellNone, want: oracleSumMine(spikeless...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Oracle([]switchd.FleetSpec{f}, 1e6, oracleTrace(tt.prices...), OracleOptions{Dwell: tt.dwell})
+			got := oracle.Bound([]switchd.FleetSpec{f}, 1e6, oracleTrace(tt.prices...), oracle.Options{Dwell: tt.dwell})
 			require.InDelta(t, tt.want, got.ProfitUSD, 1e-9)
 			require.True(t, got.Exact)
 		})
@@ -243,29 +244,29 @@ func TestDwellScopeFor(t *testing.T) {
 	tests := []struct {
 		name     string
 		policy   policies.Policy
-		want     DwellScope
+		want     oracle.DwellScope
 		wantName string
 	}{
-		{name: "no rules", want: DwellAllModes, wantName: "all modes"},
+		{name: "no rules", want: oracle.DwellAllModes, wantName: "all modes"},
 		{
 			name:   "a rule that only sets minimums",
 			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Min[switchd.ModeMining] = 5 })}}},
-			want:   DwellAllModes, wantName: "all modes",
+			want:   oracle.DwellAllModes, wantName: "all modes",
 		},
 		{
 			name:   "a site cap rule",
 			policy: policies.Policy{Rules: []policies.Rule{{Then: policies.Effect{SiteCapKW: &capKW}}}},
-			want:   DwellOffOnly, wantName: "off only",
+			want:   oracle.DwellOffOnly, wantName: "off only",
 		},
 		{
 			name:   "a forbidden mode",
 			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Forbid[switchd.ModeMining] = true })}}},
-			want:   DwellOffOnly, wantName: "off only",
+			want:   oracle.DwellOffOnly, wantName: "off only",
 		},
 		{
 			name:   "a maximum on inference",
 			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Max[switchd.ModeInference] = 3 })}}},
-			want:   DwellOffOnly, wantName: "off only",
+			want:   oracle.DwellOffOnly, wantName: "off only",
 		},
 		{
 			name: "a curtail fail-safe",
@@ -274,7 +275,7 @@ func TestDwellScopeFor(t *testing.T) {
 				p.FailSafe[switchd.SignalPrice] = policies.FailSafeCurtail
 				return p
 			}(),
-			want: DwellOffOnly, wantName: "off only",
+			want: oracle.DwellOffOnly, wantName: "off only",
 		},
 		{
 			name: "a maximum on off",
@@ -282,12 +283,12 @@ func TestDwellScopeFor(t *testing.T) {
 				{Then: policies.Effect{SiteCapKW: &capKW}},
 				{Then: constrained(func(fc *policies.FleetConstraint) { fc.Max[switchd.ModeOff] = 10 })},
 			}},
-			want: DwellNone, wantName: "none",
+			want: oracle.DwellNone, wantName: "none",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := DwellScopeFor(&tt.policy)
+			got := oracle.DwellScopeFor(&tt.policy)
 			require.Equal(t, tt.want, got)
 			require.Equal(t, tt.wantName, got.String())
 		})
@@ -296,12 +297,12 @@ func TestDwellScopeFor(t *testing.T) {
 
 func TestOracleCoupling(t *testing.T) {
 	prices := []float64{20, 40, 150, 900, 60, 10, -5, 30, 200, 25, 25, 25}
-	iv := make([]Interval, len(prices))
+	iv := make([]oracle.Interval, len(prices))
 	for i, p := range prices {
-		iv[i] = Interval{Hours: oracleRowHours, Values: oracleValues(p, 50, 2.1, -1)}
+		iv[i] = oracle.Interval{Hours: oracleRowHours, Values: oracleValues(p, 50, 2.1, -1)}
 	}
-	withDemand := func(iv []Interval, d float64) []Interval {
-		out := append([]Interval(nil), iv...)
+	withDemand := func(iv []oracle.Interval, d float64) []oracle.Interval {
+		out := append([]oracle.Interval(nil), iv...)
 		for i := range out {
 			out[i].Values.V[switchd.SignalAIDemand], out[i].Values.Present[switchd.SignalAIDemand] = d, true
 		}
@@ -312,8 +313,8 @@ func TestOracleCoupling(t *testing.T) {
 	asics.MinDwell, gpus.MinDwell = 30*time.Minute, 45*time.Minute
 	asics.Transition[switchd.ModeOff][switchd.ModeMining] = 5 * time.Minute
 	gpus.Transition[switchd.ModeOff][switchd.ModeInference] = 10 * time.Minute
-	alone := func(f switchd.FleetSpec, iv []Interval) float64 {
-		r := Oracle([]switchd.FleetSpec{f}, math.Inf(1), iv, OracleOptions{})
+	alone := func(f switchd.FleetSpec, iv []oracle.Interval) float64 {
+		r := oracle.Bound([]switchd.FleetSpec{f}, math.Inf(1), iv, oracle.Options{})
 		require.True(t, r.Exact)
 		return r.ProfitUSD
 	}
@@ -325,7 +326,7 @@ func TestOracleCoupling(t *testing.T) {
 	tests := []struct {
 		name      string
 		capKW     float64
-		iv        []Interval
+		iv        []oracle.Interval
 		wantExact bool
 		method    string
 		// feasible is what a schedule honouring every constraint earns.
@@ -363,7 +364,7 @@ func TestOracleCoupling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Oracle([]switchd.FleetSpec{asics, gpus}, tt.capKW, tt.iv, OracleOptions{})
+			got := oracle.Bound([]switchd.FleetSpec{asics, gpus}, tt.capKW, tt.iv, oracle.Options{})
 			require.Equal(t, tt.wantExact, got.Exact)
 			require.Contains(t, got.Method, tt.method)
 			require.GreaterOrEqual(t, got.ProfitUSD, tt.feasible-1e-9)
@@ -382,7 +383,7 @@ func TestOracleDegenerateInput(t *testing.T) {
 		name    string
 		fleets  []switchd.FleetSpec
 		capKW   float64
-		iv      []Interval
+		iv      []oracle.Interval
 		want    float64
 		inexact bool
 	}{
@@ -391,7 +392,7 @@ func TestOracleDegenerateInput(t *testing.T) {
 		{name: "an empty fleet", fleets: []switchd.FleetSpec{oracleASIC(0)}, capKW: 10, iv: oracleTrace(20), want: 0},
 		{
 			name: "zero and negative lengths hold no time", fleets: []switchd.FleetSpec{oracleASIC(1)}, capKW: 10,
-			iv:   append(oracleTrace(20), Interval{Hours: 0, Values: oracleValues(20, 50, 0, -1)}, Interval{Hours: -1}),
+			iv:   append(oracleTrace(20), oracle.Interval{Hours: 0, Values: oracleValues(20, 50, 0, -1)}, oracle.Interval{Hours: -1}),
 			want: oracleMine(20),
 		},
 		{name: "a NaN cap is no cap", fleets: []switchd.FleetSpec{oracleASIC(2)}, capKW: math.NaN(), iv: oracleTrace(20), want: 2 * oracleMine(20)},
@@ -399,7 +400,7 @@ func TestOracleDegenerateInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Oracle(tt.fleets, tt.capKW, tt.iv, OracleOptions{})
+			got := oracle.Bound(tt.fleets, tt.capKW, tt.iv, oracle.Options{})
 			require.InDelta(t, tt.want, got.ProfitUSD, 1e-6)
 			require.GreaterOrEqual(t, got.ProfitUSD, tt.want)
 			require.Equal(t, !tt.inexact, got.Exact)
@@ -412,9 +413,9 @@ func TestOracleDegenerateInput(t *testing.T) {
 type oracleInstance struct {
 	fleets  []switchd.FleetSpec
 	capKW   float64
-	iv      []Interval
+	iv      []oracle.Interval
 	initial []switchd.Mode
-	dwell   DwellScope
+	dwell   oracle.DwellScope
 }
 
 func newOracleInstance(rng *rand.Rand, maxIntervals, maxCount int) oracleInstance {
@@ -448,7 +449,7 @@ func newOracleInstance(rng *rand.Rand, maxIntervals, maxCount int) oracleInstanc
 		maxKW += float64(f.Count) * max(f.Modes[switchd.ModeMining].PowerKW, f.Modes[switchd.ModeInference].PowerKW)
 	}
 	in.capKW = maxKW * (0.2 + 0.9*rng.Float64())
-	in.dwell = DwellScope(rng.IntN(3))
+	in.dwell = oracle.DwellScope(rng.IntN(3))
 	T := 2 + rng.IntN(maxIntervals-1)
 	withDemand := rng.IntN(2) == 0
 	for range T {
@@ -461,13 +462,13 @@ func newOracleInstance(rng *rand.Rand, maxIntervals, maxCount int) oracleInstanc
 			d = float64(rng.IntN(4))
 		}
 		v := oracleValues(-60+500*rng.Float64()*rng.Float64(), 30+40*rng.Float64(), 3*rng.Float64(), d)
-		in.iv = append(in.iv, Interval{Hours: h, Values: v})
+		in.iv = append(in.iv, oracle.Interval{Hours: h, Values: v})
 	}
 	return in
 }
 
-func (in *oracleInstance) options() OracleOptions {
-	return OracleOptions{Initial: in.initial, Dwell: in.dwell}
+func (in *oracleInstance) options() oracle.Options {
+	return oracle.Options{Initial: in.initial, Dwell: in.dwell}
 }
 
 // oracleBruteForce is the optimum of the oracle's interval model, written from
@@ -495,7 +496,7 @@ func oracleBruteForce(in *oracleInstance) float64 {
 			if m == switchd.ModeOff || f.Supports[m] {
 				d.modes = append(d.modes, m)
 				k := 1
-				if in.dwell == DwellAllModes || in.dwell == DwellOffOnly && m == switchd.ModeOff {
+				if in.dwell == oracle.DwellAllModes || in.dwell == oracle.DwellOffOnly && m == switchd.ModeOff {
 					k = max(1, int(math.Floor(f.MinDwell.Hours()/maxH*(1+1e-9)))-1)
 				}
 				d.k[m] = min(k, 15)
@@ -608,7 +609,7 @@ func TestOracleBruteForce(t *testing.T) {
 		in := newOracleInstance(rng, 7, 2)
 		t.Run(fmt.Sprintf("instance %d", i), func(t *testing.T) {
 			want := oracleBruteForce(&in)
-			got := Oracle(in.fleets, in.capKW, in.iv, in.options())
+			got := oracle.Bound(in.fleets, in.capKW, in.iv, in.options())
 			tol := 1e-9 * max(1, math.Abs(want))
 			require.GreaterOrEqual(t, got.ProfitUSD, want-tol, "bound below the optimum of its own model: %+v", in)
 			if got.Exact {
@@ -640,7 +641,7 @@ type ctDevice struct {
 // the simulated devices: exact integrals over the pieces between every
 // interval and segment boundary. ok is false when the site draw ever
 // exceeds capKW.
-func ctProfit(fleets []switchd.FleetSpec, capKW float64, iv []Interval, devs []ctDevice) (profit float64, ok bool) {
+func ctProfit(fleets []switchd.FleetSpec, capKW float64, iv []oracle.Interval, devs []ctDevice) (profit float64, ok bool) {
 	ends := make([]float64, len(iv))
 	cuts := []float64{0}
 	for t, x := range iv {
@@ -773,7 +774,7 @@ func gridOptimum(in *oracleInstance) float64 {
 		}
 		out = append(out, gridState{mode: s.mode, target: s.mode, age: min(s.age+1, d.dwell)})
 		switches = append(switches, 0)
-		if s.age+1 < d.dwell && (in.dwell == DwellAllModes || in.dwell == DwellOffOnly && s.mode == switchd.ModeOff) {
+		if s.age+1 < d.dwell && (in.dwell == oracle.DwellAllModes || in.dwell == oracle.DwellOffOnly && s.mode == switchd.ModeOff) {
 			return out, switches
 		}
 		for _, b := range switchd.Modes {
@@ -877,7 +878,7 @@ func newEdgeInstance(rng *rand.Rand) oracleInstance {
 	}
 	f.MinDwell = time.Duration(rng.IntN(13)) * 5 * time.Minute
 	f.SwitchCostUSD = []float64{0, 0, 0.01, 0.05}[rng.IntN(4)]
-	in := oracleInstance{fleets: []switchd.FleetSpec{f}, capKW: 1e6, dwell: DwellScope(rng.IntN(3)),
+	in := oracleInstance{fleets: []switchd.FleetSpec{f}, capKW: 1e6, dwell: oracle.DwellScope(rng.IntN(3)),
 		initial: []switchd.Mode{switchd.Modes[rng.IntN(switchd.NumModes)]}}
 	for range 2 + rng.IntN(7) {
 		price := -300 * rng.Float64()
@@ -885,7 +886,7 @@ func newEdgeInstance(rng *rand.Rand) oracleInstance {
 			price = 3000 * math.Pow(rng.Float64(), 3)
 		}
 		v := oracleValues(price, 80*rng.Float64(), 3*rng.Float64(), -1)
-		in.iv = append(in.iv, Interval{Hours: gridStep * float64(1+rng.IntN(3)), Values: v})
+		in.iv = append(in.iv, oracle.Interval{Hours: gridStep * float64(1+rng.IntN(3)), Values: v})
 	}
 	return in
 }
@@ -900,7 +901,7 @@ func TestOracleBoundsGridController(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	check := func(t *testing.T, in *oracleInstance) {
 		controller := gridOptimum(in)
-		got := Oracle(in.fleets, in.capKW, in.iv, in.options())
+		got := oracle.Bound(in.fleets, in.capKW, in.iv, in.options())
 		require.GreaterOrEqual(t, got.ProfitUSD, controller-1e-9, "a controller beats the bound: %+v", *in)
 	}
 	for i := range 150 {
@@ -928,7 +929,7 @@ func TestOracleBoundsCraftedControllers(t *testing.T) {
 	longStart.Transition[switchd.ModeOff][switchd.ModeMining] = time.Hour
 	dwell := oracleASIC(1)
 	dwell.MinDwell = 75 * time.Minute
-	rows := func(hashprice float64, prices ...float64) []Interval {
+	rows := func(hashprice float64, prices ...float64) []oracle.Interval {
 		iv := oracleTrace(prices...)
 		for i := range iv {
 			iv[i].Values.V[switchd.SignalHashprice] = hashprice
@@ -938,7 +939,7 @@ func TestOracleBoundsCraftedControllers(t *testing.T) {
 	tests := []struct {
 		name    string
 		fleet   switchd.FleetSpec
-		iv      []Interval
+		iv      []oracle.Interval
 		initial switchd.Mode
 		// schedule is what the intended schedule earns; the grid search
 		// must find at least that.
@@ -976,7 +977,7 @@ func TestOracleBoundsCraftedControllers(t *testing.T) {
 			in := oracleInstance{fleets: []switchd.FleetSpec{tt.fleet}, capKW: 1e6, iv: tt.iv, initial: []switchd.Mode{tt.initial}}
 			controller := gridOptimum(&in)
 			require.GreaterOrEqual(t, controller, tt.schedule-1e-9)
-			got := Oracle(in.fleets, in.capKW, in.iv, in.options())
+			got := oracle.Bound(in.fleets, in.capKW, in.iv, in.options())
 			require.GreaterOrEqual(t, got.ProfitUSD, controller-1e-9)
 		})
 	}
@@ -984,7 +985,7 @@ func TestOracleBoundsCraftedControllers(t *testing.T) {
 
 // readOracleTrace reads a trace's prices and hashprice (50 USD/PH/day when it
 // has none), for the tests that use the real traces in $SWITCHD_TRACES.
-func readOracleTrace(t *testing.T, name string) []Interval {
+func readOracleTrace(t *testing.T, name string) []oracle.Interval {
 	dir := os.Getenv("SWITCHD_TRACES")
 	if dir == "" {
 		t.Skip("SWITCHD_TRACES not set")
@@ -998,7 +999,7 @@ func readOracleTrace(t *testing.T, name string) []Interval {
 	for i, c := range rows[0] {
 		col[c] = i
 	}
-	var iv []Interval
+	var iv []oracle.Interval
 	var times []time.Time
 	for _, r := range rows[1:] {
 		at, err := time.Parse(time.RFC3339, r[0])
@@ -1011,7 +1012,7 @@ func readOracleTrace(t *testing.T, name string) []Interval {
 			require.NoError(t, err)
 		}
 		times = append(times, at)
-		iv = append(iv, Interval{Values: oracleValues(price, hp*1000, 2.1, -1)})
+		iv = append(iv, oracle.Interval{Values: oracleValues(price, hp*1000, 2.1, -1)})
 	}
 	for i := range iv {
 		if i+1 < len(iv) {
@@ -1043,7 +1044,7 @@ func TestOracleRealTrace(t *testing.T) {
 
 	// The policy: GPUs serve inference throughout; 901 ASICs mine whenever
 	// the row's price is under breakeven and their dwell allows.
-	policy := func(t *testing.T, iv []Interval) float64 {
+	policy := func(t *testing.T, iv []oracle.Interval) float64 {
 		gpuLife := ctDevice{fleet: 1, weight: 100, switches: 1, segments: []ctSegment{
 			{from: 0, to: 0, mode: switchd.ModeOff, target: switchd.ModeInference},
 			{from: 0, to: math.Inf(1), mode: switchd.ModeInference, target: switchd.ModeInference},
@@ -1078,17 +1079,17 @@ func TestOracleRealTrace(t *testing.T) {
 			tests := []struct {
 				name  string
 				capKW float64
-				opt   OracleOptions
+				opt   oracle.Options
 				exact bool
 			}{
 				{name: "binding cap", capKW: capKW},
-				{name: "binding cap, dwell in all modes", capKW: capKW, opt: OracleOptions{Dwell: DwellAllModes}},
+				{name: "binding cap, dwell in all modes", capKW: capKW, opt: oracle.Options{Dwell: oracle.DwellAllModes}},
 				{name: "no cap", capKW: math.Inf(1), exact: true},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					start := time.Now()
-					got := Oracle(fleets, tt.capKW, iv, tt.opt)
+					got := oracle.Bound(fleets, tt.capKW, iv, tt.opt)
 					t.Logf("policy %.0f USD, oracle %.0f USD (%s) in %v", policy, got.ProfitUSD, got.Method, time.Since(start))
 					require.GreaterOrEqual(t, got.ProfitUSD, policy)
 					require.Equal(t, tt.exact, got.Exact)

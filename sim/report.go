@@ -13,6 +13,8 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/sim/oracle"
+	"github.com/switchd/switchd/trace"
 )
 
 // TopFraction is the share of the trace's priced intervals, by count, whose
@@ -24,11 +26,11 @@ const TopFraction = 0.01
 type CompareOptions struct {
 	Site   *policies.Site
 	Policy *policies.Policy
-	Series *Series
+	Series *trace.Series
 	Files  []string // trace files, for the report
 	// OnInterval, when set, receives the policy run's intervals.
 	OnInterval func(*IntervalRecord)
-	Oracle     OracleOptions
+	Oracle     oracle.Options
 }
 
 // ModeFigures is a figure split by mode.
@@ -171,9 +173,9 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	// The bound must hold for every strategy compared: the policy's forced
 	// moves and the threshold baseline's (it forces miners off, ignoring
 	// dwell) both leave only stays in off held to the dwell time.
-	oo.Dwell = DwellScopeFor(o.Policy)
-	if oo.Dwell == DwellAllModes {
-		oo.Dwell = DwellOffOnly
+	oo.Dwell = oracle.DwellScopeFor(o.Policy)
+	if oo.Dwell == oracle.DwellAllModes {
+		oo.Dwell = oracle.DwellOffOnly
 	}
 	oo.Initial = make([]switchd.Mode, len(o.Site.Fleets))
 	for i := range o.Site.Fleets {
@@ -181,7 +183,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 			oo.Initial[i] = cfg.Initial
 		}
 	}
-	or := Oracle(o.Site.Specs(), o.Site.PowerCapKW, OracleIntervals(o.Series, o.Policy), oo)
+	or := oracle.Bound(o.Site.Specs(), o.Site.PowerCapKW, OracleIntervals(o.Series, o.Policy), oo)
 
 	rep := &Report{Simulated: true, Site: o.Site.Name, Policy: o.Policy.Source, RunReport: runReport(pol, ao)}
 	rep.Baselines.AlwaysOn = runReport(ao, ao)
@@ -211,8 +213,8 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 
 // OracleIntervals turns a series into the oracle's intervals, with the
 // policy's fallbacks filling signals the trace does not carry.
-func OracleIntervals(s *Series, p *policies.Policy) []Interval {
-	out := make([]Interval, s.Len())
+func OracleIntervals(s *trace.Series, p *policies.Policy) []oracle.Interval {
+	out := make([]oracle.Interval, s.Len())
 	var snap switchd.Snapshot
 	for i := range out {
 		for _, sig := range switchd.AllSignals {
@@ -224,7 +226,7 @@ func OracleIntervals(s *Series, p *policies.Policy) []Interval {
 		if i+1 < s.Len() {
 			end = s.Time(i + 1)
 		}
-		out[i] = Interval{Hours: end.Sub(s.Time(i)).Hours(), Values: p.Values(&snap)}
+		out[i] = oracle.Interval{Hours: end.Sub(s.Time(i)).Hours(), Values: p.Values(&snap)}
 	}
 	return out
 }

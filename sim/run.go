@@ -12,6 +12,7 @@ import (
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/trace"
 )
 
 // VirtualClock is the simulator's clock: it tells the time it was last set
@@ -30,7 +31,7 @@ type RunOptions struct {
 	Policy *policies.Policy
 	// Planner replaces the policy's planner (baselines); nil runs the policy.
 	Planner controller.Planner
-	Source  Source
+	Source  trace.Source
 	// End is the end of the last row's interval; zero means last row plus
 	// the previous step.
 	End time.Time
@@ -156,7 +157,7 @@ type runner struct {
 	rec                  IntervalRecord
 }
 
-func (r *runner) loop(ctx context.Context, cur Row) (*Result, error) {
+func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 	var prevStep time.Duration
 	for {
 		if err := ctx.Err(); err != nil {
@@ -208,7 +209,7 @@ func (r *runner) loop(ctx context.Context, cur Row) (*Result, error) {
 }
 
 // startInterval fixes the values in force for accounting until the next row.
-func (r *runner) startInterval(cur Row) {
+func (r *runner) startInterval(cur trace.Row) {
 	r.values = r.o.Policy.Values(r.ctl.Snapshot())
 	r.aoOff = r.alwaysOn.offCount(&r.values)
 	r.ivCost, r.ivRev, r.ivKWh = 0, 0, 0
@@ -340,7 +341,7 @@ func simConfig(site *policies.Site, i int) (simdev.Config, error) {
 // TopPriceThreshold returns the price at or above which an interval is in
 // the top fraction q of the series' priced intervals (by count), or +Inf if
 // the series has no price.
-func TopPriceThreshold(s *Series, q float64) float64 {
+func TopPriceThreshold(s *trace.Series, q float64) float64 {
 	prices := make([]float64, 0, s.Len())
 	for i := range s.Len() {
 		if p, ok := s.Value(i, switchd.SignalPrice); ok {

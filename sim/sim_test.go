@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/trace"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -87,9 +88,9 @@ func TestGoldenReport(t *testing.T) {
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("golden-policy.yaml", []byte(goldenPolicy), site)
 	require.NoError(t, err)
-	r, err := NewReader(strings.NewReader(goldenTrace()), "golden.csv")
+	r, err := trace.NewReader(strings.NewReader(goldenTrace()), "golden.csv")
 	require.NoError(t, err)
-	series, err := Collect(r)
+	series, err := trace.Collect(r)
 	require.NoError(t, err)
 	rep, err := Compare(context.Background(), CompareOptions{Site: site, Policy: pol, Series: series, Files: []string{"golden.csv"}})
 	require.NoError(t, err)
@@ -164,9 +165,9 @@ func TestRealTraceInvariants(t *testing.T) {
 		if hashprice != "" && tr != hashprice {
 			files = append(files, hashprice)
 		}
-		src, _, closer, err := Open(files)
+		src, _, closer, err := trace.Open(files)
 		require.NoError(t, err)
-		series, err := Collect(src)
+		series, err := trace.Collect(src)
 		closer.Close()
 		require.NoError(t, err)
 		for _, pf := range polFiles {
@@ -202,7 +203,7 @@ func TestRunEnergyMatchesIntervals(t *testing.T) {
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("p.yaml", []byte(goldenPolicy), site)
 	require.NoError(t, err)
-	r, err := NewReader(strings.NewReader(goldenTrace()), "golden.csv")
+	r, err := trace.NewReader(strings.NewReader(goldenTrace()), "golden.csv")
 	require.NoError(t, err)
 	var kwh, cost, rev float64
 	n := 0

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim"
+	"github.com/switchd/switchd/trace"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -193,7 +194,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	if err := sim.WriteCSV(w, sim.SyntheticSource(t0, *step, *n, *seed)); err != nil {
+	if err := trace.WriteCSV(w, trace.SyntheticSource(t0, *step, *n, *seed)); err != nil {
 		return err
 	}
 	if f, ok := w.(*os.File); ok && f != os.Stdout {

@@ -18,7 +18,7 @@ import (
 	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/drivers/fakes"
 	"github.com/switchd/switchd/policies"
-	"github.com/switchd/switchd/sim"
+	"github.com/switchd/switchd/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
@@ -121,7 +121,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *passwordEnv != "" {
 		cfg.Password = os.Getenv(*passwordEnv)
 	}
-	src, notices, closer, err := sim.Open(traces)
+	src, notices, closer, err := trace.Open(traces)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/policies"
-	"github.com/switchd/switchd/sim"
+	"github.com/switchd/switchd/trace"
 )
 
 // Publisher is a small MQTT client that publishes signal messages, for
@@ -107,7 +107,7 @@ func waitTokens(ctx context.Context, tokens ...mqtt.Token) error {
 
 // Replay publishes src's rows as signal messages, for `switchd replay` and
 // the demo. For each row, each signal sampled at that row (not a value
-// carried forward by sim.Merge) is published as {"ts": ..., "value": ...}
+// carried forward by trace.Merge) is published as {"ts": ..., "value": ...}
 // to prefix+"/"+signal name, QoS 1, not retained; the row's messages are
 // acknowledged before the next row goes out, which keeps them in order and
 // bounds what is in flight.
@@ -126,7 +126,7 @@ func waitTokens(ctx context.Context, tokens ...mqtt.Token) error {
 //
 // Replay returns how many rows had at least one message published; it stops
 // with ctx's error when ctx is done, or the first read or publish error.
-func Replay(ctx context.Context, p *Publisher, src sim.Source, prefix string, speed float64, rewrite bool) (int, error) {
+func Replay(ctx context.Context, p *Publisher, src trace.Source, prefix string, speed float64, rewrite bool) (int, error) {
 	if math.IsNaN(speed) {
 		return 0, errors.New("replay: speed is NaN")
 	}

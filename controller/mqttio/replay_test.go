@@ -13,12 +13,12 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/internal/mqtttest"
 	"github.com/switchd/switchd/policies"
-	"github.com/switchd/switchd/sim"
+	"github.com/switchd/switchd/trace"
 )
 
 // testTrace returns a trace of rows 5 minutes apart from 2024-08-20 00:00
 // CDT: price on every row, grid load on every third (empty cells between).
-func testTrace(t *testing.T, rows int) (sim.Source, []switchd.Sample) {
+func testTrace(t *testing.T, rows int) (trace.Source, []switchd.Sample) {
 	t.Helper()
 	cdt := time.FixedZone("", -5*3600)
 	start := time.Date(2024, 8, 20, 0, 0, 0, 0, cdt)
@@ -37,7 +37,7 @@ func testTrace(t *testing.T, rows int) (sim.Source, []switchd.Sample) {
 		}
 		fmt.Fprintf(&b, "%s,%v,%s\n", at.Format(time.RFC3339), price, load)
 	}
-	src, err := sim.NewReader(strings.NewReader(b.String()), "test.csv")
+	src, err := trace.NewReader(strings.NewReader(b.String()), "test.csv")
 	require.NoError(t, err)
 	return src, want
 }
@@ -132,9 +132,9 @@ func TestReplayCarriedForward(t *testing.T) {
 	p := newTestPublisher(t, b.Addr())
 
 	prices, _ := testTrace(t, 4)
-	daily, err := sim.NewReader(strings.NewReader("time,hashprice_usd_ph_day\n2024-08-20T00:00:00-05:00,45.5\n"), "daily.csv")
+	daily, err := trace.NewReader(strings.NewReader("time,hashprice_usd_ph_day\n2024-08-20T00:00:00-05:00,45.5\n"), "daily.csv")
 	require.NoError(t, err)
-	rows, err := Replay(context.Background(), p, sim.Merge(prices, daily), "dc1/signals", 0, false)
+	rows, err := Replay(context.Background(), p, trace.Merge(prices, daily), "dc1/signals", 0, false)
 	require.NoError(t, err)
 	require.Equal(t, 4, rows)
 	got := r.waitSamples(t, 4+2+1) // 4 prices, 2 grid loads, 1 hashprice
@@ -168,7 +168,7 @@ func TestReplayStops(t *testing.T) {
 		require.ErrorContains(t, err, "wildcards")
 	})
 	t.Run("bad trace row", func(t *testing.T) {
-		src, err := sim.NewReader(strings.NewReader("time,price_usd_mwh\n2024-08-20T00:00:00Z,1\n2024-08-19T00:00:00Z,2\n"), "bad.csv")
+		src, err := trace.NewReader(strings.NewReader("time,price_usd_mwh\n2024-08-20T00:00:00Z,1\n2024-08-19T00:00:00Z,2\n"), "bad.csv")
 		require.NoError(t, err)
 		rows, err := Replay(context.Background(), p, src, "dc1/signals", 0, false)
 		require.ErrorContains(t, err, "bad.csv:3")

@@ -1,4 +1,4 @@
-package sim
+package trace
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 
 // A name of its own, so it cannot clash with the -update of other tests in
 // the package.
-var trUpdate = flag.Bool("update-trace", false, "rewrite sim/testdata/trace golden files")
+var trUpdate = flag.Bool("update-trace", false, "rewrite trace/testdata/trace golden files")
 
 var (
 	trCDT = time.FixedZone("", -5*3600)
@@ -215,7 +215,7 @@ func TestReaderHeaderErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewReader(strings.NewReader(tt.csv), "t.csv")
 			require.EqualError(t, err, tt.want)
-			var te *TraceError
+			var te *Error
 			require.ErrorAs(t, err, &te)
 			require.Equal(t, 1, te.Line)
 		})
@@ -260,7 +260,7 @@ func TestReaderRowErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, rows, err := trReadString(head + tt.rows)
 			require.EqualError(t, err, tt.want)
-			var te *TraceError
+			var te *Error
 			require.ErrorAs(t, err, &te)
 			require.Equal(t, tt.line, te.Line)
 			require.NotEmpty(t, rows, "the rows before the bad one are returned")

@@ -1,4 +1,4 @@
-package sim
+package trace
 
 import (
 	"bufio"
@@ -49,9 +49,9 @@ type Source interface {
 	Next() (Row, error)
 }
 
-// TraceError is a problem in a trace file, located by file, line and, where
+// Error is a problem in a trace file, located by file, line and, where
 // it is about one cell, column name.
-type TraceError struct {
+type Error struct {
 	File   string
 	Line   int    // 1-based; the header is line 1
 	Column string // empty when the problem is not about one column
@@ -59,7 +59,7 @@ type TraceError struct {
 }
 
 // Error formats the error as file:line: column name: problem.
-func (e *TraceError) Error() string {
+func (e *Error) Error() string {
 	if e.Column != "" {
 		return fmt.Sprintf("%s:%d: column %s: %v", e.File, e.Line, e.Column, e.Err)
 	}
@@ -67,7 +67,7 @@ func (e *TraceError) Error() string {
 }
 
 // Unwrap returns the underlying error.
-func (e *TraceError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // traceColumns are the signal columns a trace file may carry. A trace in USD
 // per TH/s per day is scaled by 1000 to the USD per PH/s per day used
@@ -138,7 +138,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	tr := &Reader{name: name, csv: cr, timeCol: -1}
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, &TraceError{File: name, Line: 1, Err: errors.New("empty file, want a header line with a time column and signal columns")}
+		return nil, &Error{File: name, Line: 1, Err: errors.New("empty file, want a header line with a time column and signal columns")}
 	}
 	if err != nil {
 		return nil, tr.csvError(err)
@@ -154,7 +154,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 
 func (r *Reader) readHeader(header []string, line int) error {
 	headerErr := func(col string, format string, args ...any) error {
-		return &TraceError{File: r.name, Line: line, Column: col, Err: fmt.Errorf(format, args...)}
+		return &Error{File: r.name, Line: line, Column: col, Err: fmt.Errorf(format, args...)}
 	}
 	seen := make(map[string]int, len(header))
 	var sigCol [switchd.NumSignals]string
@@ -224,7 +224,7 @@ func (r *Reader) Notices() []string { return r.notices }
 // Signals returns the signals the file has a column for, in signal order.
 func (r *Reader) Signals() []switchd.Signal { return r.signals }
 
-// Next returns the next row, io.EOF after the last one, or a *TraceError.
+// Next returns the next row, io.EOF after the last one, or a *Error.
 // An empty cell is no sample for that signal on that row.
 func (r *Reader) Next() (Row, error) {
 	if r.err != nil {
@@ -284,21 +284,21 @@ func (r *Reader) next() (Row, error) {
 // cellError locates an error in one cell of the current record.
 func (r *Reader) cellError(field int, column string, err error) error {
 	line, _ := r.csv.FieldPos(field)
-	return &TraceError{File: r.name, Line: line, Column: column, Err: err}
+	return &Error{File: r.name, Line: line, Column: column, Err: err}
 }
 
-// csvError turns an error of the csv reader into a *TraceError.
+// csvError turns an error of the csv reader into a *Error.
 func (r *Reader) csvError(err error) error {
 	var pe *csv.ParseError
 	if !errors.As(err, &pe) {
 		// An I/O error: it happened after the last row read.
-		return &TraceError{File: r.name, Line: r.prevLine + 1, Err: fmt.Errorf("read: %w", err)}
+		return &Error{File: r.name, Line: r.prevLine + 1, Err: fmt.Errorf("read: %w", err)}
 	}
 	if errors.Is(pe.Err, csv.ErrFieldCount) {
-		return &TraceError{File: r.name, Line: pe.StartLine, Err: fmt.Errorf(
+		return &Error{File: r.name, Line: pe.StartLine, Err: fmt.Errorf(
 			"%w: want %d like the header", pe.Err, r.csv.FieldsPerRecord)}
 	}
-	return &TraceError{File: r.name, Line: pe.Line, Err: fmt.Errorf("%w (at byte %d)", pe.Err, pe.Column)}
+	return &Error{File: r.name, Line: pe.Line, Err: fmt.Errorf("%w (at byte %d)", pe.Err, pe.Column)}
 }
 
 // parseTime parses an RFC 3339 time with offset and gives it a location

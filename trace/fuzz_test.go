@@ -1,4 +1,4 @@
-package sim
+package trace
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzReadTrace feeds arbitrary bytes to the reader: it must never panic,
-// every error must be a *TraceError naming the file and a line, and every
+// every error must be a *Error naming the file and a line, and every
 // row it accepts must be sane.
 func FuzzReadTrace(f *testing.F) {
 	seeds := []string{
@@ -74,13 +74,13 @@ func FuzzReadTrace(f *testing.F) {
 	})
 }
 
-// fuzzCheckError requires a *TraceError whose text starts with the file and
+// fuzzCheckError requires a *Error whose text starts with the file and
 // its line.
 func fuzzCheckError(t *testing.T, err error) {
 	t.Helper()
-	var te *TraceError
+	var te *Error
 	if !errors.As(err, &te) {
-		t.Fatalf("error %v is a %T, not a *TraceError", err, err)
+		t.Fatalf("error %v is a %T, not a *Error", err, err)
 	}
 	if te.Line < 1 || !strings.HasPrefix(err.Error(), fmt.Sprintf("fuzz.csv:%d: ", te.Line)) {
 		t.Fatalf("error %q does not name its line (%d)", err, te.Line)

@@ -1,4 +1,10 @@
-package sim
+// Package oracle computes the perfect-foresight bound a simulation is
+// measured against: an upper bound on the profit any controller could have
+// made over a trace, with the same interconnect cap, AI demand, dwell,
+// transition times and switching costs (the argument is at Bound). It is a
+// separate algorithm from the simulator that uses it: it imports the root
+// and policies only, never sim or trace.
+package oracle
 
 import (
 	"fmt"
@@ -16,8 +22,8 @@ type Interval struct {
 	Values switchd.Values
 }
 
-// OracleOptions tunes Oracle.
-type OracleOptions struct {
+// Options tunes Bound.
+type Options struct {
 	// MaxIterations bounds the subgradient steps on the dual; 0 means 60.
 	MaxIterations int
 	// Dwell says which stays the bound may hold to MinDwell; see
@@ -90,8 +96,8 @@ func DwellScopeFor(p *policies.Policy) DwellScope {
 	return scope
 }
 
-// OracleResult is the perfect-foresight bound over a trace.
-type OracleResult struct {
+// Result is the perfect-foresight bound over a trace.
+type Result struct {
 	// ProfitUSD is the bound: no controller run over the same intervals can
 	// earn more.
 	ProfitUSD float64
@@ -133,7 +139,7 @@ const (
 	promoted = 4
 )
 
-// Oracle returns an upper bound on the profit of any controller over iv:
+// Bound returns an upper bound on the profit of any controller over iv:
 // the best any schedule could earn with perfect foresight, honouring each
 // fleet's dwell, transition times and switching cost, the site cap and AI
 // demand. Devices start steady in opt.Initial (off by default) with their
@@ -176,12 +182,12 @@ const (
 //     under rules 1-2 (a demand-limited device may also run unpaid, so its
 //     revenue is max(0, R − μ)).
 //
-// Every L is a bound (weak duality); Oracle returns the least it finds: at
+// Every L is a bound (weak duality); Bound returns the least it finds: at
 // λ = μ = 0, and, when the fleets' paths there break the cap or exceed
 // demand, along projected subgradient steps from the per-interval merit
 // order's multipliers. Revenue rates below zero are counted as zero, which
 // only raises the bound.
-func Oracle(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt OracleOptions) OracleResult {
+func Bound(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt Options) Result {
 	p := newOracleProblem(fleets, siteCapKW, iv, &opt)
 	maxIter := opt.MaxIterations
 	if maxIter <= 0 {
@@ -190,7 +196,7 @@ func Oracle(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt Or
 	s := newOracleSearch(p)
 
 	lag := s.evaluate(nil, nil)
-	res := OracleResult{ProfitUSD: lag, FleetProfitUSD: make([]float64, len(fleets))}
+	res := Result{ProfitUSD: lag, FleetProfitUSD: make([]float64, len(fleets))}
 	if s.certify(lag) {
 		res.Exact = true
 		res.Method = "per-fleet DP (exact)"
@@ -262,14 +268,14 @@ type oracleFleet struct {
 	switchUSD float64
 }
 
-func newOracleProblem(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt *OracleOptions) *oracleProblem {
+func newOracleProblem(fleets []switchd.FleetSpec, siteCapKW float64, iv []Interval, opt *Options) *oracleProblem {
 	p := &oracleProblem{}
 	kept := make([]int, 0, len(iv))
 	maxH := 0.0
 	for i := range iv {
 		h := iv[i].Hours
 		// A zero-length interval holds no time, so dropping it leaves the
-		// time line (and the argument of Oracle) unchanged.
+		// time line (and the argument of Bound) unchanged.
 		if !(h > 0) || math.IsInf(h, 1) {
 			continue
 		}
@@ -393,7 +399,7 @@ func (f *oracleFleet) rev(m, t int, mu []float64) float64 {
 
 // switchCosts fills c[a][b], what the DP charges a device whose pick
 // changes from a to b at interval t: the switching cost plus the least
-// revenue its transition can lose (see Oracle, rule 2).
+// revenue its transition can lose (see Bound, rule 2).
 func (p *oracleProblem) switchCosts(f *oracleFleet, t int, mu []float64, c *[switchd.NumModes][switchd.NumModes]float64) {
 	T := len(p.hours)
 	M := len(f.modes)
