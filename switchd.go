@@ -116,13 +116,17 @@ const (
 	SignalHashprice                    // USD per PH/s per day
 	SignalInferencePrice               // USD per GPU-hour
 	SignalAIDemand                     // GPUs wanted by AI customers
-	NumSignals           = 5
+	// SignalCPAlert is a probability (0 to 1) that today holds a
+	// coincident peak (a 4CP interval), as sites buy it from forecasting
+	// services.
+	SignalCPAlert
+	NumSignals = 6
 )
 
-var signalNames = [NumSignals]string{"price", "grid_load", "hashprice", "inference_price", "ai_demand"}
+var signalNames = [NumSignals]string{"price", "grid_load", "hashprice", "inference_price", "ai_demand", "cp_alert"}
 
 // AllSignals lists every signal in a fixed order.
-var AllSignals = [NumSignals]Signal{SignalPrice, SignalGridLoad, SignalHashprice, SignalInferencePrice, SignalAIDemand}
+var AllSignals = [NumSignals]Signal{SignalPrice, SignalGridLoad, SignalHashprice, SignalInferencePrice, SignalAIDemand, SignalCPAlert}
 
 // String returns the signal's name as used in YAML and metrics.
 func (s Signal) String() string {
@@ -139,7 +143,7 @@ func ParseSignal(s string) (Signal, error) {
 			return Signal(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown signal %q (want price, grid_load, hashprice, inference_price or ai_demand)", s)
+	return 0, fmt.Errorf("unknown signal %q (want price, grid_load, hashprice, inference_price, ai_demand or cp_alert)", s)
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler; unknown names are errors.

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"math"
 	"time"
 
 	"github.com/switchd/switchd"
@@ -46,9 +47,16 @@ type Planner interface {
 }
 
 // PolicyPlanner evaluates the policy's rules and dispatches by merit order.
+// It keeps the price history it has been shown (through the snapshot, one
+// sample per new price) to estimate how long a switch would be held, which
+// is what a switch's cost is spread over.
 type PolicyPlanner struct {
 	din  policies.DispatchInput
 	site *policies.Site // the site din.Fleets was built from
+	hold holdEstimator
+	// tracks[i][m] folds the price history into spells against fleet i's
+	// breakeven for mode m.
+	tracks [][switchd.NumModes]holdTrack
 }
 
 // Plan implements Planner.
@@ -70,7 +78,75 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	p.din.Constraints.SiteCapKW = max(p.din.Constraints.SiteCapKW-in.UnusableKW, 0)
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
+	p.estimateHolds(now, in.Site, in.Snap)
 	policies.DispatchInto(&p.din, &d.Plan)
+}
+
+// estimateHolds records the snapshot's price (if new) and the modes the
+// evaluated constraints keep out of reach, and fills din.HoldHours: for each
+// fleet and mode, how long the present spell of the price on one side of
+// the mode's breakeven against off is expected to last, at the values the
+// dispatcher will use (din.Values). Fleets without a switching cost, and
+// modes whose value does not depend on the price, get +Inf (no cost per
+// hour); with too little history the entry is 0 (no estimate).
+func (p *PolicyPlanner) estimateHolds(now time.Time, site *policies.Site, snap *switchd.Snapshot) {
+	cons := &p.din.Constraints
+	// A rule that lowers the site cap below both the interconnect and what
+	// a fleet draws with every device in a mode keeps that mode (in part)
+	// out of reach, like a forbid.
+	lowered := cons.SiteCapKW < site.PowerCapKW
+	var forced uint64
+	for i := range p.din.Fleets {
+		spec := &p.din.Fleets[i]
+		for m := switchd.ModeOff + 1; m < switchd.NumModes; m++ {
+			out := lowered && cons.SiteCapKW < float64(spec.Count)*spec.Modes[m].PowerKW
+			if i < len(cons.Fleets) {
+				c := &cons.Fleets[i]
+				out = out || c.Forbid[m] || c.Max[m] < spec.Count
+			}
+			if out {
+				forced |= holdBit(i, m)
+			}
+		}
+	}
+	if snap.Have[switchd.SignalPrice] {
+		p.hold.observe(snap.At[switchd.SignalPrice], snap.Value[switchd.SignalPrice], forced)
+	}
+
+	n := len(p.din.Fleets)
+	if cap(p.din.HoldHours) < n {
+		p.din.HoldHours = make([][switchd.NumModes]float64, n)
+	}
+	p.din.HoldHours = p.din.HoldHours[:n]
+	if cap(p.din.BackShare) < n {
+		p.din.BackShare = make([][switchd.NumModes]float64, n)
+	}
+	p.din.BackShare = p.din.BackShare[:n]
+	clear(p.din.BackShare)
+	if len(p.tracks) != n {
+		p.tracks = make([][switchd.NumModes]holdTrack, n)
+	}
+	for i := range p.din.Fleets {
+		spec := &p.din.Fleets[i]
+		h := &p.din.HoldHours[i]
+		for m := range switchd.Mode(switchd.NumModes) {
+			h[m] = math.Inf(1)
+			if m == switchd.ModeOff || !spec.Supports[m] || !(spec.SwitchCostUSD > 0) {
+				continue
+			}
+			dKW := spec.Modes[m].PowerKW - spec.Modes[switchd.ModeOff].PowerKW
+			if dKW == 0 {
+				continue
+			}
+			// The price at which m is worth what off is: m gains below it
+			// when it draws more than off, above it when it draws less.
+			dRev := spec.RevenuePerHour(m, &p.din.Values) - spec.RevenuePerHour(switchd.ModeOff, &p.din.Values)
+			hold, back := p.hold.hold(&p.tracks[i][m], now, dRev/(dKW/1000), dKW < 0, holdBit(i, m),
+				spec.SwitchCostUSD/(math.Abs(dKW)/1000))
+			h[m] = hold.Hours()
+			p.din.BackShare[i][m] = back
+		}
+	}
 }
 
 // NextWake implements Planner: the next schedule window edge.

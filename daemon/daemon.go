@@ -134,6 +134,7 @@ type daemon struct {
 
 	wake    chan struct{}       // a tick is wanted now (override, reload)
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
+	cadence cadenceWatch        // the loop's: warns of feeds slower than max_age
 }
 
 func loadPolicy(site *policies.Site) (*policies.Policy, string, error) {
@@ -362,11 +363,13 @@ func (d *daemon) loop(ctx context.Context) {
 		case s := <-d.samples:
 			d.mu.Lock()
 			d.ctl.Observe(s)
+			d.cadence.observe(s, &d.site.MaxAge, d.log)
 			// Coalesce a burst of samples into one evaluation.
 			for drained := false; !drained; {
 				select {
 				case s := <-d.samples:
 					d.ctl.Observe(s)
+					d.cadence.observe(s, &d.site.MaxAge, d.log)
 				default:
 					drained = true
 				}

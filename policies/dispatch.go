@@ -21,6 +21,20 @@ type DispatchInput struct {
 	// no incumbents (e.g. a baseline); a missing row counts as zeros.
 	Current             [][switchd.NumModes]int
 	HysteresisUSDPerMWh float64
+	// HoldHours[i][m] is how long, in hours, the price is expected to stay
+	// on its present side of fleet i's breakeven for mode m (against off):
+	// how long a device switched into m now, or out of it, is likely to
+	// stay where it went. The controller's planner estimates it from the
+	// recent price history. +Inf means indefinitely (a switch costs nothing
+	// per hour); a missing row or an entry that is not > 0 means no
+	// estimate, and the switch cost is then spread over the fleet's minimum
+	// dwell, at least an hour. The dwell is always a floor.
+	HoldHours [][switchd.NumModes]float64
+	// BackShare[i][m], in [0, 1], is the expected share of a second switch
+	// that the end of that hold will cost: a switch back, or a loss ridden
+	// through that is worth part of one. A switch pays when its gain over
+	// the hold exceeds SwitchCostUSD × (1 + BackShare). Missing means 0.
+	BackShare [][switchd.NumModes]float64
 }
 
 // blocksPerFleet is the number of candidate blocks of one fleet: every mode
@@ -73,8 +87,11 @@ func Dispatch(in *DispatchInput) switchd.Plan {
 //
 // The plan follows design.md's merit order: each device-hour in a mode is
 // worth its revenue minus its energy cost, over what the device would be
-// worth off; newcomers to a mode pay its switching cost amortised over the
-// fleet's minimum dwell (at least an hour) and are valued at price + hysteresis, incumbents at
+// worth off. A switch pays when its gain over the time the new mode is
+// likely to be held exceeds its cost, so the switching cost is spread over
+// HoldHours (the dwell at least): newcomers to a mode pay it per hour, and
+// incumbents are credited it per hour, since leaving costs a switch as well.
+// Newcomers are valued at price + hysteresis, incumbents at
 // price − hysteresis. Forced minimums are placed first (even at a loss, as
 // far as the site cap allows), then blocks with positive value are filled
 // by value per kW under the cap, inference only up to AI demand. Last,
@@ -219,12 +236,8 @@ func (d *dispatcher) build() {
 		spec := &d.in.Fleets[i]
 		c := d.constraint(i)
 		count := d.plan.Fleets[i].Count[switchd.ModeOff]
-		// A switch pays for itself over the dwell time, but never over less
-		// than an hour: a short dwell would otherwise turn a few cents of
-		// switching cost into dollars per hour and keep everything off.
-		amortHours := max(spec.MinDwell.Hours(), 1)
-		switchUSDPerHour := spec.SwitchCostUSD / amortHours
 		for m := switchd.ModeOff + 1; m < switchd.NumModes; m++ {
+			switchUSDPerHour := d.switchUSDPerHour(i, m)
 			dPKW := spec.Modes[m].PowerKW - spec.Modes[switchd.ModeOff].PowerKW
 			// A mode drawing less than off gains from a higher price, so
 			// the band's direction flips to keep it in the incumbents' favour.
@@ -241,7 +254,8 @@ func (d *dispatcher) build() {
 					demand: spec.Modes[m].Revenue == switchd.RevenueInference}
 				if incumbent {
 					b.size = inc
-					b.dv = spec.ValuePerHour(m, favour) - spec.ValuePerHour(switchd.ModeOff, favour)
+					b.dv = spec.ValuePerHour(m, favour) - spec.ValuePerHour(switchd.ModeOff, favour) +
+						switchUSDPerHour
 				} else {
 					b.size = count - inc
 					b.dv = spec.ValuePerHour(m, against) - spec.ValuePerHour(switchd.ModeOff, against) -
@@ -256,6 +270,54 @@ func (d *dispatcher) build() {
 			}
 		}
 	}
+}
+
+// maxSwitchUSDPerHour keeps an infinite switching cost finite per hour, so
+// that incumbents stay candidates (credited it) while newcomers never pay.
+const maxSwitchUSDPerHour = 1e15
+
+// switchUSDPerHour is fleet i's switching cost for mode m spread over the
+// expected hold, with the expected share of a switch back added: what a
+// newcomer pays and an incumbent is credited per device-hour.
+func (d *dispatcher) switchUSDPerHour(i int, m switchd.Mode) float64 {
+	c := d.in.Fleets[i].SwitchCostUSD
+	if !(c > 0) {
+		return 0
+	}
+	x := c * (1 + d.backShare(i, m)) / d.holdHours(i, m)
+	if math.IsNaN(x) { // an infinite cost over an infinite hold
+		return 0
+	}
+	return min(x, maxSwitchUSDPerHour)
+}
+
+// holdHours is how long a device switched into or out of fleet i's mode m
+// now is expected to stay there, in hours: the caller's estimate, or with
+// none the minimum dwell but at least an hour; never less than the dwell,
+// which the reconciler enforces for economic moves. It is > 0 and may be
+// +Inf.
+func (d *dispatcher) holdHours(i int, m switchd.Mode) float64 {
+	dwell := d.in.Fleets[i].MinDwell.Hours()
+	h := 0.0
+	if i < len(d.in.HoldHours) {
+		h = d.in.HoldHours[i][m]
+	}
+	if !(h > 0) { // also NaN
+		h = max(dwell, 1)
+	}
+	return max(h, dwell)
+}
+
+// backShare is BackShare[i][m] clamped to [0, 1]; 0 when missing or NaN.
+func (d *dispatcher) backShare(i int, m switchd.Mode) float64 {
+	if i >= len(d.in.BackShare) {
+		return 0
+	}
+	q := d.in.BackShare[i][m]
+	if !(q > 0) {
+		return 0
+	}
+	return min(q, 1)
 }
 
 // before reports whether block a comes before block b in merit order.

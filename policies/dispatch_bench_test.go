@@ -23,6 +23,8 @@ func dispatchBenchInput() *DispatchInput {
 		Constraints:         openConstraints(30000, len(fleets)),
 		Current:             [][switchd.NumModes]int{{2000, 6000, 0}, {100, 400, 1500}, {4000, 0, 0}},
 		HysteresisUSDPerMWh: 5,
+		HoldHours:           [][switchd.NumModes]float64{{0, 6.5, 0}, {0, 3, 40}, {0, 6.5, 0}},
+		BackShare:           [][switchd.NumModes]float64{{0, 0.8, 0}, {0, 0.5, 0.1}, {0, 0.8, 0}},
 	}
 }
 

@@ -119,7 +119,8 @@ func TestDispatchBreakeven(t *testing.T) {
 		{name: "switching cost, off device starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.14, minDwell: 2 * time.Hour, hashprice: 50, wantMining: 10},
 		{name: "switching cost, off device stays off at 100", priceUSDPerMWh: 100, switchCostUSD: 0.14, minDwell: 2 * time.Hour, hashprice: 50, wantMining: 0},
 		{name: "switching cost, miner pays nothing to stay", priceUSDPerMWh: 118, switchCostUSD: 0.14, minDwell: 2 * time.Hour, incumbents: 10, hashprice: 50, wantMining: 10},
-		// A dwell shorter than an hour still amortises over an hour.
+		// With no hold estimate (HoldHours nil) a dwell shorter than an hour
+		// still amortises over an hour.
 		{name: "switching cost with a 1 min dwell amortised over an hour, starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.07, minDwell: time.Minute, hashprice: 50, wantMining: 10},
 		{name: "switching cost with a 1 min dwell amortised over an hour, off at 100", priceUSDPerMWh: 100, switchCostUSD: 0.07, minDwell: time.Minute, hashprice: 50, wantMining: 0},
 		{name: "switching cost without dwell amortised over an hour, starts at 98", priceUSDPerMWh: 98, switchCostUSD: 0.07, hashprice: 50, wantMining: 10},
@@ -142,6 +143,62 @@ func TestDispatchBreakeven(t *testing.T) {
 			p := Dispatch(in)
 			require.Equal(t, [][switchd.NumModes]int{{10 - tt.wantMining, tt.wantMining, 0}}, planCounts(p))
 			require.Equal(t, "asics", p.Fleets[0].Fleet)
+		})
+	}
+}
+
+func TestDispatchSwitchCost(t *testing.T) {
+	// One S21-like ASIC (0.41667 USD/h at hashprice 50, breakeven 119.05
+	// USD/MWh): at 98 USD/MWh mining gains 0.0737 USD/h, at 100 0.0667, at
+	// 125 it loses 0.0208.
+	nan, inf := math.NaN(), math.Inf(1)
+	tests := []struct {
+		name       string
+		price      float64
+		incumbents int
+		cost       float64
+		dwell      time.Duration
+		hold, back float64 // HoldHours and BackShare of mining; no rows when both are 0
+		wantMining int
+	}{
+		{name: "0.14 over a 2 h hold is 0.07 per hour: starts at 98", price: 98, cost: 0.14, hold: 2, wantMining: 10},
+		{name: "0.14 over a 1.5 h hold is 0.093 per hour: stays off at 98", price: 98, cost: 0.14, hold: 1.5, wantMining: 0},
+		{name: "a long hold makes a dear switch pay", price: 118, cost: 5, hold: 2000, wantMining: 10},
+		{name: "a switch back doubles the cost: stays off at 98", price: 98, cost: 0.14, hold: 2, back: 1, wantMining: 0},
+		{name: "half a switch back: starts at 98", price: 98, cost: 0.07, hold: 3, back: 0.5, wantMining: 10},
+		{name: "a back share above one counts as one", price: 98, cost: 0.07, hold: 2, back: 7, wantMining: 10},
+		{name: "a back share above one counts as one, off at 100", price: 100, cost: 0.07, hold: 2, back: 7, wantMining: 0},
+		{name: "a NaN back share counts as none", price: 98, cost: 0.14, hold: 2, back: nan, wantMining: 10},
+		{name: "an infinite hold costs nothing per hour", price: 119, cost: 1000, hold: inf, wantMining: 10},
+		{name: "the dwell is a floor: 0.14 over 2 h of dwell", price: 98, cost: 0.14, dwell: 2 * time.Hour, hold: 0.25, wantMining: 10},
+		{name: "no estimate: the dwell but at least an hour, starts at 98", price: 98, cost: 0.07, hold: nan, wantMining: 10},
+		{name: "no estimate: the dwell but at least an hour, off at 100", price: 100, cost: 0.07, hold: -1, wantMining: 0},
+		// Leaving costs a switch too: incumbents are credited it per hour of
+		// the expected hold, so a loss shorter-lived than the switch is
+		// ridden through.
+		{name: "incumbents ride a short loss", price: 125, incumbents: 10, cost: 0.14, hold: 2, wantMining: 10},
+		{name: "incumbents leave a long loss", price: 125, incumbents: 10, cost: 0.14, hold: 10, wantMining: 0},
+		{name: "incumbents leave a short deep loss", price: 500, incumbents: 10, cost: 0.14, hold: 2, wantMining: 0},
+		{name: "only incumbents are credited", price: 125, incumbents: 4, cost: 0.14, hold: 2, wantMining: 4},
+		{name: "an infinite cost: newcomers never start", price: 0, cost: inf, hold: 2, wantMining: 0},
+		{name: "an infinite cost: incumbents never leave", price: 2500, incumbents: 10, cost: inf, hold: 2, wantMining: 10},
+		{name: "an infinite cost over an infinite hold is nothing per hour", price: 125, incumbents: 10, cost: inf, hold: inf, wantMining: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := dispatchASIC("asics", 10)
+			spec.SwitchCostUSD, spec.MinDwell = tt.cost, tt.dwell
+			in := &DispatchInput{
+				Fleets:      []switchd.FleetSpec{spec},
+				Values:      dispatchValues(tt.price),
+				Constraints: openConstraints(1e6, 1),
+				Current:     [][switchd.NumModes]int{{10 - tt.incumbents, tt.incumbents, 0}},
+			}
+			if tt.hold != 0 || tt.back != 0 {
+				in.HoldHours = [][switchd.NumModes]float64{{0, tt.hold, 0}}
+				in.BackShare = [][switchd.NumModes]float64{{0, tt.back, 0}}
+			}
+			require.Equal(t, [][switchd.NumModes]int{{10 - tt.wantMining, tt.wantMining, 0}}, planCounts(Dispatch(in)))
 		})
 	}
 }

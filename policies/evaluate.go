@@ -213,6 +213,12 @@ func (c *Condition) holds(now time.Time, loc *time.Location, v *switchd.Values, 
 			return false
 		}
 	}
+	if c.CPAlertAbove != nil {
+		p, ok := v.Get(switchd.SignalCPAlert)
+		if !ok || !(p > *c.CPAlertAbove) {
+			return false
+		}
+	}
 	if len(c.SignalStale) > 0 {
 		anyStale := false
 		for _, s := range c.SignalStale {

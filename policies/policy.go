@@ -53,6 +53,7 @@ type whenSection struct {
 	Schedule            *string   `yaml:"schedule"`
 	For                 *duration `yaml:"for"`
 	GridLoadAboveMW     *float64  `yaml:"grid_load_above_mw"`
+	CPAlertAbove        *float64  `yaml:"cp_alert_above"`
 	PriceAboveUSDPerMWh *float64  `yaml:"price_above_usd_mwh"`
 	PriceBelowUSDPerMWh *float64  `yaml:"price_below_usd_mwh"`
 	SignalStale         nameList  `yaml:"signal_stale"`
@@ -236,6 +237,15 @@ func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
 	}
 	if v := w.GridLoadAboveMW; v != nil && l.nonNegative(joinPath(path, "grid_load_above_mw"), *v) {
 		c.GridLoadAbove = v
+	}
+	if v := w.CPAlertAbove; v != nil {
+		// A probability: at 1 or above the rule could never fire, and a
+		// value above 1 is a percentage written for a fraction.
+		if *v < 0 || *v >= 1 {
+			l.errorf(joinPath(path, "cp_alert_above"), "must be a probability from 0 to below 1 (got %s)", fmtFloat(*v))
+		} else {
+			c.CPAlertAbove = v
+		}
 	}
 	stalePath := joinPath(path, "signal_stale")
 	if w.SignalStale != nil && len(w.SignalStale) == 0 {

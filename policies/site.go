@@ -23,7 +23,8 @@ import (
 
 // DefaultMaxAge returns how old each signal may get before it is stale when
 // the site file does not say: prices and AI demand move within minutes, grid
-// load is published hourly, hashprice daily.
+// load is published hourly, hashprice daily, and a coincident-peak alert
+// is a forecast for the day, published a few times a day at most.
 func DefaultMaxAge() [switchd.NumSignals]time.Duration {
 	var a [switchd.NumSignals]time.Duration
 	a[switchd.SignalPrice] = 30 * time.Minute
@@ -31,6 +32,7 @@ func DefaultMaxAge() [switchd.NumSignals]time.Duration {
 	a[switchd.SignalHashprice] = 48 * time.Hour
 	a[switchd.SignalInferencePrice] = 2 * time.Hour
 	a[switchd.SignalAIDemand] = 30 * time.Minute
+	a[switchd.SignalCPAlert] = 24 * time.Hour
 	return a
 }
 
@@ -50,6 +52,8 @@ type siteFile struct {
 	Journal *journalSection           `yaml:"journal"`
 	Demo    *demoSection              `yaml:"demo"`
 	Fleets  []fleetSection            `yaml:"fleets"`
+	// CoincidentPeak is the site's coincident-peak charge (policies/cp.go).
+	CoincidentPeak *cpSection `yaml:"coincident_peak"`
 }
 
 type siteSection struct {
@@ -144,6 +148,13 @@ func (f *siteFile) validate(l *loader, dir string) *Site {
 			}
 		}
 		s.Fleets = append(s.Fleets, fl)
+	}
+	switch {
+	case f.CoincidentPeak != nil:
+		s.CoincidentPeak = f.CoincidentPeak.validate(l, "coincident_peak")
+	case l.has("coincident_peak"):
+		// An empty section would silently charge nothing.
+		l.errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
 	checkFakeDevices(l, s)
 	return s
@@ -458,6 +469,9 @@ func (s *Site) Summary() string {
 		fmt.Fprintf(&b, "%s%s: %d %s [%s] via %s", sep, f.Name, f.Count, f.Kind, strings.Join(modes, " "), s.Fleets[i].Driver)
 	}
 	fmt.Fprintf(&b, "; flat out %.0f kW", peakKW)
+	if s.CoincidentPeak != nil {
+		fmt.Fprintf(&b, "; coincident peaks %s", s.CoincidentPeak)
+	}
 	return b.String()
 }
 
@@ -492,6 +506,8 @@ func DefaultSignals() [switchd.NumSignals]SignalConfig {
 	c[switchd.SignalHashprice].Min, c[switchd.SignalHashprice].Max = 0, 100_000
 	c[switchd.SignalInferencePrice].Min, c[switchd.SignalInferencePrice].Max = 0, 1000
 	c[switchd.SignalAIDemand].Min, c[switchd.SignalAIDemand].Max = 0, 10_000_000
+	// A probability: a 0-100 percentage is a unit mistake, rejected.
+	c[switchd.SignalCPAlert].Min, c[switchd.SignalCPAlert].Max = 0, 1
 	return c
 }
 
@@ -725,7 +741,7 @@ func (f *siteFile) validateSignals(l *loader, s *Site) (explicit [switchd.NumSig
 			if a := time.Duration(*v.MaxAge); a <= 0 {
 				l.errorf(joinPath(e.Path, "max_age"), "must be positive (got %s)", fmtDuration(a))
 			} else {
-				s.MaxAge[sig] = a
+				s.MaxAge[sig], s.MaxAgeSet[sig] = a, true
 			}
 		}
 		if p := joinPath(e.Path, "topic"); l.given(p, v.Topic) {

@@ -149,7 +149,8 @@ func TestSiteSummary(t *testing.T) {
 	s, err := LoadSite(filepath.Join("..", "examples", "site.yaml"))
 	require.NoError(t, err)
 	require.Equal(t, "site ercot-west-1 (America/Chicago): cap 36000 kW; asics: 10000 asic [off mining] via sim, "+
-		"gpus: 3000 gpu [off inference] via sim; flat out 38825 kW", s.Summary())
+		"gpus: 3000 gpu [off inference] via sim; flat out 38825 kW; coincident peaks 4cp_15m: 4 peaks a year "+
+		"(1 a month in Jun, Jul, Aug, Sep), 15m intervals, 55 USD/kW-year", s.Summary())
 }
 
 func TestSiteHelpers(t *testing.T) {

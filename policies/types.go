@@ -22,10 +22,18 @@ type Site struct {
 	Fleets     []Fleet
 	// MaxAge[s] is how old a signal may get before it counts as stale.
 	MaxAge [switchd.NumSignals]time.Duration
+	// MaxAgeSet[s] says the site file set MaxAge[s] (signals.<s>.max_age);
+	// where it did not, the simulator derives it from the trace's cadence.
+	MaxAgeSet [switchd.NumSignals]bool
 	// Source is the file the site was loaded from, for messages.
 	Source string
 	// Daemon holds the settings only `switchd run` uses.
 	Daemon Daemon
+	// CoincidentPeak is the site's coincident-peak charge; nil when the
+	// site file has no coincident_peak section. The simulator charges it;
+	// the controller does not read it (rules on grid_load or cp_alert act
+	// on peaks live).
+	CoincidentPeak *CoincidentPeak
 }
 
 // Fleet is one fleet of identical devices and how to drive them.
@@ -114,8 +122,24 @@ type Condition struct {
 	PriceAbove    *float64 // USD/MWh
 	PriceBelow    *float64 // USD/MWh
 	GridLoadAbove *float64 // MW
+	CPAlertAbove  *float64 // probability, 0 to 1
 	Window        *Window
 	SignalStale   []switchd.Signal // any of these stale
+}
+
+// Reads reports which signals the condition reads: those it compares with a
+// threshold and those whose staleness it tests. The simulator refuses a
+// trace that lacks one of them (a rule on it could never act as written).
+func (c *Condition) Reads() (r [switchd.NumSignals]bool) {
+	r[switchd.SignalPrice] = c.PriceAbove != nil || c.PriceBelow != nil
+	r[switchd.SignalGridLoad] = c.GridLoadAbove != nil
+	r[switchd.SignalCPAlert] = c.CPAlertAbove != nil
+	for _, s := range c.SignalStale {
+		if int(s) < switchd.NumSignals {
+			r[s] = true
+		}
+	}
+	return r
 }
 
 // Window is a recurring time window: it opens at each activation of a cron

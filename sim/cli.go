@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,10 +20,19 @@ import (
 
 // CLIOptions are `switchd sim`'s flags.
 type CLIOptions struct {
-	Config, Policy string
-	Traces         []string
-	Format         string // text or json
-	Timeseries     string // optional CSV output
+	Config     string
+	Policies   []string // one run each (side by side when several)
+	Sets       []string // path=v1,v2,...: one run per value (cross product)
+	Traces     []string
+	Format     string // text or json
+	Timeseries string // optional CSV output
+	HTML       string // optional HTML report
+	// Resample, when positive, averages the trace into intervals this long.
+	Resample time.Duration
+	// MaxAge overrides the site's max_age per signal (SIGNAL=DURATION,
+	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
+	// lacks (SIGNAL=fail-safe|ignore|VALUE).
+	MaxAge, Missing []string
 }
 
 // Validate checks the flags.
@@ -31,8 +41,8 @@ func (o *CLIOptions) Validate() error {
 	if o.Config == "" {
 		errs = append(errs, errors.New("--config is required"))
 	}
-	if o.Policy == "" {
-		errs = append(errs, errors.New("--policy is required"))
+	if len(o.Policies) == 0 {
+		errs = append(errs, errors.New("--policy is required (give it several times to compare policies side by side)"))
 	}
 	if len(o.Traces) == 0 {
 		errs = append(errs, errors.New("--trace is required (give it several times to merge traces)"))
@@ -40,23 +50,55 @@ func (o *CLIOptions) Validate() error {
 	if o.Format != "text" && o.Format != "json" {
 		errs = append(errs, fmt.Errorf("--format must be text or json (got %q)", o.Format))
 	}
+	if o.Resample < 0 {
+		errs = append(errs, fmt.Errorf("--resample must be positive (got %s)", o.Resample))
+	}
+	if _, err := ParseInputOptions(o.MaxAge, o.Missing); err != nil {
+		errs = append(errs, err)
+	}
+	for _, s := range o.Sets {
+		if _, err := ParseSweep(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Timeseries != "" && (len(o.Policies) > 1 || len(o.Sets) > 0) {
+		errs = append(errs, errors.New("--timeseries writes one run: give one --policy and no --set"))
+	}
 	return errors.Join(errs...)
 }
 
-// RunCLI loads the site, policy and traces, runs the comparison and writes
-// the report to stdout; notices (ignored trace columns) go to stderr.
+// RunCLI loads the site, policies and traces, runs the comparisons and
+// writes the report to stdout (one run as before; several side by side);
+// notices (ignored trace columns) go to stderr.
 func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	site, err := policies.LoadSite(o.Config)
 	if err != nil {
 		return err
 	}
-	pol, err := policies.LoadPolicy(o.Policy, site)
+	var sweeps []Sweep
+	for _, s := range o.Sets {
+		sw, err := ParseSweep(s)
+		if err != nil {
+			return err
+		}
+		sweeps = append(sweeps, sw)
+	}
+	variants, err := Variants(o.Policies, sweeps, site)
 	if err != nil {
 		return err
 	}
+	inputs, err := ParseInputOptions(o.MaxAge, o.Missing)
+	if err != nil {
+		return err
+	}
+	inputs.Resample = o.Resample
+	inputs.SignalFiles = SignalFiles(o.Traces)
 	src, notices, closer, err := trace.Open(o.Traces)
 	if err != nil {
 		return err
+	}
+	if o.Resample > 0 {
+		src = trace.Resample(src, o.Resample)
 	}
 	series, err := trace.Collect(src)
 	closer.Close()
@@ -76,11 +118,27 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 		defer f.Close()
 		ts = newTimeseriesWriter(f, site)
 	}
-	co := CompareOptions{Site: site, Policy: pol, Series: series, Files: o.Traces}
-	if ts != nil {
-		co.OnInterval = ts.write
+	var cols []*HTMLCollector
+	if o.HTML != "" {
+		cols = make([]*HTMLCollector, len(variants))
+		for i := range cols {
+			cols[i] = NewHTMLCollector(site)
+		}
 	}
-	rep, err := Compare(ctx, co)
+	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
+		if cols != nil {
+			cols[i].Hook(ro)
+		}
+		if ts != nil {
+			// One run only (Validate): the time series sees it too.
+			if hc := ro.OnInterval; hc != nil {
+				ro.OnInterval = func(r *IntervalRecord) { hc(r); ts.write(r) }
+			} else {
+				ro.OnInterval = ts.write
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -89,10 +147,48 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 			return fmt.Errorf("timeseries: %w", err)
 		}
 	}
-	if o.Format == "json" {
-		return rep.WriteJSON(stdout)
+	writeInputNotices(stderr, outs)
+	var text strings.Builder
+	if len(outs) == 1 {
+		err = outs[0].WriteText(&text)
+	} else {
+		err = WriteSideBySide(&text, outs)
 	}
-	return rep.WriteText(stdout)
+	if err != nil {
+		return err
+	}
+	if o.HTML != "" {
+		if err := writeHTMLFile(o.HTML, HTMLOptions{Site: site, Outcomes: outs, Collectors: cols, Summary: text.String()}); err != nil {
+			return fmt.Errorf("html: %w", err)
+		}
+	}
+	if o.Format == "json" {
+		if len(outs) == 1 && len(o.Sets) == 0 {
+			return outs[0].WriteJSON(stdout)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(outs)
+	}
+	_, err = io.WriteString(stdout, text.String())
+	return err
+}
+
+func writeHTMLFile(path string, o HTMLOptions) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	if err := WriteHTML(w, o); err != nil {
+		f.Close()
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // timeseriesWriter writes one CSV row per trace interval of the policy run.

@@ -30,7 +30,12 @@ type CompareOptions struct {
 	Files  []string // trace files, for the report
 	// OnInterval, when set, receives the policy run's intervals.
 	OnInterval func(*IntervalRecord)
-	Oracle     oracle.Options
+	// OnBaselineInterval, when set, receives each baseline run's intervals
+	// with the baseline's report name ("always_on", "threshold_debounce").
+	OnBaselineInterval func(baseline string, r *IntervalRecord)
+	// Inputs say how to treat the trace's inputs (inputs.go).
+	Inputs InputOptions
+	Oracle oracle.Options
 }
 
 // ModeFigures is a figure split by mode.
@@ -70,6 +75,9 @@ type RunReport struct {
 	ForcedMoves       int         `json:"forced_moves"`
 	EarlyMoves        int         `json:"early_moves"`
 	TopPriceIntervals int         `json:"-"`
+	// CP is the run's coincident-peak charge (sim/cp.go); nil when the
+	// site has none or the trace cannot say where the peaks were.
+	CP *RunCP `json:"coincident_peak_charge,omitempty"`
 }
 
 func runReport(r *Result, alwaysOn *Result) RunReport {
@@ -136,6 +144,12 @@ type Report struct {
 	// does not earn anything.
 	OracleCapture *float64    `json:"oracle_capture"`
 	Trace         TraceReport `json:"trace"`
+	// CoincidentPeak is the trace's coincident peaks; nil when the site has
+	// no coincident_peak section.
+	CoincidentPeak *CPReport `json:"coincident_peak,omitempty"`
+	// Inputs is each signal's coverage, gaps, fail-safe time and what was
+	// imputed (inputs.go).
+	Inputs *InputsReport `json:"inputs"`
 }
 
 // Compare replays the series through the policy and the two baselines, and
@@ -150,22 +164,32 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	if _, ok := o.Series.Value(0, switchd.SignalPrice); !ok && !o.Policy.HasFallback[switchd.SignalPrice] {
 		return nil, fmt.Errorf("trace has no price at its start (%s) and the policy has no price fallback: give a trace with a price_usd_mwh column first", o.Series.Time(0).Format(time.RFC3339))
 	}
+	in, err := planInputs(o.Site, o.Policy, o.Series, o.Files, o.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	o.Site, o.Policy = in.site, in.pol // max ages and --missing applied
 	top := TopPriceThreshold(o.Series, TopFraction)
 	run := func(p controller.Planner, on func(*IntervalRecord)) (*Result, error) {
 		return Run(ctx, RunOptions{
 			Site: o.Site, Policy: o.Policy, Planner: p, Source: o.Series.Source(),
-			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on,
+			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on, Gaps: in.gaps,
 		})
 	}
-	pol, err := run(nil, o.OnInterval)
+	// Each run's draw in the coincident peaks is metered as it goes.
+	cps := newCPStudy(o.Site.CoincidentPeak, o.Site.Location, o.Series)
+	polCP := cps.meter(o.OnInterval)
+	pol, err := run(nil, polCP.onInterval())
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	ao, err := run(newAlwaysOn(o.Site), nil)
+	aoCP := cps.meter(o.baselineHook("always_on"))
+	ao, err := run(newAlwaysOn(o.Site), aoCP.onInterval())
 	if err != nil {
 		return nil, fmt.Errorf("always_on: %w", err)
 	}
-	th, err := run(newThreshold(o.Site), nil)
+	thCP := cps.meter(o.baselineHook("threshold_debounce"))
+	th, err := run(newThreshold(o.Site), thCP.onInterval())
 	if err != nil {
 		return nil, fmt.Errorf("threshold_debounce: %w", err)
 	}
@@ -183,10 +207,11 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 			oo.Initial[i] = cfg.Initial
 		}
 	}
-	or := oracle.Bound(o.Site.Specs(), o.Site.PowerCapKW, OracleIntervals(o.Series, o.Policy), oo)
+	or := oracle.Bound(o.Site.Specs(), o.Site.PowerCapKW, in.oracleIntervals(o.Series), oo)
 
 	rep := &Report{Simulated: true, Site: o.Site.Name, Policy: o.Policy.Source, RunReport: runReport(pol, ao)}
 	rep.Baselines.AlwaysOn = runReport(ao, ao)
+	rep.Inputs = in.report(pol)
 	rep.Baselines.ThresholdDebounce = runReport(th, ao)
 	rep.Baselines.Oracle = OracleReport{ProfitUSD: or.ProfitUSD, Exact: or.Exact, Method: or.Method}
 	if or.ProfitUSD > 0 {
@@ -208,7 +233,16 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 		tr.TopPriceThreshold = &top
 	}
 	tr.TopPriceIntervals = pol.TopPriceIntervals
+	cps.fill(rep, o.Site, polCP, aoCP, thCP)
 	return rep, nil
+}
+
+// baselineHook returns OnBaselineInterval bound to one baseline, or nil.
+func (o *CompareOptions) baselineHook(name string) func(*IntervalRecord) {
+	if o.OnBaselineInterval == nil {
+		return nil
+	}
+	return func(r *IntervalRecord) { o.OnBaselineInterval(name, r) }
 }
 
 // OracleIntervals turns a series into the oracle's intervals, with the
@@ -286,6 +320,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	line("hours curtailed", func(rr *RunReport) string { return fmt.Sprintf("%.1f", rr.CurtailedHours) }, "")
 	line("top-1% MWh avoided", func(rr *RunReport) string { return mwh(rr.TopPriceMWhAvoid) }, "")
 	line("max power (kW)", func(rr *RunReport) string { return fmt.Sprintf("%.0f", rr.MaxPowerKW) }, "")
+	r.cpRows(line)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -296,6 +331,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		b.WriteString("oracle capture: n/a (the oracle earns nothing on this trace)\n")
 	}
 	fmt.Fprintf(&b, "oracle: %s (exact: %v)\n", r.Baselines.Oracle.Method, r.Baselines.Oracle.Exact)
+	if err := r.writeCPText(&b); err != nil {
+		return err
+	}
+	r.Inputs.writeText(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

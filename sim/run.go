@@ -40,6 +40,10 @@ type RunOptions struct {
 	TopPriceUSDPerMWh float64
 	// OnInterval, when set, is called after each trace interval.
 	OnInterval func(*IntervalRecord)
+	// Gaps[s] are the spans in which the trace has no sample of s of its
+	// own (trace.Series.Coverage); accounting there is imputed and
+	// reported. Nil means every value the source gives was measured.
+	Gaps [switchd.NumSignals][]trace.Gap
 }
 
 // IntervalRecord is one trace interval's outcome, for the time series.
@@ -82,6 +86,19 @@ type Result struct {
 	EarlyMoves         int // devices moved before their dwell time was up
 	TopPriceIntervals  int
 	TopPriceThreshold  float64 // USD/MWh
+
+	// Inputs, as the controller saw them (see inputs.go).
+	StaleHours           [switchd.NumSignals]float64 // signal stale
+	FailSafeHours        [switchd.NumSignals]float64 // stale with a fail-safe declared
+	FallbackHours        [switchd.NumSignals]float64 // absent, the policy's fallback used
+	CurtailFailSafeHours float64                     // a fail-safe curtailed
+	HoldFailSafeHours    float64                     // a fail-safe held (and none curtailed)
+	// Energy drawn in a price gap, priced at the last known price (held)
+	// or the policy's fallback, and its cost.
+	ImputedHeldMWh, ImputedFallbackMWh, ImputedCostUSD float64
+	// ImputedRevenueUSD[s] is revenue priced on s where the trace had no
+	// sample of it.
+	ImputedRevenueUSD [switchd.NumSignals]float64
 }
 
 // EnergyTotalMWh is all the energy drawn.
@@ -148,9 +165,14 @@ type runner struct {
 	ctl     *controller.Controller
 	res     *Result
 
-	values   switchd.Values // in force for the current interval
-	alwaysOn *alwaysOnPlanner
-	aoOff    int // devices always-on keeps off in the current interval
+	values        switchd.Values                // accounted at (see accountValues)
+	row           trace.Row                     // the current trace row
+	fed           [switchd.NumSignals]time.Time // sample time of the last sample fed
+	inGap         [switchd.NumSignals]bool      // the current row lies in a gap
+	gapIdx        [switchd.NumSignals]int
+	priceFallback bool // the current price is the policy's fallback
+	alwaysOn      *alwaysOnPlanner
+	aoOff         int // devices always-on keeps off in the current interval
 
 	// per-interval accumulators
 	ivCost, ivRev, ivKWh float64
@@ -163,11 +185,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		for _, s := range switchd.AllSignals {
-			if cur.Has[s] {
-				r.ctl.Observe(switchd.Sample{Time: cur.At[s], Signal: s, Value: cur.Values[s]})
-			}
-		}
+		r.feed(cur)
 		next, err := r.o.Source.Next()
 		var end time.Time
 		switch {
@@ -190,7 +208,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 			return nil, err
 		}
 		for {
-			w := r.ctl.NextWake()
+			w := earliest(r.ctl.NextWake(), r.nextWithdrawal())
 			if w.IsZero() || !w.Before(end) {
 				break
 			}
@@ -210,15 +228,22 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 
 // startInterval fixes the values in force for accounting until the next row.
 func (r *runner) startInterval(cur trace.Row) {
-	r.values = r.o.Policy.Values(r.ctl.Snapshot())
+	r.row = cur
+	for _, s := range switchd.AllSignals {
+		r.inGap[s] = inGap(r.o.Gaps[s], &r.gapIdx[s], cur.Time)
+	}
+	r.accountValues()
 	r.aoOff = r.alwaysOn.offCount(&r.values)
 	r.ivCost, r.ivRev, r.ivKWh = 0, 0, 0
 }
 
 func (r *runner) tick(ctx context.Context) error {
+	r.withdrawStale()
 	if err := r.ctl.Tick(ctx); err != nil {
 		return err
 	}
+	// A withdrawal changes the values the controller runs on.
+	r.accountValues()
 	r.res.Ticks++
 	for _, rep := range r.ctl.Reports() {
 		if rep.Err != nil {
@@ -266,9 +291,20 @@ func (r *runner) advance(t time.Time) {
 			rev := spec.RevenuePerHour(switchd.Mode(m), &r.values) * u.DeviceHours[m]
 			r.res.RevenueUSD[m] += rev
 			r.ivRev += rev
+			if spec.Modes[m].Revenue == switchd.RevenueHashprice && r.inGap[switchd.SignalHashprice] {
+				r.res.ImputedRevenueUSD[switchd.SignalHashprice] += rev
+			}
 		}
 		cost := kwh / 1000 * r.values.V[switchd.SignalPrice]
 		r.res.EnergyCostUSD += cost
+		if r.inGap[switchd.SignalPrice] || r.priceFallback {
+			if r.priceFallback {
+				r.res.ImputedFallbackMWh += kwh / 1000
+			} else {
+				r.res.ImputedHeldMWh += kwh / 1000
+			}
+			r.res.ImputedCostUSD += cost
+		}
 		r.ivCost += cost + float64(u.Switches)*spec.SwitchCostUSD
 		r.ivKWh += kwh
 		steady, arriving := d.Counts()
@@ -281,10 +317,17 @@ func (r *runner) advance(t time.Time) {
 		rev := inferenceDH * inferenceRate
 		r.res.RevenueUSD[switchd.ModeInference] += rev
 		r.ivRev += rev
+		switch {
+		case r.inGap[switchd.SignalInferencePrice]:
+			r.res.ImputedRevenueUSD[switchd.SignalInferencePrice] += rev
+		case r.inGap[switchd.SignalAIDemand]:
+			r.res.ImputedRevenueUSD[switchd.SignalAIDemand] += rev
+		}
 	}
 	if off > r.aoOff && h > 0 {
 		r.res.CurtailedHours += h
 	}
+	r.accountInputs(h)
 	r.clock.Set(t)
 }
 
@@ -355,4 +398,116 @@ func TopPriceThreshold(s *trace.Series, q float64) float64 {
 	// The k-th largest price.
 	sortFloatsDesc(prices)
 	return prices[k-1]
+}
+
+// feed observes the row's samples that are new: each sample once, at the
+// time it was taken, as the replay publishes them live. A value the trace
+// only carries forward (past its series' end, through a gap) is not fed
+// again, so a withdrawn signal stays absent until its next sample.
+func (r *runner) feed(cur trace.Row) {
+	for _, s := range switchd.AllSignals {
+		if !cur.Has[s] {
+			continue
+		}
+		at := cur.At[s]
+		if at.IsZero() {
+			at = cur.Time
+		}
+		if !r.fed[s].IsZero() && !at.After(r.fed[s]) {
+			continue
+		}
+		r.fed[s] = at
+		r.ctl.Observe(switchd.Sample{Time: at, Signal: s, Value: cur.Values[s]})
+	}
+}
+
+// withdrawStale makes absent every signal without a fail-safe whose last
+// sample is older than its max_age (see inputs.go): the policy's fallback
+// then applies, as before the signal's first sample. Signals with a
+// fail-safe keep their stale value, so the fail-safe applies as live.
+func (r *runner) withdrawStale() {
+	now := r.clock.Now()
+	snap := r.ctl.Snapshot()
+	for _, s := range switchd.AllSignals {
+		if r.o.Policy.FailSafe[s] != policies.FailSafeNone || !snap.Have[s] {
+			continue
+		}
+		if a := r.o.Site.MaxAge[s]; a > 0 && now.Sub(snap.At[s]) > a {
+			// The snapshot is the controller's own; Observe is the only
+			// other writer, and the next fresh sample sets it again.
+			snap.Have[s] = false
+		}
+	}
+}
+
+// nextWithdrawal is when withdrawStale next has something to do, or zero.
+func (r *runner) nextWithdrawal() time.Time {
+	snap := r.ctl.Snapshot()
+	var w time.Time
+	for _, s := range switchd.AllSignals {
+		a := r.o.Site.MaxAge[s]
+		if r.o.Policy.FailSafe[s] != policies.FailSafeNone || !snap.Have[s] || a <= 0 {
+			continue
+		}
+		// Stale means strictly older than the max age.
+		w = earliest(w, snap.At[s].Add(a+time.Nanosecond))
+	}
+	return w
+}
+
+// accountValues sets the values energy and revenue are accounted at: the
+// trace's measured value where the current row has one outside a gap; in a
+// price gap the last known price (the row carries it); elsewhere what the
+// controller runs on (a held sample, or the policy's fallback).
+func (r *runner) accountValues() {
+	v := r.o.Policy.Values(r.ctl.Snapshot())
+	r.priceFallback = false
+	for _, s := range switchd.AllSignals {
+		switch {
+		case r.row.Has[s] && (!r.inGap[s] || s == switchd.SignalPrice):
+			v.V[s], v.Present[s] = r.row.Values[s], true
+		case s == switchd.SignalPrice && v.Present[s]:
+			r.priceFallback = true
+		}
+	}
+	r.values = v
+}
+
+// accountInputs adds h hours of the last tick's view of the inputs: which
+// signals were stale, which fail-safe was in force, which fallbacks used.
+func (r *runner) accountInputs(h float64) {
+	if h <= 0 {
+		return
+	}
+	ev := &r.ctl.Decision().Eval
+	pol := r.o.Policy
+	for _, s := range ev.Stale {
+		r.res.StaleHours[s] += h
+		if pol.FailSafe[s] != policies.FailSafeNone {
+			r.res.FailSafeHours[s] += h
+		}
+	}
+	switch {
+	case ev.Curtail:
+		r.res.CurtailFailSafeHours += h
+	case ev.Constraints.Hold:
+		r.res.HoldFailSafeHours += h
+	}
+	snap := r.ctl.Snapshot()
+	for _, s := range switchd.AllSignals {
+		if !snap.Have[s] && pol.HasFallback[s] {
+			r.res.FallbackHours[s] += h
+		}
+	}
+}
+
+// earliest returns the earlier of two instants, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
 }

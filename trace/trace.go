@@ -83,6 +83,7 @@ var traceColumns = []struct {
 	{"hashprice_usd_ph_day", switchd.SignalHashprice, false},
 	{"inference_usd_gpu_hour", switchd.SignalInferencePrice, false},
 	{"ai_demand_gpus", switchd.SignalAIDemand, false},
+	{"cp_alert_probability", switchd.SignalCPAlert, false},
 }
 
 // traceCanonicalColumn is the column WriteCSV writes for each signal.
@@ -92,6 +93,7 @@ var traceCanonicalColumn = [switchd.NumSignals]string{
 	switchd.SignalHashprice:      "hashprice_usd_ph_day",
 	switchd.SignalInferencePrice: "inference_usd_gpu_hour",
 	switchd.SignalAIDemand:       "ai_demand_gpus",
+	switchd.SignalCPAlert:        "cp_alert_probability",
 }
 
 // traceTimeColumn is the name of the column holding each interval's start.
@@ -392,7 +394,11 @@ func traceQuote(cell string) string {
 // start. Has[s] is true when a value is known (sampled at or before Time),
 // for a carried-forward value too, so even a single merged source yields
 // rows without gaps once a signal has been seen; At[s] keeps when that
-// value was sampled.
+// value was sampled. Carrying is not sampling: a value carried past its
+// source's end or through a gap is not a measurement there. Consumers judge
+// by At: the replay publishes only fresh samples, and the simulator feeds
+// only fresh samples to the controller and treats spans without one as
+// missing (see Series.Coverage).
 //
 // If several sources carry the same signal, the first listed that has a
 // value wins, even when a later source's sample is more recent: order is
@@ -559,6 +565,8 @@ func traceSignals(src Source) ([]switchd.Signal, bool) {
 			}
 		}
 		return out, true
+	case *resampler:
+		return traceSignals(s.src)
 	case interface{ Signals() []switchd.Signal }:
 		return s.Signals(), true
 	}

@@ -202,7 +202,7 @@ func TestReaderHeaderErrors(t *testing.T) {
 		{"empty file", "", "t.csv:1: empty file, want a header line with a time column and signal columns"},
 		{"no time column", "when,price_usd_mwh\n", "t.csv:1: no time column (the header has when, price_usd_mwh)"},
 		{"no signal column", "time,lz_north_usd_mwh\n", "t.csv:1: no signal column (want at least one of " +
-			"price_usd_mwh, grid_load_mw, hashprice_usd_th_day, hashprice_usd_ph_day, inference_usd_gpu_hour, ai_demand_gpus)"},
+			"price_usd_mwh, grid_load_mw, hashprice_usd_th_day, hashprice_usd_ph_day, inference_usd_gpu_hour, ai_demand_gpus, cp_alert_probability)"},
 		{"duplicated signal column", "time,price_usd_mwh,grid_load_mw,price_usd_mwh\n",
 			"t.csv:1: column price_usd_mwh: appears twice (columns 2 and 4)"},
 		{"duplicated time column", "time,price_usd_mwh,time\n", "t.csv:1: column time: appears twice (columns 1 and 3)"},
@@ -481,7 +481,7 @@ func TestOpenErrors(t *testing.T) {
 		{"no file", nil, "open traces: no trace file given"},
 		{"missing file", []string{good, missing}, "open trace: open " + missing + ": no such file or directory"},
 		{"bad header", []string{good, bad}, bad + ":1: no signal column (want at least one of price_usd_mwh, " +
-			"grid_load_mw, hashprice_usd_th_day, hashprice_usd_ph_day, inference_usd_gpu_hour, ai_demand_gpus)"},
+			"grid_load_mw, hashprice_usd_th_day, hashprice_usd_ph_day, inference_usd_gpu_hour, ai_demand_gpus, cp_alert_probability)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

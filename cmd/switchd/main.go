@@ -123,15 +123,23 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sim", stderr)
 	config := fs.String("config", "", "site config `FILE` (required)")
-	policy := fs.String("policy", "", "policy `FILE` (required)")
+	var pols, sets stringList
+	fs.Var(&pols, "policy", "policy `FILE` (required; repeat it to compare policies side by side)")
+	fs.Var(&sets, "set", "`PATH=V1,V2,...`: one run per value of a key of the policy file, e.g. hysteresis_usd_mwh=0,5,10 or rules[1].when.price_above_usd_mwh=500,1000 (rules[NAME] picks a rule by name); repeat for the cross product, at most 64 runs")
 	var traces stringList
 	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable; the first sets the timeline, the others are merged in)")
-	format := fs.String("format", "text", "report format: text or json")
+	format := fs.String("format", "text", "report format: text or json (several runs: a JSON list of reports)")
 	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report (charts and summary; opens without network) to this `FILE`")
+	resample := fs.Duration("resample", 0, "average the trace into intervals of this `STEP` first (e.g. 1h: interval-weighted means; never makes a sample up)")
+	var maxAge, missing stringList
+	fs.Var(&maxAge, "max-age", "`SIGNAL=DURATION`, SIGNAL=auto or auto: override the site's max_age (auto: from the trace's cadence, 2 cadences or the default if longer; that is already done where the site file sets none); repeatable")
+	fs.Var(&missing, "missing", "`SIGNAL=fail-safe|ignore|VALUE`: run a policy that needs a signal the trace lacks (fail-safe: absent throughout, its fail-safe applies; ignore: as if the policy did not read it; VALUE: a constant); repeatable")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o := sim.CLIOptions{Config: *config, Policy: *policy, Traces: traces, Format: *format, Timeseries: *timeseries}
+	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
+		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing}
 	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -142,6 +150,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
 	config := fs.String("config", "", "site config `FILE` (required)")
 	policy := fs.String("policy", "", "policy `FILE` (optional)")
+	var traces stringList
+	fs.Var(&traces, "trace", "trace CSV `FILE` (optional, repeatable, merged as by sim): warn where a max_age is shorter than the trace's cadence, or the policy needs a signal the trace lacks")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -157,14 +167,31 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		return configErrors{err}
 	}
 	line := site.Summary()
+	var pol *policies.Policy
 	if *policy != "" {
-		pol, err := policies.LoadPolicy(*policy, site)
-		if err != nil {
+		if pol, err = policies.LoadPolicy(*policy, site); err != nil {
 			return configErrors{err}
 		}
 		line += "; " + pol.Summary()
 	}
 	fmt.Fprintln(stdout, line)
+	if len(traces) == 0 {
+		return nil
+	}
+	src, _, closer, err := trace.Open(traces)
+	if err != nil {
+		return err
+	}
+	series, err := trace.Collect(src)
+	closer.Close()
+	if err != nil {
+		return err
+	}
+	// Warnings, not errors: the files are valid, the trace may just be
+	// coarser than the live feed.
+	for _, w := range sim.TraceWarnings(site, pol, series, traces) {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	return nil
 }
 

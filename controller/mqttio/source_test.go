@@ -261,12 +261,12 @@ func TestSourceSubscriptionRefused(t *testing.T) {
 	t.Cleanup(s.Close)
 	require.NoError(t, s.Start(context.Background()))
 	refusals := func() *observer.ObservedLogs { return logs.FilterMessage("subscription refused by broker") }
-	require.Eventually(t, func() bool { return refusals().Len() == 4 }, waitMax, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return refusals().Len() == 5 }, waitMax, 5*time.Millisecond)
 	var refused []string
 	for _, e := range refusals().All() {
 		refused = append(refused, e.ContextMap()["signal"].(string))
 	}
-	require.ElementsMatch(t, []string{"grid_load", "hashprice", "inference_price", "ai_demand"}, refused)
+	require.ElementsMatch(t, []string{"grid_load", "hashprice", "inference_price", "ai_demand", "cp_alert"}, refused)
 	require.False(t, s.Connected())
 	require.Empty(t, r.Conns())
 }

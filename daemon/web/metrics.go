@@ -116,7 +116,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.transitionN = gaugeVec("switchd_transitions_measured",
 		"Transitions of a fleet measured since the start (the percentiles cover the most recent ones).", "fleet", "from", "to")
 	m.signalValue = gaugeVec("switchd_signal_value",
-		"Latest accepted value of a signal in its own unit (price USD/MWh, grid_load MW, hashprice USD/PH/day, inference_price USD/GPU-hour, ai_demand GPUs); absent until one is received.",
+		"Latest accepted value of a signal in its own unit (price USD/MWh, grid_load MW, hashprice USD/PH/day, inference_price USD/GPU-hour, ai_demand GPUs, cp_alert probability 0-1); absent until one is received.",
 		"signal")
 	m.signalEff = gaugeVec("switchd_signal_effective_value",
 		"Value of a signal the last evaluation used (received or fallback), in the signal's unit.", "signal")

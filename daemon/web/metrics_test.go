@@ -110,7 +110,7 @@ switchd_fleet_power_watts{fleet="asics",mode="off"} 0
 switchd_fleet_power_watts{fleet="gpus",mode="inference"} 2.25e+06
 `)))
 	require.NoError(t, testutil.CollectAndCompare(m.signalValue.vec, strings.NewReader(`
-# HELP switchd_signal_value Latest accepted value of a signal in its own unit (price USD/MWh, grid_load MW, hashprice USD/PH/day, inference_price USD/GPU-hour, ai_demand GPUs); absent until one is received.
+# HELP switchd_signal_value Latest accepted value of a signal in its own unit (price USD/MWh, grid_load MW, hashprice USD/PH/day, inference_price USD/GPU-hour, ai_demand GPUs, cp_alert probability 0-1); absent until one is received.
 # TYPE switchd_signal_value gauge
 switchd_signal_value{signal="grid_load"} 78000
 switchd_signal_value{signal="price"} 42.5
@@ -210,7 +210,7 @@ switchd_decisions_total{result="unchanged"} 0
 switchd_policy_reloads_total{result="failure"} 0
 switchd_policy_reloads_total{result="success"} 0
 `), "switchd_decisions_total", "switchd_policy_reloads_total"))
-		require.Equal(t, 5, testutil.CollectAndCount(m.signalAccepted))
+		require.Equal(t, 6, testutil.CollectAndCount(m.signalAccepted), "one series per signal")
 	})
 	t.Run("decisions and switches", func(t *testing.T) {
 		m.Decision(true)

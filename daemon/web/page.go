@@ -385,6 +385,7 @@ var signalUnits = map[string]struct {
 	"hashprice":       {"USD/PH/day", 2},
 	"inference_price": {"USD/GPU-h", 2},
 	"ai_demand":       {"GPUs", 0},
+	"cp_alert":        {"probability", 2},
 }
 
 func fmtSignal(name string, v float64) string {
