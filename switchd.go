@@ -169,10 +169,31 @@ type Sample struct {
 
 // Snapshot is the latest accepted value of every signal and when it was
 // sampled. Have[s] is false for a signal never received.
+//
+// MonthPeakGridLoad is the highest grid load received in the calendar month
+// (in the site's time zone) of the latest grid-load sample, and PeakMonth
+// that month as year×12+month (0 when none): coincident-peak rules compare
+// the load with it.
 type Snapshot struct {
 	Value [NumSignals]float64
 	At    [NumSignals]time.Time
 	Have  [NumSignals]bool
+
+	MonthPeakGridLoad float64
+	PeakMonth         int
+}
+
+// NotePeak folds a grid-load sample taken at t (in the site's location)
+// into the month's running peak.
+func (s *Snapshot) NotePeak(t time.Time, loadMW float64) {
+	month := t.Year()*12 + int(t.Month())
+	switch {
+	case month > s.PeakMonth:
+		s.PeakMonth, s.MonthPeakGridLoad = month, loadMW
+	case month == s.PeakMonth && loadMW > s.MonthPeakGridLoad:
+		s.MonthPeakGridLoad = loadMW
+	}
+	// A sample of an earlier month leaves this month's peak alone.
 }
 
 // Set stores a sample as the latest value of its signal.
@@ -196,6 +217,10 @@ func (s *Snapshot) Age(sig Signal, now time.Time) (age time.Duration, ok bool) {
 type Values struct {
 	V       [NumSignals]float64
 	Present [NumSignals]bool
+	// MonthPeakGridLoad is the month's highest grid load so far (MW),
+	// when HasMonthPeak.
+	MonthPeakGridLoad float64
+	HasMonthPeak      bool
 }
 
 // Get returns the value of a signal and whether it is present.

@@ -181,6 +181,13 @@ func (c *Controller) Observe(s switchd.Sample) {
 		return
 	}
 	c.snap.Set(s)
+	if s.Signal == switchd.SignalGridLoad {
+		loc := c.site.Location
+		if loc == nil {
+			loc = time.UTC
+		}
+		c.snap.NotePeak(s.Time.In(loc), s.Value)
+	}
 }
 
 // Snapshot returns the signals as last observed.

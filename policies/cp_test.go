@@ -177,3 +177,38 @@ rules:
 	p = parseTestPolicy(t, site, "fail_safe: {cp_alert: none}\nrules:\n  - name: blind\n    when: {signal_stale: [cp_alert]}\n    then: {site_cap_kw: 1}\n")
 	require.Equal(t, []switchd.Signal{switchd.SignalCPAlert}, p.Rules[0].When.SignalStale)
 }
+
+// TestNearMonthPeak: the month's running peak follows grid-load samples in
+// the site's month, and a rule on it fires only within its percentage.
+func TestNearMonthPeak(t *testing.T) {
+	var snap switchd.Snapshot
+	loc := time.FixedZone("CDT", -5*3600)
+	at := func(day, hour int) time.Time { return time.Date(2024, 7, day, hour, 0, 0, 0, loc) }
+	snap.NotePeak(at(1, 16), 70000)
+	snap.NotePeak(at(2, 16), 80000)
+	snap.NotePeak(at(3, 16), 76000)
+	require.Equal(t, 80000.0, snap.MonthPeakGridLoad)
+	snap.NotePeak(time.Date(2024, 6, 30, 16, 0, 0, 0, loc), 90000)
+	require.Equal(t, 80000.0, snap.MonthPeakGridLoad, "a sample of an earlier month leaves the peak alone")
+	snap.NotePeak(time.Date(2024, 8, 1, 16, 0, 0, 0, loc), 60000)
+	require.Equal(t, 60000.0, snap.MonthPeakGridLoad, "a new month starts its own peak")
+
+	pct := 95.0
+	c := Condition{NearMonthPeakPct: &pct}
+	var stale [switchd.NumSignals]bool
+	for _, tc := range []struct {
+		load, peak float64
+		have       bool
+		want       bool
+	}{
+		{load: 76000, peak: 80000, have: true, want: true}, // exactly 95%
+		{load: 75000, peak: 80000, have: true, want: false},
+		{load: 81000, peak: 81000, have: true, want: true}, // a new high
+		{load: 81000, have: false, want: false},            // no peak known
+	} {
+		v := switchd.Values{MonthPeakGridLoad: tc.peak, HasMonthPeak: tc.have}
+		v.V[switchd.SignalGridLoad], v.Present[switchd.SignalGridLoad] = tc.load, true
+		require.Equal(t, tc.want, c.holds(at(3, 16), loc, &v, &stale), "%+v", tc)
+	}
+	require.True(t, c.Reads()[switchd.SignalGridLoad])
+}

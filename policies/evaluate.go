@@ -97,6 +97,9 @@ func (p *Policy) Values(snap *switchd.Snapshot) switchd.Values {
 			v.V[s], v.Present[s] = p.Fallbacks[s], true
 		}
 	}
+	if snap.PeakMonth != 0 && snap.Have[switchd.SignalGridLoad] {
+		v.MonthPeakGridLoad, v.HasMonthPeak = snap.MonthPeakGridLoad, true
+	}
 	return v
 }
 
@@ -210,6 +213,15 @@ func (c *Condition) holds(now time.Time, loc *time.Location, v *switchd.Values, 
 	if c.GridLoadAbove != nil {
 		load, ok := v.Get(switchd.SignalGridLoad)
 		if !ok || !(load > *c.GridLoadAbove) {
+			return false
+		}
+	}
+	if c.NearMonthPeakPct != nil {
+		// Within pct of the month's highest load so far (a new monthly
+		// high is 100%): the intervals that can still be this month's
+		// coincident peak.
+		load, ok := v.Get(switchd.SignalGridLoad)
+		if !ok || !v.HasMonthPeak || !(load >= *c.NearMonthPeakPct/100*v.MonthPeakGridLoad) {
 			return false
 		}
 	}

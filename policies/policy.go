@@ -53,6 +53,7 @@ type whenSection struct {
 	Schedule            *string   `yaml:"schedule"`
 	For                 *duration `yaml:"for"`
 	GridLoadAboveMW     *float64  `yaml:"grid_load_above_mw"`
+	NearMonthPeakPct    *float64  `yaml:"grid_load_above_month_peak_pct"`
 	CPAlertAbove        *float64  `yaml:"cp_alert_above"`
 	PriceAboveUSDPerMWh *float64  `yaml:"price_above_usd_mwh"`
 	PriceBelowUSDPerMWh *float64  `yaml:"price_below_usd_mwh"`
@@ -237,6 +238,14 @@ func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
 	}
 	if v := w.GridLoadAboveMW; v != nil && l.nonNegative(joinPath(path, "grid_load_above_mw"), *v) {
 		c.GridLoadAbove = v
+	}
+	if v := w.NearMonthPeakPct; v != nil {
+		// Below half the month's peak is no peak; above 100% never fires.
+		if *v < 50 || *v > 100 {
+			l.errorf(joinPath(path, "grid_load_above_month_peak_pct"), "must be a percentage from 50 to 100 (got %s)", fmtFloat(*v))
+		} else {
+			c.NearMonthPeakPct = v
+		}
 	}
 	if v := w.CPAlertAbove; v != nil {
 		// A probability: at 1 or above the rule could never fire, and a

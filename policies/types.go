@@ -122,9 +122,12 @@ type Condition struct {
 	PriceAbove    *float64 // USD/MWh
 	PriceBelow    *float64 // USD/MWh
 	GridLoadAbove *float64 // MW
-	CPAlertAbove  *float64 // probability, 0 to 1
-	Window        *Window
-	SignalStale   []switchd.Signal // any of these stale
+	// NearMonthPeakPct: grid load at least this percent of the month's
+	// highest load so far.
+	NearMonthPeakPct *float64
+	CPAlertAbove     *float64 // probability, 0 to 1
+	Window           *Window
+	SignalStale      []switchd.Signal // any of these stale
 }
 
 // Reads reports which signals the condition reads: those it compares with a
@@ -132,7 +135,7 @@ type Condition struct {
 // trace that lacks one of them (a rule on it could never act as written).
 func (c *Condition) Reads() (r [switchd.NumSignals]bool) {
 	r[switchd.SignalPrice] = c.PriceAbove != nil || c.PriceBelow != nil
-	r[switchd.SignalGridLoad] = c.GridLoadAbove != nil
+	r[switchd.SignalGridLoad] = c.GridLoadAbove != nil || c.NearMonthPeakPct != nil
 	r[switchd.SignalCPAlert] = c.CPAlertAbove != nil
 	for _, s := range c.SignalStale {
 		if int(s) < switchd.NumSignals {
