@@ -425,6 +425,7 @@ func TestEvaluateIntoAllocs(t *testing.T) {
 	site, p := examplePolicy(t, "ercot-4cp.yaml")
 	now := time.Date(2024, 8, 20, 17, 0, 0, 0, site.Location)
 	snap := snapshotAt(now, map[switchd.Signal]float64{switchd.SignalPrice: 4000, switchd.SignalGridLoad: 85000}, 3*time.Hour)
+	snap.NotePeak(now, 85000) // the month's highest load so far
 	var ev Evaluation
 	p.EvaluateInto(now, &snap, site, &ev)
 	require.Equal(t, []string{"4cp-watch", "price-spike", "price-emergency", "4cp-blind"}, ev.Fired)

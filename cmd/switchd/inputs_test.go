@@ -40,7 +40,7 @@ func TestValidateTraceWarnsOnCadence(t *testing.T) {
 	code, out, errOut := runCmd("validate", "--config", "../../examples/site.yaml", "--policy", "../../examples/policies/price-only.yaml", "--trace", tr)
 	require.Equal(t, 0, code, "a warning, not an error")
 	require.Equal(t, 1, strings.Count(out, "\n"))
-	require.Contains(t, errOut, "warning: ../../examples/site.yaml: signals.price.max_age 30m (site file) is shorter than the price cadence 1h of trace "+tr)
+	require.Contains(t, errOut, "warning: ../../examples/site.yaml: signals.price.max_age 30m (default) is shorter than the price cadence 1h of trace "+tr)
 	require.Contains(t, errOut, "its fail-safe (curtail) then applies")
 }
 
