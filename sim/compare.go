@@ -557,7 +557,6 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 		fmt.Fprintln(tw, "\t\t\t")
 	}
 	usd := func(v float64) string { return fmt.Sprintf("%.0f", v) }
-	mwh := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	line("profit (USD)", func(rr *RunReport) string { return usd(rr.ProfitUSD) }, usd(b0.Oracle.ProfitUSD))
 	perRun("oracle capture", func(r *Report) string {
 		if r.OracleCapture == nil {
@@ -567,21 +566,8 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 	})
 	perRun("vs always_on (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.AlwaysOn.ProfitUSD) })
 	perRun("vs threshold_debounce (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.ThresholdDebounce.ProfitUSD) })
-	line("revenue mining (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Mining) }, "")
-	line("revenue inference (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Inference) }, "")
-	line("energy cost (USD)", func(rr *RunReport) string { return usd(rr.EnergyCostUSD) }, "")
-	line("switching cost (USD)", func(rr *RunReport) string { return usd(rr.SwitchCostUSD) }, "")
-	line("energy total (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Total) }, "")
-	line("avg price paid (USD/MWh)", func(rr *RunReport) string {
-		if rr.AvgPricePaid == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", *rr.AvgPricePaid)
-	}, "")
-	line("device switches", func(rr *RunReport) string { return fmt.Sprint(rr.Switches) }, "")
-	line("hours curtailed", func(rr *RunReport) string { return fmt.Sprintf("%.1f", rr.CurtailedHours) }, "")
-	line("top-1% MWh avoided", func(rr *RunReport) string { return mwh(rr.TopPriceMWhAvoid) }, "")
-	line("max power (kW)", func(rr *RunReport) string { return fmt.Sprintf("%.0f", rr.MaxPowerKW) }, "")
+	moneyRows(line)
+	tailRows(line)
 	r0.cpRows(line)
 	if r0.CoincidentPeak != nil && r0.CoincidentPeak.Computed {
 		perRun("net of CP vs threshold_debounce (USD)", func(r *Report) string {

@@ -300,26 +300,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	usd := func(v float64) string { return fmt.Sprintf("%.0f", v) }
 	line("profit (USD)", func(rr *RunReport) string { return usd(rr.ProfitUSD) }, usd(r.Baselines.Oracle.ProfitUSD))
-	line("revenue mining (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Mining) }, "")
-	line("revenue inference (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Inference) }, "")
-	line("energy cost (USD)", func(rr *RunReport) string { return usd(rr.EnergyCostUSD) }, "")
-	line("switching cost (USD)", func(rr *RunReport) string { return usd(rr.SwitchCostUSD) }, "")
+	moneyRows(line)
 	mwh := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	line("energy mining (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Mining) }, "")
 	line("energy inference (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Inference) }, "")
 	line("energy off/idle (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Off) }, "")
 	line("energy in transition (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Transition) }, "")
-	line("energy total (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Total) }, "")
-	line("avg price paid (USD/MWh)", func(rr *RunReport) string {
-		if rr.AvgPricePaid == nil {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", *rr.AvgPricePaid)
-	}, "")
-	line("device switches", func(rr *RunReport) string { return fmt.Sprint(rr.Switches) }, "")
-	line("hours curtailed", func(rr *RunReport) string { return fmt.Sprintf("%.1f", rr.CurtailedHours) }, "")
-	line("top-1% MWh avoided", func(rr *RunReport) string { return mwh(rr.TopPriceMWhAvoid) }, "")
-	line("max power (kW)", func(rr *RunReport) string { return fmt.Sprintf("%.0f", rr.MaxPowerKW) }, "")
+	tailRows(line)
 	r.cpRows(line)
 	if err := tw.Flush(); err != nil {
 		return err
@@ -337,4 +324,34 @@ func (r *Report) WriteText(w io.Writer) error {
 	r.Inputs.writeText(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// rowFunc writes one row of a text table: a name, a figure of each run and
+// the oracle's column.
+type rowFunc func(name string, f func(*RunReport) string, oracle string)
+
+// moneyRows writes the revenue and cost rows every text table shows.
+func moneyRows(line rowFunc) {
+	usd := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	line("revenue mining (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Mining) }, "")
+	line("revenue inference (USD)", func(rr *RunReport) string { return usd(rr.RevenueUSD.Inference) }, "")
+	line("energy cost (USD)", func(rr *RunReport) string { return usd(rr.EnergyCostUSD) }, "")
+	line("switching cost (USD)", func(rr *RunReport) string { return usd(rr.SwitchCostUSD) }, "")
+}
+
+// tailRows writes the energy total and the operating rows every text
+// table shows.
+func tailRows(line rowFunc) {
+	mwh := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	line("energy total (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Total) }, "")
+	line("avg price paid (USD/MWh)", func(rr *RunReport) string {
+		if rr.AvgPricePaid == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", *rr.AvgPricePaid)
+	}, "")
+	line("device switches", func(rr *RunReport) string { return fmt.Sprint(rr.Switches) }, "")
+	line("hours curtailed", func(rr *RunReport) string { return fmt.Sprintf("%.1f", rr.CurtailedHours) }, "")
+	line("top-1% MWh avoided", func(rr *RunReport) string { return mwh(rr.TopPriceMWhAvoid) }, "")
+	line("max power (kW)", func(rr *RunReport) string { return fmt.Sprintf("%.0f", rr.MaxPowerKW) }, "")
 }
