@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -70,8 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdFakes(ctx, args, stdout, stderr)
 	case "gen-trace":
 		err = cmdGenTrace(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "switchd", version)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionLine())
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -228,4 +229,38 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 		return f.Close()
 	}
 	return nil
+}
+
+// versionLine is the version set at build time (or the module's), with the
+// commit and build time Go recorded, when known.
+func versionLine() string {
+	v := version
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "switchd " + v
+	}
+	if v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		v = info.Main.Version
+	}
+	var rev, at, dirty string
+	for _, kv := range info.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			at = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				dirty = " (modified)"
+			}
+		}
+	}
+	line := "switchd " + v
+	if rev != "" {
+		line += " commit " + rev[:min(12, len(rev))] + dirty
+	}
+	if at != "" {
+		line += " " + at
+	}
+	return line + " " + info.GoVersion
 }

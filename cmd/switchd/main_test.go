@@ -109,3 +109,16 @@ func TestSimRejectsBadFlags(t *testing.T) {
 	require.Contains(t, errOut, "--policy is required")
 	require.Contains(t, errOut, "--format must be text or json")
 }
+
+func TestVersionAndJournalHelp(t *testing.T) {
+	for _, arg := range []string{"version", "--version", "-version"} {
+		code, out, errOut := runCmd(arg)
+		require.Equal(t, 0, code, errOut)
+		require.True(t, strings.HasPrefix(out, "switchd "), out)
+		require.Contains(t, out, "go1.", "the Go version it was built with")
+	}
+	code, out, errOut := runCmd("journal", "-h")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "switchd journal verify FILE")
+	require.Contains(t, out, "switchd journal export FILE")
+}

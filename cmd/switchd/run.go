@@ -146,8 +146,17 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdJournal(args []string, stdout, stderr io.Writer) error {
+	const journalUsage = `usage:
+  switchd journal verify FILE    check the hash chain; name the first broken entry
+  switchd journal export FILE [--from T] [--to T]
+                                 write time,fleet,mode,kw CSV (T: RFC3339)
+`
 	if len(args) == 0 {
 		return usageError{errors.New("want journal verify FILE or journal export FILE [--from T] [--to T]")}
+	}
+	if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
+		fmt.Fprint(stdout, journalUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags("journal "+sub, stderr)
