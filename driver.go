@@ -104,35 +104,6 @@ type Device struct {
 	Secret string
 }
 
-// Problem reasons: why a device is left out of a fleet's usable capacity.
-// A small fixed set, so that they can label metrics.
-const (
-	ProblemUnreachable = "unreachable" // no answer, timeouts, refused connections
-	ProblemAuth        = "auth"        // credentials refused, session held elsewhere
-	ProblemProtocol    = "protocol"    // replies that cannot be read
-	ProblemFault       = "fault"       // stopped working without being told
-	ProblemStuck       = "stuck"       // does not reach the commanded mode
-)
-
-// Problems lists the problem reasons in a fixed order.
-var Problems = [...]string{ProblemUnreachable, ProblemAuth, ProblemProtocol, ProblemFault, ProblemStuck}
-
-// Unusable counts a fleet's devices that the controller must not count on,
-// by the mode they were last seen in (for power accounting) and by reason.
-type Unusable struct {
-	ByMode   [NumModes]int
-	ByReason map[string]int
-}
-
-// Total is the number of unusable devices.
-func (u *Unusable) Total() int {
-	n := 0
-	for _, c := range u.ByMode {
-		n += c
-	}
-	return n
-}
-
 // DeviceStatus is what one device last reported, for the state API and
 // `switchd probe`. It is observed, never the commanded mode.
 type DeviceStatus struct {

@@ -190,6 +190,15 @@ func (c *Controller) Observe(s switchd.Sample) {
 	}
 }
 
+// Forget makes a signal absent, as before its first sample: its
+// fallback (if the policy has one) applies until the next sample. The
+// simulator uses it for an input whose series has ended or has a gap.
+func (c *Controller) Forget(s switchd.Signal) {
+	if s < switchd.NumSignals {
+		c.snap.Have[s] = false
+	}
+}
+
 // Snapshot returns the signals as last observed.
 func (c *Controller) Snapshot() *switchd.Snapshot { return &c.snap }
 

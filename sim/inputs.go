@@ -322,8 +322,8 @@ func maxAgeWarning(site *policies.Site, pol *policies.Policy, sig switchd.Signal
 		where = site.Source + ": " + where
 	}
 	return fmt.Sprintf("%s %s (%s) is shorter than the %s cadence %s of trace %s: %s goes stale %s after each sample and %s until the next; set it to at least %s, e.g. %s",
-		where, fmtAge(maxAge), from, sig, fmtAge(cadence), file, sig, fmtAge(maxAge), what,
-		fmtAge(cadence), fmtAge(DefaultMaxAgeCadences*cadence))
+		where, fmtDur(maxAge), from, sig, fmtDur(cadence), file, sig, fmtDur(maxAge), what,
+		fmtDur(cadence), fmtDur(DefaultMaxAgeCadences*cadence))
 }
 
 // fileOf names the trace file that carries sig (every file if unknown).
@@ -374,19 +374,6 @@ func TraceWarnings(site *policies.Site, pol *policies.Policy, s *trace.Series, f
 		}
 	}
 	return out
-}
-
-// fmtAge prints a duration without trailing zero units (2h, 30m, 1h30m).
-func fmtAge(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		return "0s"
-	}
-	return s
 }
 
 // oracleIntervals turns a series into the oracle's intervals with the
@@ -518,13 +505,13 @@ func (in *inputPlan) report(pol *Result) *InputsReport {
 		policies.FailSafeHold.String():    pol.HoldFailSafeHours,
 	}, Warnings: append([]string{}, in.warnings...), Notices: append([]string{}, in.notices...)}
 	if in.opts.Resample > 0 {
-		r.Resampled = fmtAge(in.opts.Resample)
+		r.Resampled = fmtDur(in.opts.Resample)
 	}
 	for _, sig := range switchd.AllSignals {
 		c := &in.cov[sig]
 		ir := InputReport{
 			Signal: sig.String(), InTrace: c.Samples > 0, Samples: c.Samples,
-			MaxAge: fmtAge(in.site.MaxAge[sig]), MaxAgeFrom: in.maxAgeFrom[sig],
+			MaxAge: fmtDur(in.site.MaxAge[sig]), MaxAgeFrom: in.maxAgeFrom[sig],
 			StaleHours: pol.StaleHours[sig], FailSafe: in.pol.FailSafe[sig].String(),
 			FailSafeHours: pol.FailSafeHours[sig], FallbackHours: pol.FallbackHours[sig],
 			ImputedRevenueUSD: pol.ImputedRevenueUSD[sig], Gaps: []GapReport{},
@@ -533,7 +520,7 @@ func (in *inputPlan) report(pol *Result) *InputsReport {
 			ir.Missing = m.String()
 		}
 		if c.Samples > 0 {
-			ir.Cadence = fmtAge(c.Cadence)
+			ir.Cadence = fmtDur(c.Cadence)
 			ir.CoveragePct = 100 * c.Covered()
 			ir.GapHours = c.GapTime().Hours()
 			for _, g := range c.Gaps {

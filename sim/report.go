@@ -245,26 +245,6 @@ func (o *CompareOptions) baselineHook(name string) func(*IntervalRecord) {
 	return func(r *IntervalRecord) { o.OnBaselineInterval(name, r) }
 }
 
-// OracleIntervals turns a series into the oracle's intervals, with the
-// policy's fallbacks filling signals the trace does not carry.
-func OracleIntervals(s *trace.Series, p *policies.Policy) []oracle.Interval {
-	out := make([]oracle.Interval, s.Len())
-	var snap switchd.Snapshot
-	for i := range out {
-		for _, sig := range switchd.AllSignals {
-			if v, ok := s.Value(i, sig); ok {
-				snap.Set(switchd.Sample{Time: s.Time(i), Signal: sig, Value: v})
-			}
-		}
-		end := s.End()
-		if i+1 < s.Len() {
-			end = s.Time(i + 1)
-		}
-		out[i] = oracle.Interval{Hours: end.Sub(s.Time(i)).Hours(), Values: p.Values(&snap)}
-	}
-	return out
-}
-
 // WriteJSON writes the report as indented JSON.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)

@@ -433,9 +433,7 @@ func (r *runner) withdrawStale() {
 			continue
 		}
 		if a := r.o.Site.MaxAge[s]; a > 0 && now.Sub(snap.At[s]) > a {
-			// The snapshot is the controller's own; Observe is the only
-			// other writer, and the next fresh sample sets it again.
-			snap.Have[s] = false
+			r.ctl.Forget(s) // until the next fresh sample
 		}
 	}
 }

@@ -33,32 +33,13 @@ import (
 //go:embed sample.yaml
 var Sample string
 
-// Config is the driver's settings block in the site file.
-type Config struct {
-	pool.Settings `yaml:",inline"`
-	// Port is the API port for device addresses that give none (default
-	// 4028).
-	Port int `yaml:"port"`
-}
+// Config is the driver's settings block in the site file: the same keys as
+// the cgminer driver's (the pool's keys and the API port).
+type Config = cgminer.Config
 
 // ParseConfig decodes the settings strictly and validates them, without
 // I/O.
-func ParseConfig(s switchd.Settings) (Config, error) {
-	cfg := Config{Port: 4028}
-	if err := s.Decode(&cfg); err != nil {
-		return Config{}, err
-	}
-	var errs []error
-	errs = append(errs, cfg.Settings.Validate(s))
-	if cfg.Port < 1 || cfg.Port > 65535 {
-		errs = append(errs, s.Errorf("port", "must be between 1 and 65535 (got %d)", cfg.Port))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
-	cfg.Settings.Defaults()
-	return cfg, nil
-}
+func ParseConfig(s switchd.Settings) (Config, error) { return cgminer.ParseConfig(s) }
 
 // New builds the fleet's driver: one device per listed address.
 func New(d pool.Deps) (switchd.Driver, error) {

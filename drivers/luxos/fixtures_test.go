@@ -224,3 +224,15 @@ func TestHandMadeReplies(t *testing.T) {
 		require.ErrorIs(t, err, errNoMulti)
 	})
 }
+
+// statsHashrate reads STATS (bmminer-compatible; LuxOS gives GHS there) in
+// TH/s. The driver does not poll stats (summary says the same); the test
+// reads it so that the recorded stats reply is checked too.
+func statsHashrate(stats cgrpc.Reply) (float64, bool) {
+	for _, s := range stats.Section("STATS") {
+		if v, ok := cgrpc.Number(s["GHS 5s"]); ok && v >= 0 {
+			return v / 1000, true
+		}
+	}
+	return 0, false
+}

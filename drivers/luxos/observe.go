@@ -183,17 +183,6 @@ func hashrate(summary cgrpc.Reply) (float64, bool) {
 	return 0, false
 }
 
-// statsHashrate reads STATS (bmminer-compatible: the second object) in
-// TH/s; LuxOS gives GHS there.
-func statsHashrate(stats cgrpc.Reply) (float64, bool) {
-	for _, s := range stats.Section("STATS") {
-		if v, ok := cgrpc.Number(s["GHS 5s"]); ok && v >= 0 {
-			return v / 1000, true
-		}
-	}
-	return 0, false
-}
-
 // isRamping reports whether any board says it is ramping up.
 func isRamping(devs cgrpc.Reply) bool {
 	for _, b := range devs.Section("DEVS") {

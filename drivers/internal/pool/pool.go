@@ -482,21 +482,19 @@ func (p *Pool) ProblemDevices(max int) ([]switchd.DeviceStatus, int) {
 
 // status is one device's status. Under mu.
 func (p *Pool) status(r *rec) switchd.DeviceStatus {
-	{
-		d := switchd.DeviceStatus{Addr: r.dev.Addr(), Mode: "unknown", Problem: r.problem, LastError: r.lastErr,
-			HashrateTHs: r.obs.HashrateTHs, Model: r.obs.Model, Firmware: r.obs.Firmware}
-		if r.seen && r.obs.Known {
-			d.Mode, d.Since = r.mode.String(), r.since
-		}
-		if r.hasWant {
-			d.Commanded = r.want.String()
-		}
-		if r.obs.HasPower {
-			w := r.obs.PowerW
-			d.PowerW = &w
-		}
-		return d
+	d := switchd.DeviceStatus{Addr: r.dev.Addr(), Mode: "unknown", Problem: r.problem, LastError: r.lastErr,
+		HashrateTHs: r.obs.HashrateTHs, Model: r.obs.Model, Firmware: r.obs.Firmware}
+	if r.seen && r.obs.Known {
+		d.Mode, d.Since = r.mode.String(), r.since
 	}
+	if r.hasWant {
+		d.Commanded = r.want.String()
+	}
+	if r.obs.HasPower {
+		w := r.obs.PowerW
+		d.PowerW = &w
+	}
+	return d
 }
 
 // PowerKW implements switchd.PowerReporter: the sum of what devices report,
