@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/testenv"
 )
 
 // TestEvaluateERCOT2024 replays the real 2024 ERCOT hub-average trace
@@ -20,14 +20,7 @@ import (
 // from the calendar: the cron windows, DST and thresholds must agree with
 // plain date arithmetic on a year of real timestamps.
 func TestEvaluateERCOT2024(t *testing.T) {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-			t.Fatal("SWITCHD_REQUIRE_TRACES is set but SWITCHD_TRACES is not")
-		}
-		t.Skip("SWITCHD_TRACES is not set")
-	}
-	f, err := os.Open(filepath.Join(dir, "ercot_hb_hubavg_rt15_2024.csv"))
+	f, err := os.Open(testenv.TraceFile(t, "ercot_hb_hubavg_rt15_2024.csv"))
 	require.NoError(t, err)
 	defer f.Close()
 	r := csv.NewReader(f)

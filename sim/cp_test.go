@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -334,13 +334,6 @@ func TestCPReport(t *testing.T) {
 // TestCPRealTraces: on the real ERCOT traces the 4CP policy is charged less
 // than the threshold baseline, which ignores peaks.
 func TestCPRealTraces(t *testing.T) {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-			t.Fatal("SWITCHD_REQUIRE_TRACES is set but SWITCHD_TRACES is not")
-		}
-		t.Skip("SWITCHD_TRACES not set")
-	}
 	site, err := policies.LoadSite("../examples/site.yaml")
 	require.NoError(t, err)
 	require.NotNil(t, site.CoincidentPeak, "examples/site.yaml charges 4CP")
@@ -356,7 +349,7 @@ func TestCPRealTraces(t *testing.T) {
 		t.Run(tc.files[0], func(t *testing.T) {
 			var files []string
 			for _, f := range tc.files {
-				files = append(files, filepath.Join(dir, f))
+				files = append(files, testenv.TraceFile(t, f))
 			}
 			src, _, closer, err := trace.Open(files)
 			require.NoError(t, err)

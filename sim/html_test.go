@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -296,14 +297,7 @@ func TestHTMLPeaksFromReport(t *testing.T) {
 // TestHTMLYear writes the report of a real year at 15 minutes and checks it
 // keeps every interval, marks the coincident peaks and stays small.
 func TestHTMLYear(t *testing.T) {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-			t.Fatal("SWITCHD_REQUIRE_TRACES is set but SWITCHD_TRACES is not")
-		}
-		t.Skip("SWITCHD_TRACES not set")
-	}
-	files := []string{filepath.Join(dir, "ercot_hb_hubavg_rt15_2024.csv"), filepath.Join(dir, "btc_hashprice_daily_2023-04_2024-04.csv")}
+	files := []string{testenv.TraceFile(t, "ercot_hb_hubavg_rt15_2024.csv"), testenv.TraceFile(t, "btc_hashprice_daily_2023-04_2024-04.csv")}
 	out := filepath.Join(t.TempDir(), "year.html")
 	o := CLIOptions{Config: "../examples/site.yaml", Policies: []string{"../examples/policies/ercot-4cp.yaml"}, Traces: files, Format: "json", HTML: out}
 	var stdout, stderr bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -121,8 +121,7 @@ func TestHourlyTraceDoesNotFailSafe(t *testing.T) {
 // A resampled real 15-minute trace behaves the same way (skipped without
 // SWITCHD_TRACES).
 func TestResampledRealTraceDoesNotFailSafe(t *testing.T) {
-	dir := tracesDir(t)
-	path := filepath.Join(dir, "ercot_lz_houston_rt15_2023-08.csv")
+	path := testenv.TraceFile(t, "ercot_lz_houston_rt15_2023-08.csv")
 	src, _, closer, err := trace.Open([]string{path})
 	require.NoError(t, err)
 	s, err := trace.Collect(trace.Resample(src, time.Hour))
@@ -144,19 +143,6 @@ func TestResampledRealTraceDoesNotFailSafe(t *testing.T) {
 	t.Logf("hourly %s: policy %.0f, threshold %.0f, oracle %.0f, capture %.3f", filepath.Base(path),
 		rep.ProfitUSD, rep.Baselines.ThresholdDebounce.ProfitUSD, rep.Baselines.Oracle.ProfitUSD, *rep.OracleCapture)
 	require.Greater(t, *rep.OracleCapture, 0.9)
-}
-
-// tracesDir returns $SWITCHD_TRACES or skips.
-func tracesDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-			t.Fatal("SWITCHD_REQUIRE_TRACES is set but SWITCHD_TRACES is not")
-		}
-		t.Skip("SWITCHD_TRACES not set")
-	}
-	return dir
 }
 
 // A daily hashprice merged in that ends halfway is missing after its last

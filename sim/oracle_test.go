@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
 )
@@ -986,11 +986,7 @@ func TestOracleBoundsCraftedControllers(t *testing.T) {
 // readOracleTrace reads a trace's prices and hashprice (50 USD/PH/day when it
 // has none), for the tests that use the real traces in $SWITCHD_TRACES.
 func readOracleTrace(t *testing.T, name string) []oracle.Interval {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		t.Skip("SWITCHD_TRACES not set")
-	}
-	fh, err := os.Open(filepath.Join(dir, name))
+	fh, err := os.Open(testenv.TraceFile(t, name))
 	require.NoError(t, err)
 	defer fh.Close()
 	rows, err := csv.NewReader(fh).ReadAll()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -139,13 +140,7 @@ func checkInvariants(t *testing.T, site *policies.Site, rep *Report) {
 // policy and checks the invariants. Price traces are merged with the daily
 // hashprice trace when it is there.
 func TestRealTraceInvariants(t *testing.T) {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-			t.Fatal("SWITCHD_REQUIRE_TRACES is set but SWITCHD_TRACES is not")
-		}
-		t.Skip("SWITCHD_TRACES not set")
-	}
+	dir := testenv.Traces(t)
 	traces, err := filepath.Glob(filepath.Join(dir, "*.csv"))
 	require.NoError(t, err)
 	require.NotEmpty(t, traces, "no traces in %s", dir)

@@ -2,12 +2,11 @@ package sim
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -31,13 +30,6 @@ import (
 // device), so the bound sits above what any schedule under this policy
 // could reach.
 func TestSwitchCostCapture(t *testing.T) {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		if os.Getenv("SWITCHD_REQUIRE_TRACES") != "" {
-			t.Fatal("SWITCHD_REQUIRE_TRACES is set but SWITCHD_TRACES is not")
-		}
-		t.Skip("SWITCHD_TRACES not set")
-	}
 	traces := []struct {
 		name  string
 		files []string
@@ -63,7 +55,7 @@ func TestSwitchCostCapture(t *testing.T) {
 			}
 			files := make([]string, len(tr.files))
 			for i, f := range tr.files {
-				files[i] = filepath.Join(dir, f)
+				files[i] = testenv.TraceFile(t, f)
 			}
 			src, _, closer, err := trace.Open(files)
 			require.NoError(t, err)

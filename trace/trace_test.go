@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/testenv"
 )
 
 // A name of its own, so it cannot clash with the -update of other tests in
@@ -785,10 +786,7 @@ func TestAllocations(t *testing.T) {
 
 // TestRealTraces reads the real traces in $SWITCHD_TRACES.
 func TestRealTraces(t *testing.T) {
-	dir := os.Getenv("SWITCHD_TRACES")
-	if dir == "" {
-		t.Skip("SWITCHD_TRACES is not set")
-	}
+	dir := testenv.Traces(t)
 	paths, err := filepath.Glob(filepath.Join(dir, "*.csv"))
 	require.NoError(t, err)
 	require.NotEmpty(t, paths)
@@ -817,7 +815,7 @@ func TestRealTraces(t *testing.T) {
 	}
 
 	t.Run("2024: DST days and extremes", func(t *testing.T) {
-		src, _, closer, err := Open([]string{filepath.Join(dir, "ercot_hb_hubavg_rt15_2024.csv")})
+		src, _, closer, err := Open([]string{testenv.TraceFile(t, "ercot_hb_hubavg_rt15_2024.csv")})
 		require.NoError(t, err)
 		defer closer.Close()
 		s, err := Collect(src)
@@ -841,8 +839,8 @@ func TestRealTraces(t *testing.T) {
 	})
 
 	t.Run("August 2023 merged with daily hashprice", func(t *testing.T) {
-		houston := filepath.Join(dir, "ercot_lz_houston_rt15_2023-08.csv")
-		src, notices, closer, err := Open([]string{houston, filepath.Join(dir, "btc_hashprice_daily_2023-04_2024-04.csv")})
+		houston := testenv.TraceFile(t, "ercot_lz_houston_rt15_2023-08.csv")
+		src, notices, closer, err := Open([]string{houston, testenv.TraceFile(t, "btc_hashprice_daily_2023-04_2024-04.csv")})
 		require.NoError(t, err)
 		defer closer.Close()
 		require.Contains(t, notices, "trace "+houston+": ignoring columns lz_north_usd_mwh, lz_south_usd_mwh, lz_west_usd_mwh (not signals switchd knows)")
