@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 )
 
@@ -31,7 +32,7 @@ const (
 
 // Options configure a Controller.
 type Options struct {
-	Site    *policies.Site
+	Site    *config.Site
 	Policy  *policies.Policy
 	Drivers []switchd.Driver // one per fleet, indexed like Site.Fleets
 	Clock   switchd.Clock
@@ -112,7 +113,7 @@ type FleetReport struct {
 // concurrently; SetPolicy and Observe may be called from other goroutines
 // only if the caller serialises them with Tick (the daemon does).
 type Controller struct {
-	site     *policies.Site
+	site     *config.Site
 	policy   atomic.Pointer[policies.Policy]
 	clock    switchd.Clock
 	planner  Planner

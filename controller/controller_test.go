@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
@@ -26,9 +27,9 @@ fleets:
     transitions: {default: 1m}
 `
 
-func load(t *testing.T, site string) (*policies.Site, *policies.Policy) {
+func load(t *testing.T, site string) (*config.Site, *policies.Policy) {
 	t.Helper()
-	s, err := policies.ParseSite("site.yaml", []byte(site))
+	s, err := config.ParseSite("site.yaml", []byte(site))
 	require.NoError(t, err)
 	p, err := policies.ParsePolicy("policy.yaml", []byte("fallbacks: {hashprice_usd_ph_day: 50}\n"), s)
 	require.NoError(t, err)

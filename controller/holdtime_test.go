@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 )
 
@@ -195,7 +196,7 @@ rules:
 // TestPolicyPlannerHolds drives the planner through the snapshot, as the
 // controller does, and checks what it gives the dispatcher.
 func TestPolicyPlannerHolds(t *testing.T) {
-	site, err := policies.ParseSite("site.yaml", []byte(plannerSite))
+	site, err := config.ParseSite("site.yaml", []byte(plannerSite))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("policy.yaml", []byte(plannerPolicy), site)
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 )
 
@@ -49,7 +50,7 @@ func (o *Override) Active(now time.Time) bool { return now.Before(o.Until) }
 // applyOverrides narrows (or, for a forced mode, replaces) the evaluated
 // constraints with the overrides in force at now, and lists them among the
 // rules fired as "override:<fleet>" or "override:site-cap".
-func applyOverrides(now time.Time, site *policies.Site, ovs []Override, ev *policies.Evaluation) {
+func applyOverrides(now time.Time, site *config.Site, ovs []Override, ev *policies.Evaluation) {
 	for i := range ovs {
 		o := &ovs[i]
 		if !o.Active(now) {

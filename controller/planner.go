@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 )
 
 // PlanInput is what a planner sees at one instant.
 type PlanInput struct {
-	Site   *policies.Site
+	Site   *config.Site
 	Policy *policies.Policy
 	Snap   *switchd.Snapshot
 	// Current[i][m] is the devices of fleet i in mode m or on their way to it.
@@ -52,7 +53,7 @@ type Planner interface {
 // is what a switch's cost is spread over.
 type PolicyPlanner struct {
 	din  policies.DispatchInput
-	site *policies.Site // the site din.Fleets was built from
+	site *config.Site // the site din.Fleets was built from
 	hold holdEstimator
 	// tracks[i][m] folds the price history into spells against fleet i's
 	// breakeven for mode m.
@@ -89,7 +90,7 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 // dispatcher will use (din.Values). Fleets without a switching cost, and
 // modes whose value does not depend on the price, get +Inf (no cost per
 // hour); with too little history the entry is 0 (no estimate).
-func (p *PolicyPlanner) estimateHolds(now time.Time, site *policies.Site, snap *switchd.Snapshot) {
+func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *switchd.Snapshot) {
 	cons := &p.din.Constraints
 	// A rule that lowers the site cap below both the interconnect and what
 	// a fleet draws with every device in a mode keeps that mode (in part)

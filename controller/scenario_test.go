@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
@@ -52,7 +53,7 @@ type scenario struct {
 	t       *testing.T
 	file    string
 	clock   *clock
-	site    *policies.Site
+	site    *config.Site
 	drivers []*simdev.Driver
 	ctl     *controller.Controller
 }
@@ -69,7 +70,7 @@ func runScenario(t *testing.T, file string) {
 		}
 		sections[name] += line
 	}
-	site, err := policies.ParseSite(file+"#site", []byte(sections["site"]))
+	site, err := config.ParseSite(file+"#site", []byte(sections["site"]))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy(file+"#policy", []byte(sections["policy"]), site)
 	require.NoError(t, err)

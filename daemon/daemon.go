@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
@@ -76,7 +77,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
-	site, err := policies.LoadSite(o.ConfigPath)
+	site, err := config.LoadSite(o.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 type daemon struct {
 	o       Options
 	log     *zap.Logger
-	site    *policies.Site
+	site    *config.Site
 	clock   switchd.Clock
 	metrics *web.Metrics
 	started time.Time
@@ -137,7 +138,7 @@ type daemon struct {
 	cadence cadenceWatch        // the loop's: warns of feeds slower than max_age
 }
 
-func loadPolicy(site *policies.Site) (*policies.Policy, string, error) {
+func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
 	data, err := os.ReadFile(site.Daemon.PolicyPath)
 	if err != nil {
 		return nil, "", err

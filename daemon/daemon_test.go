@@ -15,12 +15,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/daemon/web"
 	"github.com/switchd/switchd/internal/mqtttest"
-	"github.com/switchd/switchd/policies"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -154,7 +154,7 @@ type publisher func(t *testing.T, topic, payload string)
 // broker on port; it is closed when the test ends.
 func startPublisher(t testing.TB, port int) *mqttio.Publisher {
 	t.Helper()
-	p, err := mqttio.NewPublisher(policies.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: fmt.Sprintf("test-pub-%d", time.Now().UnixNano())})
+	p, err := mqttio.NewPublisher(config.MQTTConfig{Broker: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: fmt.Sprintf("test-pub-%d", time.Now().UnixNano())})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon/web"
-	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 	"go.uber.org/zap"
 )
@@ -119,7 +119,7 @@ func (d *daemon) expireOverrides(now time.Time, given []controller.Override) {
 
 // runDemo replays the demo trace into the broker, as an external publisher
 // would, re-stamping times with the wall clock so the daemon accepts them.
-func (d *daemon) runDemo(ctx context.Context, mq policies.MQTTConfig, demo *policies.DemoConfig) {
+func (d *daemon) runDemo(ctx context.Context, mq config.MQTTConfig, demo *config.DemoConfig) {
 	pubCfg := mq
 	pubCfg.ClientID = mq.ClientID + "-demo-replay"
 	pub, err := mqttio.NewPublisher(pubCfg)

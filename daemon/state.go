@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/daemon/web"
@@ -420,7 +421,7 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 // need no I/O (power, transition times) and from devs, its devices' last
 // status (nil when the driver does not report them). The caller fills in
 // the plan, the driver's health and the last decision.
-func fleetView(f *policies.Fleet, obs *switchd.FleetState, drv switchd.Driver, devs []switchd.DeviceStatus) web.FleetView {
+func fleetView(f *config.Fleet, obs *switchd.FleetState, drv switchd.Driver, devs []switchd.DeviceStatus) web.FleetView {
 	spec := &f.Spec
 	fv := web.FleetView{
 		Name: spec.Name, Kind: spec.Kind.String(), Driver: f.Driver, Devices: spec.Count, Observed: obs != nil,

@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/daemon/web"
-	"github.com/switchd/switchd/policies"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -123,7 +123,7 @@ func newTestDaemon(t *testing.T, swap func(i int, in *instrumented)) (*daemon, *
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(testSite), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(testPolicy), 0o644))
-	site, err := policies.LoadSite(filepath.Join(dir, "site.yaml"))
+	site, err := config.LoadSite(filepath.Join(dir, "site.yaml"))
 	require.NoError(t, err)
 	pol, hash, err := loadPolicy(site)
 	require.NoError(t, err)

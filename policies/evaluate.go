@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"github.com/switchd/switchd/config"
 	"time"
 
 	"github.com/switchd/switchd"
@@ -56,7 +57,7 @@ func earliest(a, b time.Time) time.Time {
 // window opens or closes, or the zero time if the policy has no windows. The
 // simulator wakes exactly there, so windows act at their edges rather than at
 // the next trace row.
-func (p *Policy) NextEdge(now time.Time, site *Site) time.Time {
+func (p *Policy) NextEdge(now time.Time, site *config.Site) time.Time {
 	loc := siteLocation(site)
 	var edge time.Time
 	for i := range p.Rules {
@@ -68,7 +69,7 @@ func (p *Policy) NextEdge(now time.Time, site *Site) time.Time {
 	return edge.In(now.Location())
 }
 
-func siteLocation(site *Site) *time.Location {
+func siteLocation(site *config.Site) *time.Location {
 	if site == nil || site.Location == nil {
 		return time.UTC
 	}
@@ -77,7 +78,7 @@ func siteLocation(site *Site) *time.Location {
 
 // Evaluate evaluates the policy at now; see EvaluateInto. It allocates a new
 // Evaluation each call: loops should keep one and call EvaluateInto.
-func (p *Policy) Evaluate(now time.Time, snap *switchd.Snapshot, site *Site) Evaluation {
+func (p *Policy) Evaluate(now time.Time, snap *switchd.Snapshot, site *config.Site) Evaluation {
 	var ev Evaluation
 	p.EvaluateInto(now, snap, site, &ev)
 	return ev
@@ -111,7 +112,7 @@ func (p *Policy) Values(snap *switchd.Snapshot) switchd.Values {
 // received, else the policy's fallback), which signals are stale, the
 // fail-safe that applies, which rules fire and the constraints they impose
 // together. snap may be nil (nothing received yet).
-func (p *Policy) EvaluateInto(now time.Time, snap *switchd.Snapshot, site *Site, ev *Evaluation) {
+func (p *Policy) EvaluateInto(now time.Time, snap *switchd.Snapshot, site *config.Site, ev *Evaluation) {
 	var empty switchd.Snapshot
 	if snap == nil {
 		snap = &empty

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"github.com/switchd/switchd/config"
 	"path/filepath"
 	"testing"
 	"time"
@@ -436,9 +437,9 @@ func TestEvaluateIntoAllocs(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
-func examplePolicy(t testing.TB, file string) (*Site, *Policy) {
+func examplePolicy(t testing.TB, file string) (*config.Site, *Policy) {
 	t.Helper()
-	site, err := LoadSite(filepath.Join("..", "examples", "site.yaml"))
+	site, err := config.LoadSite(filepath.Join("..", "examples", "site.yaml"))
 	require.NoError(t, err)
 	p, err := LoadPolicy(filepath.Join("..", "examples", "policies", file), site)
 	require.NoError(t, err)

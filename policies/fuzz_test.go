@@ -36,26 +36,6 @@ func requireReportLines(t *testing.T, name string, err error) {
 	}
 }
 
-func FuzzParseSite(f *testing.F) {
-	addSeeds(f, filepath.Join("..", "examples", "site.yaml"), filepath.Join("testdata", "*", "site.yaml"), filepath.Join("testdata", "site.yaml"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := ParseSite("site.yaml", data)
-		if err != nil {
-			require.Nil(t, s)
-			requireReportLines(t, "site.yaml", err)
-			return
-		}
-		require.NotNil(t, s.Location)
-		require.Positive(t, s.PowerCapKW)
-		require.NotEmpty(t, s.Fleets)
-		for _, fl := range s.Fleets {
-			require.Positive(t, fl.Spec.Count)
-			require.True(t, fl.Spec.Supports[switchd.ModeOff])
-		}
-		_ = s.Summary()
-	})
-}
-
 func FuzzParsePolicy(f *testing.F) {
 	addSeeds(f, filepath.Join("..", "examples", "policies", "*.yaml"), filepath.Join("testdata", "*", "policy.yaml"))
 	site := loadTestSite(f)

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,19 +9,26 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"github.com/switchd/switchd/config"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/*/expected.err from the current output")
 
-// TestGolden checks every folder under testdata: a site.yaml or a
-// policy.yaml (checked against testdata/site.yaml), and expected.err with
-// the exact text `switchd validate` would print, empty when the file is
-// valid. Adding a case is adding a folder; -update rewrites expected.err.
-func TestGolden(t *testing.T) {
-	site, err := LoadSite(filepath.Join("testdata", "site.yaml"))
+// loadTestSite is testdata/site.yaml: asics (1000, off/mining) and gpus (800,
+// off/inference), in America/Chicago, capped at 20 MW.
+func loadTestSite(t testing.TB) *config.Site {
+	t.Helper()
+	s, err := config.LoadSite(filepath.Join("testdata", "site.yaml"))
 	require.NoError(t, err)
+	return s
+}
 
+// TestGolden checks every folder under testdata: a policy.yaml, checked
+// against testdata/site.yaml, and expected.err with the exact text `switchd
+// validate` would print, empty when the file is valid. Adding a case is
+// adding a folder; -update rewrites expected.err.
+func TestGolden(t *testing.T) {
+	site := loadTestSite(t)
 	dirs, err := os.ReadDir("testdata")
 	require.NoError(t, err)
 	cases := 0
@@ -33,19 +39,14 @@ func TestGolden(t *testing.T) {
 		cases++
 		t.Run(d.Name(), func(t *testing.T) {
 			dir := filepath.Join("testdata", d.Name())
-			var err error
-			if data, rerr := os.ReadFile(filepath.Join(dir, "policy.yaml")); rerr == nil {
-				_, err = ParsePolicy("policy.yaml", data, site)
-			} else {
-				data, rerr := os.ReadFile(filepath.Join(dir, "site.yaml"))
-				require.NoError(t, rerr, "a case holds a site.yaml or a policy.yaml")
-				_, err = ParseSite("site.yaml", data)
-			}
+			data, err := os.ReadFile(filepath.Join(dir, "policy.yaml"))
+			require.NoError(t, err, "a case holds a policy.yaml")
+			_, err = ParsePolicy("policy.yaml", data, site)
 			got := ""
 			if err != nil {
 				got = err.Error() + "\n"
 				for _, e := range unjoinErrors(err) {
-					var ce *ConfigError
+					var ce *config.ConfigError
 					require.ErrorAs(t, e, &ce, "every problem is a *ConfigError")
 				}
 			}
@@ -68,10 +69,15 @@ func unjoinErrors(err error) []error {
 	return []error{err}
 }
 
+func TestLoadPolicyMissingFile(t *testing.T) {
+	_, err := LoadPolicy(filepath.Join("testdata", "nope.yaml"), loadTestSite(t))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
 // TestExamplesLoad checks that the shipped examples are valid: operators
 // copy them.
 func TestExamplesLoad(t *testing.T) {
-	site, err := LoadSite(filepath.Join("..", "examples", "site.yaml"))
+	site, err := config.LoadSite(filepath.Join("..", "examples", "site.yaml"))
 	require.NoError(t, err)
 	files, err := filepath.Glob(filepath.Join("..", "examples", "policies", "*.yaml"))
 	require.NoError(t, err)
@@ -82,58 +88,6 @@ func TestExamplesLoad(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, f, p.Source)
 			require.NotEmpty(t, p.Rules)
-		})
-	}
-}
-
-func TestLoadMissingFile(t *testing.T) {
-	_, err := LoadSite(filepath.Join("testdata", "nope.yaml"))
-	require.ErrorIs(t, err, os.ErrNotExist)
-	site, err := LoadSite(filepath.Join("testdata", "site.yaml"))
-	require.NoError(t, err)
-	_, err = LoadPolicy(filepath.Join("testdata", "nope.yaml"), site)
-	require.ErrorIs(t, err, os.ErrNotExist)
-}
-
-func TestConfigErrorFormat(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  ConfigError
-		want string
-	}{
-		{"full", ConfigError{File: "site.yaml", Line: 22, Path: "fleets[0].modes.mining.power_kw", Msg: "must not be negative (got -3.5)"},
-			"site.yaml:22: fleets[0].modes.mining.power_kw: must not be negative (got -3.5)"},
-		{"syntax", ConfigError{File: "p.yaml", Line: 3, Msg: "yaml: did not find expected key"}, "p.yaml:3: yaml: did not find expected key"},
-		{"no line", ConfigError{File: "p.yaml", Msg: "yaml: control characters are not allowed"}, "p.yaml: yaml: control characters are not allowed"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, tc.err.Error())
-		})
-	}
-}
-
-// TestErrorsAreJoined checks that callers can pick problems apart: one
-// ConfigError per problem, reachable with errors.As through the join.
-func TestErrorsAreJoined(t *testing.T) {
-	_, err := ParseSite("s.yaml", []byte("site: {name: x, timezone: UTC, power_cap_kw: -1}\nfleets: []\n"))
-	require.Error(t, err)
-	errs := unjoinErrors(err)
-	require.Len(t, errs, 2)
-	var ce *ConfigError
-	require.True(t, errors.As(errs[0], &ce))
-	require.Equal(t, ConfigError{File: "s.yaml", Line: 1, Path: "site.power_cap_kw", Msg: "must be positive (got -1)"}, *ce)
-}
-
-func TestClosest(t *testing.T) {
-	known := []string{"price_above_usd_mwh", "price_below_usd_mwh", "grid_load_above_mw", "for", "schedule"}
-	for _, tc := range []struct{ key, want string }{
-		{"price_abov_usd_mwh", "price_above_usd_mwh"},
-		{"grid_load_above", "grid_load_above_mw"},
-		{"fro", "for"},
-		{"colour", ""},
-	} {
-		t.Run(tc.key, func(t *testing.T) {
-			require.Equal(t, tc.want, closest(tc.key, known))
 		})
 	}
 }
@@ -155,30 +109,18 @@ func TestAliasBomb(t *testing.T) {
 	for range 99 {
 		b.WriteString("  - *r\n")
 	}
-	site, err := LoadSite(filepath.Join("testdata", "site.yaml"))
+	site, err := config.LoadSite(filepath.Join("testdata", "site.yaml"))
 	require.NoError(t, err)
 	_, err = ParsePolicy("bomb.yaml", []byte(b.String()), site)
 	require.EqualError(t, err, "bomb.yaml: more than 100000 values (too many aliases?)")
 }
 
-// TestSettingsKeptAsNode checks that a fleet's driver settings reach the
-// driver factory untouched, as a node it can decode strictly itself.
-func TestSettingsKeptAsNode(t *testing.T) {
-	site, err := ParseSite("s.yaml", []byte(`
-site: {name: x, timezone: UTC, power_cap_kw: 10}
-fleets:
-  - name: a
-    kind: asic
-    count: 1
-    driver: cgminer
-    settings:
-      port: 4028
-      dialect: luxos
-    modes: {off: {power_kw: 0}}
-`))
+// TestDemoPolicy checks the policy examples/demo.yaml names against that
+// site.
+func TestDemoPolicy(t *testing.T) {
+	s, err := config.LoadSite(filepath.Join("..", "examples", "demo.yaml"))
 	require.NoError(t, err)
-	var got map[string]any
-	require.NoError(t, site.Fleets[0].Settings.Decode(&got))
-	require.Equal(t, map[string]any{"port": 4028, "dialect": "luxos"}, got)
-	require.Equal(t, yaml.MappingNode, site.Fleets[0].Settings.Kind)
+	p, err := LoadPolicy(s.Daemon.PolicyPath, s)
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Rules)
 }

@@ -2,6 +2,8 @@ package policies
 
 import (
 	"fmt"
+	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"os"
 	"strings"
 	"time"
@@ -22,12 +24,12 @@ var cronReference = time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // policyFile is the schema of a policy file, as written.
 type policyFile struct {
-	Fallbacks           *fallbackSection   `yaml:"fallbacks"`
-	HysteresisUSDPerMWh *float64           `yaml:"hysteresis_usd_mwh"`
-	RampUpKWPerMin      *float64           `yaml:"ramp_up_kw_per_min"`
-	Stagger             *staggerSection    `yaml:"stagger"`
-	FailSafe            orderedMap[string] `yaml:"fail_safe"`
-	Rules               []ruleSection      `yaml:"rules"`
+	Fallbacks           *fallbackSection              `yaml:"fallbacks"`
+	HysteresisUSDPerMWh *float64                      `yaml:"hysteresis_usd_mwh"`
+	RampUpKWPerMin      *float64                      `yaml:"ramp_up_kw_per_min"`
+	Stagger             *staggerSection               `yaml:"stagger"`
+	FailSafe            strictyaml.OrderedMap[string] `yaml:"fail_safe"`
+	Rules               []ruleSection                 `yaml:"rules"`
 }
 
 type fallbackSection struct {
@@ -39,8 +41,8 @@ type fallbackSection struct {
 }
 
 type staggerSection struct {
-	Batch    *int      `yaml:"batch"`
-	Interval *duration `yaml:"interval"`
+	Batch    *int                 `yaml:"batch"`
+	Interval *strictyaml.Duration `yaml:"interval"`
 }
 
 type ruleSection struct {
@@ -50,28 +52,28 @@ type ruleSection struct {
 }
 
 type whenSection struct {
-	Schedule            *string   `yaml:"schedule"`
-	For                 *duration `yaml:"for"`
-	GridLoadAboveMW     *float64  `yaml:"grid_load_above_mw"`
-	NearMonthPeakPct    *float64  `yaml:"grid_load_above_month_peak_pct"`
-	CPAlertAbove        *float64  `yaml:"cp_alert_above"`
-	PriceAboveUSDPerMWh *float64  `yaml:"price_above_usd_mwh"`
-	PriceBelowUSDPerMWh *float64  `yaml:"price_below_usd_mwh"`
-	SignalStale         nameList  `yaml:"signal_stale"`
+	Schedule            *string              `yaml:"schedule"`
+	For                 *strictyaml.Duration `yaml:"for"`
+	GridLoadAboveMW     *float64             `yaml:"grid_load_above_mw"`
+	NearMonthPeakPct    *float64             `yaml:"grid_load_above_month_peak_pct"`
+	CPAlertAbove        *float64             `yaml:"cp_alert_above"`
+	PriceAboveUSDPerMWh *float64             `yaml:"price_above_usd_mwh"`
+	PriceBelowUSDPerMWh *float64             `yaml:"price_below_usd_mwh"`
+	SignalStale         strictyaml.NameList  `yaml:"signal_stale"`
 }
 
 type thenSection struct {
-	SiteCapKW  *float64                    `yaml:"site_cap_kw"`
-	Forbid     orderedMap[nameList]        `yaml:"forbid"`
-	Force      orderedMap[string]          `yaml:"force"`
-	MinDevices orderedMap[orderedMap[int]] `yaml:"min_devices"`
-	MaxDevices orderedMap[orderedMap[int]] `yaml:"max_devices"`
+	SiteCapKW  *float64                                          `yaml:"site_cap_kw"`
+	Forbid     strictyaml.OrderedMap[strictyaml.NameList]        `yaml:"forbid"`
+	Force      strictyaml.OrderedMap[string]                     `yaml:"force"`
+	MinDevices strictyaml.OrderedMap[strictyaml.OrderedMap[int]] `yaml:"min_devices"`
+	MaxDevices strictyaml.OrderedMap[strictyaml.OrderedMap[int]] `yaml:"max_devices"`
 }
 
 // LoadPolicy reads, parses and validates a policy file against the site it
 // will run on. The error joins every problem found, one per line as
 // "<file>:<line>: <key path>: <message>".
-func LoadPolicy(path string, site *Site) (*Policy, error) {
+func LoadPolicy(path string, site *config.Site) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load policy: %w", err)
@@ -83,17 +85,17 @@ func LoadPolicy(path string, site *Site) (*Policy, error) {
 // name is the file name used in messages and kept as Policy.Source. The
 // policy's per-fleet effects are indexed like site.Fleets, so it must only
 // be evaluated with that site.
-func ParsePolicy(name string, data []byte, site *Site) (*Policy, error) {
+func ParsePolicy(name string, data []byte, site *config.Site) (*Policy, error) {
 	if site == nil {
 		return nil, fmt.Errorf("policy %s: no site to check it against", name)
 	}
-	l := newLoader(name)
+	l := strictyaml.NewLoader(name)
 	var f policyFile
-	if !l.parse(data, &f) {
-		return nil, l.err()
+	if !l.Parse(data, &f) {
+		return nil, l.Err()
 	}
 	p := f.validate(l, site)
-	if err := l.err(); err != nil {
+	if err := l.Err(); err != nil {
 		return nil, err
 	}
 	p.Source = name
@@ -102,31 +104,31 @@ func ParsePolicy(name string, data []byte, site *Site) (*Policy, error) {
 
 // validate checks the decoded file against site and builds the Policy,
 // reporting every problem to l.
-func (f *policyFile) validate(l *loader, site *Site) *Policy {
+func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 	p := &Policy{}
 	if f.Fallbacks != nil {
 		f.Fallbacks.validate(l, p)
 	}
-	if v := f.HysteresisUSDPerMWh; v != nil && l.nonNegative("hysteresis_usd_mwh", *v) {
+	if v := f.HysteresisUSDPerMWh; v != nil && l.NonNegative("hysteresis_usd_mwh", *v) {
 		p.HysteresisUSDPerMWh = *v
 	}
-	if v := f.RampUpKWPerMin; v != nil && l.nonNegative("ramp_up_kw_per_min", *v) {
+	if v := f.RampUpKWPerMin; v != nil && l.NonNegative("ramp_up_kw_per_min", *v) {
 		p.RampUpKWPerMin = *v
 	}
 	if st := f.Stagger; st != nil {
 		switch {
 		case st.Batch == nil:
-			l.errorf("stagger.batch", "required")
+			l.Errorf("stagger.batch", "required")
 		case *st.Batch < 1:
-			l.errorf("stagger.batch", "must be at least 1 (got %d)", *st.Batch)
+			l.Errorf("stagger.batch", "must be at least 1 (got %d)", *st.Batch)
 		default:
 			p.Stagger.Batch = *st.Batch
 		}
 		switch {
 		case st.Interval == nil:
-			l.errorf("stagger.interval", "required")
+			l.Errorf("stagger.interval", "required")
 		case *st.Interval <= 0:
-			l.errorf("stagger.interval", "must be positive (got %s)", fmtDuration(time.Duration(*st.Interval)))
+			l.Errorf("stagger.interval", "must be positive (got %s)", strictyaml.FmtDuration(time.Duration(*st.Interval)))
 		default:
 			p.Stagger.Interval = time.Duration(*st.Interval)
 		}
@@ -134,23 +136,23 @@ func (f *policyFile) validate(l *loader, site *Site) *Policy {
 	for _, e := range f.FailSafe {
 		sig, err := switchd.ParseSignal(e.Key)
 		if err != nil {
-			l.errorf(e.Path, "%v", err)
+			l.Errorf(e.Path, "%v", err)
 			continue
 		}
 		fs, ok := parseFailSafe(e.Value)
 		if !ok {
-			l.errorf(e.Path, "unknown fail-safe %q (want none, hold or curtail)", e.Value)
+			l.Errorf(e.Path, "unknown fail-safe %q (want none, hold or curtail)", e.Value)
 			continue
 		}
 		p.FailSafe[sig] = fs
 	}
 	first := map[string]string{} // rule name → path of its first definition
 	for i := range f.Rules {
-		path := indexPath("rules", i)
+		path := strictyaml.IndexPath("rules", i)
 		r := f.Rules[i].validate(l, path, site)
 		if r.Name != "" {
 			if prev, dup := first[r.Name]; dup {
-				l.errorf(joinPath(path, "name"), "duplicate rule name %q (also %s)", r.Name, prev)
+				l.Errorf(strictyaml.JoinPath(path, "name"), "duplicate rule name %q (also %s)", r.Name, prev)
 			} else {
 				first[r.Name] = path
 			}
@@ -160,7 +162,7 @@ func (f *policyFile) validate(l *loader, site *Site) *Policy {
 	return p
 }
 
-func (fb *fallbackSection) validate(l *loader, p *Policy) {
+func (fb *fallbackSection) validate(l *strictyaml.Loader, p *Policy) {
 	for _, x := range []struct {
 		v     *float64
 		sig   switchd.Signal
@@ -173,7 +175,7 @@ func (fb *fallbackSection) validate(l *loader, p *Policy) {
 		{fb.InferenceUSDPerGPUHour, switchd.SignalInferencePrice, "inference_usd_gpu_hour", false},
 		{fb.AIDemandGPUs, switchd.SignalAIDemand, "ai_demand_gpus", false},
 	} {
-		if x.v == nil || (!x.minus && !l.nonNegative(joinPath("fallbacks", x.key), *x.v)) {
+		if x.v == nil || (!x.minus && !l.NonNegative(strictyaml.JoinPath("fallbacks", x.key), *x.v)) {
 			continue
 		}
 		p.Fallbacks[x.sig] = *x.v
@@ -190,42 +192,42 @@ func parseFailSafe(s string) (FailSafe, bool) {
 	return 0, false
 }
 
-func (rs *ruleSection) validate(l *loader, path string, site *Site) Rule {
+func (rs *ruleSection) validate(l *strictyaml.Loader, path string, site *config.Site) Rule {
 	r := Rule{Name: rs.Name}
 	if rs.Name == "" {
-		l.errorf(joinPath(path, "name"), "required")
+		l.Errorf(strictyaml.JoinPath(path, "name"), "required")
 	}
 	if rs.When != nil {
-		r.When = rs.When.validate(l, joinPath(path, "when"), site)
+		r.When = rs.When.validate(l, strictyaml.JoinPath(path, "when"), site)
 	}
-	thenPath := joinPath(path, "then")
+	thenPath := strictyaml.JoinPath(path, "then")
 	if rs.Then == nil {
-		l.errorf(thenPath, "required (a rule must impose at least one effect)")
+		l.Errorf(thenPath, "required (a rule must impose at least one effect)")
 	} else {
 		r.Then = rs.Then.validate(l, thenPath, site)
 	}
 	return r
 }
 
-func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
+func (w *whenSection) validate(l *strictyaml.Loader, path string, site *config.Site) Condition {
 	var c Condition
-	schedPath, forPath := joinPath(path, "schedule"), joinPath(path, "for")
+	schedPath, forPath := strictyaml.JoinPath(path, "schedule"), strictyaml.JoinPath(path, "for")
 	switch {
 	case w.Schedule != nil && w.For == nil:
-		l.errorf(forPath, "required with schedule (how long the window stays open)")
+		l.Errorf(forPath, "required with schedule (how long the window stays open)")
 	case w.Schedule == nil && w.For != nil:
-		l.errorf(forPath, "only used with schedule")
+		l.Errorf(forPath, "only used with schedule")
 	case w.Schedule != nil:
 		sched, err := parseSchedule(*w.Schedule, siteLocation(site))
 		if err != nil {
-			l.errorf(schedPath, "%v", err)
+			l.Errorf(schedPath, "%v", err)
 		}
 		d := time.Duration(*w.For)
 		switch {
 		case d <= 0:
-			l.errorf(forPath, "must be positive (got %s)", fmtDuration(d))
+			l.Errorf(forPath, "must be positive (got %s)", strictyaml.FmtDuration(d))
 		case d > maxWindow:
-			l.errorf(forPath, "must be at most %s (got %s)", fmtDuration(maxWindow), fmtDuration(d))
+			l.Errorf(forPath, "must be at most %s (got %s)", strictyaml.FmtDuration(maxWindow), strictyaml.FmtDuration(d))
 		case err == nil:
 			c.Window = &Window{Spec: *w.Schedule, Schedule: sched, For: d}
 		}
@@ -233,16 +235,16 @@ func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
 	c.PriceAbove = w.PriceAboveUSDPerMWh
 	c.PriceBelow = w.PriceBelowUSDPerMWh
 	if a, b := c.PriceAbove, c.PriceBelow; a != nil && b != nil && *a >= *b {
-		l.errorf(path, "price_above_usd_mwh (%s) is not below price_below_usd_mwh (%s): the rule can never fire",
-			fmtFloat(*a), fmtFloat(*b))
+		l.Errorf(path, "price_above_usd_mwh (%s) is not below price_below_usd_mwh (%s): the rule can never fire",
+			strictyaml.FmtFloat(*a), strictyaml.FmtFloat(*b))
 	}
-	if v := w.GridLoadAboveMW; v != nil && l.nonNegative(joinPath(path, "grid_load_above_mw"), *v) {
+	if v := w.GridLoadAboveMW; v != nil && l.NonNegative(strictyaml.JoinPath(path, "grid_load_above_mw"), *v) {
 		c.GridLoadAbove = v
 	}
 	if v := w.NearMonthPeakPct; v != nil {
 		// Below half the month's peak is no peak; above 100% never fires.
 		if *v < 50 || *v > 100 {
-			l.errorf(joinPath(path, "grid_load_above_month_peak_pct"), "must be a percentage from 50 to 100 (got %s)", fmtFloat(*v))
+			l.Errorf(strictyaml.JoinPath(path, "grid_load_above_month_peak_pct"), "must be a percentage from 50 to 100 (got %s)", strictyaml.FmtFloat(*v))
 		} else {
 			c.NearMonthPeakPct = v
 		}
@@ -251,20 +253,20 @@ func (w *whenSection) validate(l *loader, path string, site *Site) Condition {
 		// A probability: at 1 or above the rule could never fire, and a
 		// value above 1 is a percentage written for a fraction.
 		if *v < 0 || *v >= 1 {
-			l.errorf(joinPath(path, "cp_alert_above"), "must be a probability from 0 to below 1 (got %s)", fmtFloat(*v))
+			l.Errorf(strictyaml.JoinPath(path, "cp_alert_above"), "must be a probability from 0 to below 1 (got %s)", strictyaml.FmtFloat(*v))
 		} else {
 			c.CPAlertAbove = v
 		}
 	}
-	stalePath := joinPath(path, "signal_stale")
+	stalePath := strictyaml.JoinPath(path, "signal_stale")
 	if w.SignalStale != nil && len(w.SignalStale) == 0 {
-		l.errorf(stalePath, "must name at least one signal")
+		l.Errorf(stalePath, "must name at least one signal")
 	}
 	var seen [switchd.NumSignals]bool
 	for i, name := range w.SignalStale {
 		sig, err := switchd.ParseSignal(name)
 		if err != nil {
-			l.errorf(indexPath(stalePath, i), "%v", err)
+			l.Errorf(strictyaml.IndexPath(stalePath, i), "%v", err)
 			continue
 		}
 		if !seen[sig] {
@@ -318,13 +320,13 @@ func cutTZ(spec string) (string, bool) {
 	return strings.CutPrefix(spec, "TZ=")
 }
 
-func (t *thenSection) validate(l *loader, path string, site *Site) Effect {
+func (t *thenSection) validate(l *strictyaml.Loader, path string, site *config.Site) Effect {
 	var e Effect
 	if t.SiteCapKW == nil && len(t.Forbid) == 0 && len(t.Force) == 0 && len(t.MinDevices) == 0 && len(t.MaxDevices) == 0 {
-		l.errorf(path, "at least one effect is required (site_cap_kw, forbid, force, min_devices or max_devices)")
+		l.Errorf(path, "at least one effect is required (site_cap_kw, forbid, force, min_devices or max_devices)")
 		return e
 	}
-	if v := t.SiteCapKW; v != nil && l.nonNegative(joinPath(path, "site_cap_kw"), *v) {
+	if v := t.SiteCapKW; v != nil && l.NonNegative(strictyaml.JoinPath(path, "site_cap_kw"), *v) {
 		e.SiteCapKW = v
 	}
 	if len(t.Forbid)+len(t.Force)+len(t.MinDevices)+len(t.MaxDevices) == 0 {
@@ -336,11 +338,11 @@ func (t *thenSection) validate(l *loader, path string, site *Site) Effect {
 	}
 	forced := make([]string, len(site.Fleets)) // path of the force entry per fleet
 	for _, f := range t.Force {
-		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		i, spec, ok := ruleFleet(l, f.Path, f.Key, site)
 		if !ok {
 			continue
 		}
-		m, ok := l.fleetMode(f.Path, f.Value, spec)
+		m, ok := config.FleetMode(l, f.Path, f.Value, spec)
 		if !ok {
 			continue
 		}
@@ -357,64 +359,64 @@ func (t *thenSection) validate(l *loader, path string, site *Site) Effect {
 	}
 	conflict := func(p string, i int) bool {
 		if forced[i] != "" {
-			l.errorf(p, "fleet %q is forced by %s; drop one of the two", site.Fleets[i].Spec.Name, forced[i])
+			l.Errorf(p, "fleet %q is forced by %s; drop one of the two", site.Fleets[i].Spec.Name, forced[i])
 			return true
 		}
 		return false
 	}
 	for _, f := range t.Forbid {
-		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		i, spec, ok := ruleFleet(l, f.Path, f.Key, site)
 		if !ok || conflict(f.Path, i) {
 			continue
 		}
 		if len(f.Value) == 0 {
-			l.errorf(f.Path, "must list at least one mode")
+			l.Errorf(f.Path, "must list at least one mode")
 		}
 		for j, name := range f.Value {
-			p := indexPath(f.Path, j)
-			m, ok := l.fleetMode(p, name, spec)
+			p := strictyaml.IndexPath(f.Path, j)
+			m, ok := config.FleetMode(l, p, name, spec)
 			if !ok {
 				continue
 			}
 			if m == switchd.ModeOff {
-				l.errorf(p, "off cannot be forbidden: it is where devices go when nothing else is allowed")
+				l.Errorf(p, "off cannot be forbidden: it is where devices go when nothing else is allowed")
 				continue
 			}
 			e.Fleets[i].Forbid[m] = true
 		}
 	}
 	for _, f := range t.MinDevices {
-		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		i, spec, ok := ruleFleet(l, f.Path, f.Key, site)
 		if !ok || conflict(f.Path, i) {
 			continue
 		}
 		for _, mn := range f.Value {
-			m, ok := l.fleetMode(mn.Path, mn.Key, spec)
-			if !ok || !l.nonNegative(mn.Path, float64(mn.Value)) {
+			m, ok := config.FleetMode(l, mn.Path, mn.Key, spec)
+			if !ok || !l.NonNegative(mn.Path, float64(mn.Value)) {
 				continue
 			}
 			switch {
 			case mn.Value > spec.Count:
-				l.errorf(mn.Path, "%d is more than the fleet's %d devices", mn.Value, spec.Count)
+				l.Errorf(mn.Path, "%d is more than the fleet's %d devices", mn.Value, spec.Count)
 			case e.Fleets[i].Forbid[m] && mn.Value > 0:
-				l.errorf(mn.Path, "%s is also forbidden by this rule", m)
+				l.Errorf(mn.Path, "%s is also forbidden by this rule", m)
 			default:
 				e.Fleets[i].Min[m] = mn.Value
 			}
 		}
 	}
 	for _, f := range t.MaxDevices {
-		i, spec, ok := l.ruleFleet(f.Path, f.Key, site)
+		i, spec, ok := ruleFleet(l, f.Path, f.Key, site)
 		if !ok || conflict(f.Path, i) {
 			continue
 		}
 		for _, mx := range f.Value {
-			m, ok := l.fleetMode(mx.Path, mx.Key, spec)
-			if !ok || !l.nonNegative(mx.Path, float64(mx.Value)) {
+			m, ok := config.FleetMode(l, mx.Path, mx.Key, spec)
+			if !ok || !l.NonNegative(mx.Path, float64(mx.Value)) {
 				continue
 			}
 			if mn := e.Fleets[i].Min[m]; mx.Value < mn {
-				l.errorf(mx.Path, "%d is below this rule's min_devices of %d", mx.Value, mn)
+				l.Errorf(mx.Path, "%d is below this rule's min_devices of %d", mx.Value, mn)
 				continue
 			}
 			e.Fleets[i].Max[m] = mx.Value
@@ -424,14 +426,14 @@ func (t *thenSection) validate(l *loader, path string, site *Site) Effect {
 }
 
 // ruleFleet resolves a fleet named in a rule.
-func (l *loader) ruleFleet(path, name string, site *Site) (int, *switchd.FleetSpec, bool) {
+func ruleFleet(l *strictyaml.Loader, path, name string, site *config.Site) (int, *switchd.FleetSpec, bool) {
 	i := site.FleetIndex(name)
 	if i < 0 {
 		names := make([]string, len(site.Fleets))
 		for j := range site.Fleets {
 			names[j] = site.Fleets[j].Spec.Name
 		}
-		l.errorf(path, "unknown fleet %q (site has %s)", name, strings.Join(names, ", "))
+		l.Errorf(path, "unknown fleet %q (site has %s)", name, strings.Join(names, ", "))
 		return 0, nil, false
 	}
 	return i, &site.Fleets[i].Spec, true
@@ -455,15 +457,15 @@ func (p *Policy) Summary() string {
 	var parts []string
 	for _, s := range switchd.AllSignals {
 		if p.HasFallback[s] {
-			parts = append(parts, fmt.Sprintf("%s=%s", s, fmtFloat(p.Fallbacks[s])))
+			parts = append(parts, fmt.Sprintf("%s=%s", s, strictyaml.FmtFloat(p.Fallbacks[s])))
 		}
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(&b, "; fallbacks %s", strings.Join(parts, " "))
 	}
-	fmt.Fprintf(&b, "; hysteresis %s USD/MWh", fmtFloat(p.HysteresisUSDPerMWh))
+	fmt.Fprintf(&b, "; hysteresis %s USD/MWh", strictyaml.FmtFloat(p.HysteresisUSDPerMWh))
 	if p.RampUpKWPerMin > 0 {
-		fmt.Fprintf(&b, "; ramp up %s kW/min", fmtFloat(p.RampUpKWPerMin))
+		fmt.Fprintf(&b, "; ramp up %s kW/min", strictyaml.FmtFloat(p.RampUpKWPerMin))
 	} else {
 		b.WriteString("; ramp unlimited")
 	}

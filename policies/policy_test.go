@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"github.com/switchd/switchd/config"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,7 +10,7 @@ import (
 	"github.com/switchd/switchd"
 )
 
-func parseTestPolicy(t testing.TB, site *Site, src string) *Policy {
+func parseTestPolicy(t testing.TB, site *config.Site, src string) *Policy {
 	t.Helper()
 	p, err := ParsePolicy("p.yaml", []byte(src), site)
 	require.NoError(t, err)
@@ -19,7 +20,7 @@ func parseTestPolicy(t testing.TB, site *Site, src string) *Policy {
 func f64ptr(v float64) *float64 { return &v }
 
 func TestExamplePolicy4CP(t *testing.T) {
-	site, err := LoadSite(filepath.Join("..", "examples", "site.yaml"))
+	site, err := config.LoadSite(filepath.Join("..", "examples", "site.yaml"))
 	require.NoError(t, err)
 	p, err := LoadPolicy(filepath.Join("..", "examples", "policies", "ercot-4cp.yaml"), site)
 	require.NoError(t, err)
@@ -162,7 +163,7 @@ func TestParsePolicyNeedsSite(t *testing.T) {
 }
 
 func TestPolicySummary(t *testing.T) {
-	site, err := LoadSite(filepath.Join("..", "examples", "site.yaml"))
+	site, err := config.LoadSite(filepath.Join("..", "examples", "site.yaml"))
 	require.NoError(t, err)
 	for _, tc := range []struct{ file, want string }{
 		{"price-only.yaml", "policy ../examples/policies/price-only.yaml: 1 rule (price-spike); " +
@@ -218,7 +219,7 @@ func TestParseSchedule(t *testing.T) {
 // when they build a Site in code: no Location means UTC, no MaxAge means a
 // signal never goes stale.
 func TestHandBuiltSite(t *testing.T) {
-	site := &Site{PowerCapKW: 100, Fleets: []Fleet{{Spec: switchd.FleetSpec{Name: "a", Count: 10, Supports: [switchd.NumModes]bool{true, true, false}}}}}
+	site := &config.Site{PowerCapKW: 100, Fleets: []config.Fleet{{Spec: switchd.FleetSpec{Name: "a", Count: 10, Supports: [switchd.NumModes]bool{true, true, false}}}}}
 	p := parseTestPolicy(t, site, `
 rules:
   - {name: w, when: {schedule: "0 15 * * *", for: 1h}, then: {forbid: {a: mining}}}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/policies"
 )
@@ -18,7 +19,7 @@ const DebounceWindow = 15 * time.Minute
 // modes, under the interconnect cap and AI demand. It is also the reference
 // for "hours curtailed".
 type alwaysOnPlanner struct {
-	site  *policies.Site
+	site  *config.Site
 	din   policies.DispatchInput
 	plan  switchd.Plan
 	spare [][switchd.NumModes]int
@@ -28,7 +29,7 @@ type alwaysOnPlanner struct {
 
 var _ controller.Planner = (*alwaysOnPlanner)(nil)
 
-func newAlwaysOn(site *policies.Site) *alwaysOnPlanner {
+func newAlwaysOn(site *config.Site) *alwaysOnPlanner {
 	a := &alwaysOnPlanner{site: site}
 	a.din.Fleets = site.Specs()
 	// Always-on does not weigh switching costs when it plans (the
@@ -91,7 +92,7 @@ type thresholdPlanner struct {
 
 var _ controller.Planner = (*thresholdPlanner)(nil)
 
-func newThreshold(site *policies.Site) *thresholdPlanner {
+func newThreshold(site *config.Site) *thresholdPlanner {
 	return &thresholdPlanner{
 		alwaysOnPlanner: newAlwaysOn(site),
 		curtailed:       make([]bool, len(site.Fleets)),

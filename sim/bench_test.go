@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -13,11 +14,11 @@ import (
 // benchSimSite is a site of n devices: 80% S21-class ASICs, 20% H100-class GPUs
 // with their hosts' share of power, behind an interconnect that binds when
 // everything runs (90% of flat-out draw).
-func benchSimSite(tb testing.TB, n int) (*policies.Site, *policies.Policy) {
+func benchSimSite(tb testing.TB, n int) (*config.Site, *policies.Policy) {
 	tb.Helper()
 	asics, gpus := n*8/10, n*2/10
 	flatOut := float64(asics)*3.5 + float64(gpus)*1.275
-	site, err := policies.ParseSite("bench-site", fmt.Appendf(nil, `
+	site, err := config.ParseSite("bench-site", fmt.Appendf(nil, `
 site: {name: bench-%d, timezone: America/Chicago, power_cap_kw: %.0f}
 fleets:
   - name: asics

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/trace"
 )
 
@@ -71,7 +71,7 @@ func (o *CLIOptions) Validate() error {
 // writes the report to stdout (one run as before; several side by side);
 // notices (ignored trace columns) go to stderr.
 func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
-	site, err := policies.LoadSite(o.Config)
+	site, err := config.LoadSite(o.Config)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func writeHTMLFile(path string, o HTMLOptions) error {
 
 // timeseriesWriter writes one CSV row per trace interval of the policy run.
 type timeseriesWriter struct {
-	site *policies.Site
+	site *config.Site
 	f    *os.File
 	buf  *bufio.Writer
 	w    *csv.Writer
@@ -201,7 +201,7 @@ type timeseriesWriter struct {
 	err  error
 }
 
-func newTimeseriesWriter(f *os.File, site *policies.Site) *timeseriesWriter {
+func newTimeseriesWriter(f *os.File, site *config.Site) *timeseriesWriter {
 	t := &timeseriesWriter{site: site, f: f, buf: bufio.NewWriter(f)}
 	t.w = csv.NewWriter(t.buf)
 	head := []string{"time", "price_usd_mwh", "hashprice_usd_ph_day", "power_kw"}

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 )
 
@@ -69,7 +70,7 @@ type Variant struct {
 // sweeps' values to each (the cross product, in flag order, the last
 // sweep varying fastest). It refuses more than MaxRuns runs. Each variant
 // is parsed on its own, so no two runs share a policy.
-func Variants(files []string, sweeps []Sweep, site *policies.Site) ([]Variant, error) {
+func Variants(files []string, sweeps []Sweep, site *config.Site) ([]Variant, error) {
 	n := len(files)
 	for _, s := range sweeps {
 		n *= len(s.Values)
@@ -147,7 +148,7 @@ func settingsLabel(set []Setting) string {
 // with the strict loader. The text is edited in place (a value replaced on
 // its own line; a missing last key added to its mapping), so every line of
 // the file keeps its number and errors still name file:line:key.
-func applySettings(file string, data []byte, doc *yaml.Node, set []Setting, site *policies.Site) (Variant, error) {
+func applySettings(file string, data []byte, doc *yaml.Node, set []Setting, site *config.Site) (Variant, error) {
 	v := Variant{File: file, Set: set, Label: file + " " + settingsLabel(set)}
 	out, err := editPolicy(file, data, doc, set)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
@@ -86,7 +87,7 @@ func TestSideBySideTwoPolicies(t *testing.T) {
 // TestCompareAllMatchesCompare runs variants concurrently and checks each
 // equals a run of its policy alone: runs share no mutable state.
 func TestCompareAllMatchesCompare(t *testing.T) {
-	site, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	series := goldenSeries(t)
 	var vs []Variant
@@ -140,7 +141,7 @@ func TestSweepThreeValues(t *testing.T) {
 	require.Greater(t, reps[0].TopPriceMWhAvoid, reps[2].TopPriceMWhAvoid)
 
 	// The parameter really differs between the parsed policies.
-	s, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	s, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	sw, err := ParseSweep("hysteresis_usd_mwh=0,5,12.5")
 	require.NoError(t, err)
@@ -154,7 +155,7 @@ func TestSweepThreeValues(t *testing.T) {
 
 func TestSweepCrossProductAndBound(t *testing.T) {
 	_, _, p := simFiles(t, map[string]string{"a.yaml": goldenPolicy})
-	site, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	a, err := ParseSweep("hysteresis_usd_mwh=0,5")
 	require.NoError(t, err)
@@ -175,7 +176,7 @@ func TestSweepCrossProductAndBound(t *testing.T) {
 func TestSweepErrors(t *testing.T) {
 	_, _, p := simFiles(t, map[string]string{"a.yaml": goldenPolicy})
 	file := p["a.yaml"]
-	site, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	// The line of site_cap_kw in the golden policy.
 	capLine := 0
@@ -235,7 +236,7 @@ rules:
       for: 2h
     then: {site_cap_kw: 100}
 `
-	site, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	var doc = parseDoc(t, pol)
 	for _, c := range []struct {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/trace"
 )
 
@@ -103,7 +103,7 @@ const cpOracleNote = "the perfect-foresight bound ignores coincident-peak charge
 // cpStudy is the coincident peaks of one trace for one site, and the spans
 // each run's draw is metered over.
 type cpStudy struct {
-	cfg   *policies.CoincidentPeak
+	cfg   *config.CoincidentPeak
 	rep   CPReport
 	spans []cpSpan // the peaks' intervals, by start
 }
@@ -132,7 +132,7 @@ type cpMonthKey struct {
 
 // newCPStudy finds the coincident peaks of s; nil when the site has no
 // coincident_peak section.
-func newCPStudy(cfg *policies.CoincidentPeak, loc *time.Location, s *trace.Series) *cpStudy {
+func newCPStudy(cfg *config.CoincidentPeak, loc *time.Location, s *trace.Series) *cpStudy {
 	if cfg == nil {
 		return nil
 	}
@@ -242,7 +242,7 @@ func (st *cpStudy) notes(partial int, months []cpMonthKey, covered map[cpMonthKe
 // cpBuckets integrates the series' grid load over the site's peak
 // intervals in the listed months, and sums per month how long a grid load
 // is known.
-func cpBuckets(cfg *policies.CoincidentPeak, loc *time.Location, s *trace.Series) ([]cpBucket, map[cpMonthKey]time.Duration) {
+func cpBuckets(cfg *config.CoincidentPeak, loc *time.Location, s *trace.Series) ([]cpBucket, map[cpMonthKey]time.Duration) {
 	var out []cpBucket
 	covered := map[cpMonthKey]time.Duration{}
 	n := s.Len()
@@ -348,7 +348,7 @@ func minStep(s *trace.Series) time.Duration {
 	return m
 }
 
-func cfgInterval(cfg *policies.CoincidentPeak) string { return fmtDur(cfg.Interval) }
+func cfgInterval(cfg *config.CoincidentPeak) string { return fmtDur(cfg.Interval) }
 
 // fmtDur writes 15m rather than 15m0s.
 func fmtDur(d time.Duration) string {
@@ -451,7 +451,7 @@ func (m *cpMeter) result(profit float64) *RunCP {
 // CPChargeUSD is the coincident-peak charge for a site's loads (kW) in the
 // peaks found: rate × Σ kW / peaks per season. Over a whole season it is
 // the average peak load times the annual rate.
-func CPChargeUSD(peakLoadKW []float64, cfg *policies.CoincidentPeak) float64 {
+func CPChargeUSD(peakLoadKW []float64, cfg *config.CoincidentPeak) float64 {
 	sum := 0.0
 	for _, kw := range peakLoadKW {
 		sum += kw
@@ -460,7 +460,7 @@ func CPChargeUSD(peakLoadKW []float64, cfg *policies.CoincidentPeak) float64 {
 }
 
 // fill puts the coincident peaks and each run's charge into the report.
-func (st *cpStudy) fill(rep *Report, site *policies.Site, pol, ao, th *cpMeter) {
+func (st *cpStudy) fill(rep *Report, site *config.Site, pol, ao, th *cpMeter) {
 	if st == nil {
 		return
 	}
@@ -548,7 +548,7 @@ func fmtUSDRate(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // leastDrawKW is the least a site can draw: every device in its
 // lowest-power mode (a device in transition draws the larger of two modes).
-func leastDrawKW(site *policies.Site) float64 {
+func leastDrawKW(site *config.Site) float64 {
 	kw := 0.0
 	for i := range site.Fleets {
 		f := &site.Fleets[i].Spec

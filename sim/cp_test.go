@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -31,9 +32,9 @@ func cpSeries(t *testing.T, csv string) *trace.Series {
 	return s
 }
 
-func cpSettings(t *testing.T, section string) *policies.Site {
+func cpSettings(t *testing.T, section string) *config.Site {
 	t.Helper()
-	site, err := policies.ParseSite("cp-site.yaml", []byte(goldenSite+section))
+	site, err := config.ParseSite("cp-site.yaml", []byte(goldenSite+section))
 	require.NoError(t, err)
 	require.NotNil(t, site.CoincidentPeak)
 	return site
@@ -172,7 +173,7 @@ func TestCPNotComputed(t *testing.T) {
 }
 
 func TestCPCharge(t *testing.T) {
-	cfg := &policies.CoincidentPeak{PeaksPerMonth: 1, Months: []time.Month{6, 7, 8, 9}, Interval: 15 * time.Minute, RateUSDPerKWYear: 55}
+	cfg := &config.CoincidentPeak{PeaksPerMonth: 1, Months: []time.Month{6, 7, 8, 9}, Interval: 15 * time.Minute, RateUSDPerKWYear: 55}
 	// The average peak load times the annual rate: 2,500 kW × 55.
 	require.InDelta(t, 137500, CPChargeUSD([]float64{1000, 2000, 3000, 4000}, cfg), 1e-9)
 	// One peak of four: its quarter share.
@@ -334,7 +335,7 @@ func TestCPReport(t *testing.T) {
 // TestCPRealTraces: on the real ERCOT traces the 4CP policy is charged less
 // than the threshold baseline, which ignores peaks.
 func TestCPRealTraces(t *testing.T) {
-	site, err := policies.LoadSite("../examples/site.yaml")
+	site, err := config.LoadSite("../examples/site.yaml")
 	require.NoError(t, err)
 	require.NotNil(t, site.CoincidentPeak, "examples/site.yaml charges 4CP")
 	pol, err := policies.LoadPolicy("../examples/policies/ercot-4cp.yaml", site)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 )
 
 // The page's script and style, inlined into every report: the file opens
@@ -39,7 +39,7 @@ const htmlProfitPoints = 4000
 // OnBaselineInterval. One collector per Compare; it is not safe for
 // concurrent use.
 type HTMLCollector struct {
-	site   *policies.Site
+	site   *config.Site
 	layers []htmlLayer
 	// From the policy run: the trace as the controller saw it.
 	start                    []int64 // unix seconds
@@ -64,7 +64,7 @@ type htmlRun struct {
 }
 
 // NewHTMLCollector returns a collector for runs on site.
-func NewHTMLCollector(site *policies.Site) *HTMLCollector {
+func NewHTMLCollector(site *config.Site) *HTMLCollector {
 	c := &HTMLCollector{site: site, breakevenFleet: ""}
 	for i := range site.Fleets {
 		spec := &site.Fleets[i].Spec
@@ -143,7 +143,7 @@ type HTMLPeak struct {
 
 // HTMLOptions is what WriteHTML draws.
 type HTMLOptions struct {
-	Site     *policies.Site
+	Site     *config.Site
 	Outcomes []Outcome
 	// Collectors[i] holds Outcomes[i]'s intervals.
 	Collectors []*HTMLCollector

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -162,7 +163,7 @@ func TestHTMLChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed")
 	}
-	site, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	r, err := trace.NewReader(strings.NewReader(longTrace(120)), "long.csv")
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
 	"github.com/switchd/switchd/trace"
@@ -186,7 +187,7 @@ func SignalFiles(paths []string) [switchd.NumSignals]string {
 // runs: the site with the max ages it uses, the policy with --missing
 // applied, each signal's coverage, and the warnings.
 type inputPlan struct {
-	site       *policies.Site
+	site       *config.Site
 	pol        *policies.Policy
 	cov        [switchd.NumSignals]trace.Coverage
 	gaps       [switchd.NumSignals][]trace.Gap
@@ -201,12 +202,12 @@ type inputPlan struct {
 // max ages. It refuses (one error per missing input, joined) a policy that
 // needs a signal the trace does not carry, unless opts.Missing says how to
 // treat it.
-func planInputs(site *policies.Site, pol *policies.Policy, s *trace.Series, files []string, opts InputOptions) (*inputPlan, error) {
+func planInputs(site *config.Site, pol *policies.Policy, s *trace.Series, files []string, opts InputOptions) (*inputPlan, error) {
 	in := &inputPlan{opts: opts, files: files}
 	siteCopy := *site
 	polCopy := *pol
 	in.site, in.pol = &siteCopy, &polCopy
-	defaults := policies.DefaultMaxAge()
+	defaults := config.DefaultMaxAge()
 	var errs []error
 	for _, sig := range switchd.AllSignals {
 		c := s.Coverage(sig)
@@ -309,7 +310,7 @@ func missingError(pol *policies.Policy, sig switchd.Signal, why string, files []
 
 // maxAgeWarning warns when sig's max_age is shorter than its cadence in the
 // trace: the signal would go stale between every two samples.
-func maxAgeWarning(site *policies.Site, pol *policies.Policy, sig switchd.Signal, maxAge time.Duration, from string, cadence time.Duration, file string) string {
+func maxAgeWarning(site *config.Site, pol *policies.Policy, sig switchd.Signal, maxAge time.Duration, from string, cadence time.Duration, file string) string {
 	if maxAge <= 0 || maxAge >= cadence {
 		return ""
 	}
@@ -339,7 +340,7 @@ func (in *inputPlan) fileOf(sig switchd.Signal) string {
 // max_age, as the site file sets it or by default, is shorter than its
 // cadence in the trace (the live daemon does not derive max ages), and every
 // signal the policy needs that the trace lacks.
-func TraceWarnings(site *policies.Site, pol *policies.Policy, s *trace.Series, files []string) []string {
+func TraceWarnings(site *config.Site, pol *policies.Policy, s *trace.Series, files []string) []string {
 	sf := SignalFiles(files)
 	var out []string
 	for _, sig := range switchd.AllSignals {

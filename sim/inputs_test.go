@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -62,7 +63,7 @@ func seriesOf(t *testing.T, files ...string) *trace.Series {
 
 func compareOn(t *testing.T, site, policy string, s *trace.Series, in InputOptions, files ...string) (*Report, error) {
 	t.Helper()
-	st, err := policies.ParseSite("site.yaml", []byte(site))
+	st, err := config.ParseSite("site.yaml", []byte(site))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("policy.yaml", []byte(policy), st)
 	require.NoError(t, err)
@@ -128,7 +129,7 @@ func TestResampledRealTraceDoesNotFailSafe(t *testing.T) {
 	closer.Close()
 	require.NoError(t, err)
 	require.Equal(t, 31*24, s.Len())
-	site, err := policies.LoadSite("../examples/site.yaml")
+	site, err := config.LoadSite("../examples/site.yaml")
 	require.NoError(t, err)
 	pol, err := policies.LoadPolicy("../examples/policies/price-only.yaml", site)
 	require.NoError(t, err)
@@ -156,7 +157,7 @@ func TestSeriesPastItsEndIsMissing(t *testing.T) {
 	policy := strings.Replace(goldenPolicy, "fallbacks: {", "fallbacks: {hashprice_usd_ph_day: 48, ", 1)
 	var after []float64 // hashprice accounted once the series has run out
 	gapStart := time.Date(2024, 8, 22, 0, 0, 0, 0, time.UTC)
-	st, err := policies.ParseSite("site.yaml", []byte(goldenSite))
+	st, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("policy.yaml", []byte(policy), st)
 	require.NoError(t, err)
@@ -256,7 +257,7 @@ func TestPriceGapIsImputed(t *testing.T) {
 }
 
 func TestTraceWarnings(t *testing.T) {
-	site, err := policies.ParseSite("site.yaml", []byte(goldenSite+"signals: {price: {max_age: 30m}}\n"))
+	site, err := config.ParseSite("site.yaml", []byte(goldenSite+"signals: {price: {max_age: 30m}}\n"))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("policy.yaml", []byte(goldenPolicy), site)
 	require.NoError(t, err)
@@ -265,7 +266,7 @@ func TestTraceWarnings(t *testing.T) {
 	require.Equal(t, []string{"site.yaml: signals.price.max_age 30m (site file) is shorter than the price cadence 1h of trace hourly.csv: " +
 		"price goes stale 30m after each sample and its fail-safe (curtail) then applies until the next; set it to at least 1h, e.g. 2h"}, ws)
 	// The live daemon derives nothing: the default warns too.
-	site, err = policies.ParseSite("site.yaml", []byte(goldenSite))
+	site, err = config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	ws = TraceWarnings(site, nil, hourly, []string{"hourly.csv"})
 	require.Len(t, ws, 1)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
@@ -24,7 +25,7 @@ const TopFraction = 0.01
 // CompareOptions configure a full comparison: the policy, the baselines and
 // the oracle over one trace.
 type CompareOptions struct {
-	Site   *policies.Site
+	Site   *config.Site
 	Policy *policies.Policy
 	Series *trace.Series
 	Files  []string // trace files, for the report

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
@@ -27,7 +28,7 @@ func (c *VirtualClock) Set(t time.Time) { c.t = t }
 
 // RunOptions configure one replay.
 type RunOptions struct {
-	Site   *policies.Site
+	Site   *config.Site
 	Policy *policies.Policy
 	// Planner replaces the policy's planner (baselines); nil runs the policy.
 	Planner controller.Planner
@@ -369,7 +370,7 @@ func (r *runner) endInterval(start, end time.Time) {
 
 // simConfig is the simulated driver's settings for a fleet: its own when
 // its driver is "sim", else the defaults (every fleet is simulated here).
-func simConfig(site *policies.Site, i int) (simdev.Config, error) {
+func simConfig(site *config.Site, i int) (simdev.Config, error) {
 	f := &site.Fleets[i]
 	if f.Driver != "sim" {
 		return simdev.Config{}, nil

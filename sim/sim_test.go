@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -85,7 +86,7 @@ rules:
 `
 
 func TestGoldenReport(t *testing.T) {
-	site, err := policies.ParseSite("golden-site.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("golden-site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("golden-policy.yaml", []byte(goldenPolicy), site)
 	require.NoError(t, err)
@@ -114,7 +115,7 @@ func TestGoldenReport(t *testing.T) {
 }
 
 // checkInvariants asserts what must hold on any trace.
-func checkInvariants(t *testing.T, site *policies.Site, rep *Report) {
+func checkInvariants(t *testing.T, site *config.Site, rep *Report) {
 	t.Helper()
 	all := map[string]*RunReport{"policy": &rep.RunReport, "always_on": &rep.Baselines.AlwaysOn, "threshold_debounce": &rep.Baselines.ThresholdDebounce}
 	for name, r := range all {
@@ -144,7 +145,7 @@ func TestRealTraceInvariants(t *testing.T) {
 	traces, err := filepath.Glob(filepath.Join(dir, "*.csv"))
 	require.NoError(t, err)
 	require.NotEmpty(t, traces, "no traces in %s", dir)
-	site, err := policies.LoadSite("../examples/site.yaml")
+	site, err := config.LoadSite("../examples/site.yaml")
 	require.NoError(t, err)
 	polFiles, err := filepath.Glob("../examples/policies/*.yaml")
 	require.NoError(t, err)
@@ -194,7 +195,7 @@ func TestRealTraceInvariants(t *testing.T) {
 // TestRunEnergyMatchesIntervals cross-checks the run totals against the sum
 // of the per-interval records (what --timeseries writes).
 func TestRunEnergyMatchesIntervals(t *testing.T) {
-	site, err := policies.ParseSite("s.yaml", []byte(goldenSite))
+	site, err := config.ParseSite("s.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	pol, err := policies.ParsePolicy("p.yaml", []byte(goldenPolicy), site)
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/testenv"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -64,7 +65,7 @@ func TestSwitchCostCapture(t *testing.T) {
 			require.NoError(t, err)
 			for _, c := range costs {
 				t.Run(fmtUSD(c.usd), func(t *testing.T) {
-					site, err := policies.LoadSite("../examples/site.yaml")
+					site, err := config.LoadSite("../examples/site.yaml")
 					require.NoError(t, err)
 					for i := range site.Fleets {
 						site.Fleets[i].Spec.SwitchCostUSD = c.usd

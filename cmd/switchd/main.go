@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	siteconfig "github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim"
 	"github.com/switchd/switchd/trace"
@@ -159,7 +160,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if *config == "" {
 		return usageError{errors.New("--config is required")}
 	}
-	site, err := policies.LoadSite(*config)
+	site, err := siteconfig.LoadSite(*config)
 	if err != nil {
 		return configErrors{err}
 	}

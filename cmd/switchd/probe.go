@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	siteconfig "github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/drivers/all"
-	"github.com/switchd/switchd/policies"
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 )
@@ -28,18 +28,18 @@ func (wallClock) Now() time.Time { return time.Now() }
 // buildDrivers builds every fleet's driver, as `run` does, without I/O:
 // an unknown driver name or a bad settings block is an error naming the
 // site file, line and key.
-func buildDrivers(site *policies.Site) error {
+func buildDrivers(site *siteconfig.Site) error {
 	var errs []error
 	for i := range site.Fleets {
 		f := &site.Fleets[i]
 		d := all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: wallClock{}, Logger: zap.NewNop()}
 		if _, err := all.Build(f.Driver, d); err != nil {
-			var ce *policies.ConfigError
+			var ce *siteconfig.ConfigError
 			if errors.As(err, &ce) || strings.HasPrefix(err.Error(), site.Source+":") {
 				errs = append(errs, err)
 				continue
 			}
-			errs = append(errs, &policies.ConfigError{File: site.Source, Line: f.DriverLine, Path: fmt.Sprintf("fleets[%d].driver", i), Msg: err.Error()})
+			errs = append(errs, &siteconfig.ConfigError{File: site.Source, Line: f.DriverLine, Path: fmt.Sprintf("fleets[%d].driver", i), Msg: err.Error()})
 		}
 	}
 	return errors.Join(errs...)
@@ -144,7 +144,7 @@ func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
 	if len(m) == 0 {
 		b = nil
 	}
-	return policies.ParseSettings(name, b)
+	return siteconfig.ParseSettings(name, b)
 }
 
 func printProbe(w io.Writer, r switchd.ProbeResult) {
@@ -193,7 +193,7 @@ func (f *fleetProbe) usable() bool {
 // probeSite reads every device of every fleet concurrently and prints a
 // summary; it fails when any device is unusable.
 func probeSite(ctx context.Context, config, only string, timeout time.Duration, concurrency int, format string, stdout io.Writer) error {
-	site, err := policies.LoadSite(config)
+	site, err := siteconfig.LoadSite(config)
 	if err != nil {
 		return configErrors{err}
 	}

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	siteconfig "github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/drivers/fakes"
-	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -79,7 +79,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	// A demo site with fake devices: start a fake, speaking the driver's
 	// real protocol, at every (loopback) device address first.
-	if site, lerr := policies.LoadSite(*config); lerr == nil && site.Daemon.Demo != nil && site.Daemon.Demo.FakeDevices {
+	if site, lerr := siteconfig.LoadSite(*config); lerr == nil && site.Daemon.Demo != nil && site.Daemon.Demo.FakeDevices {
 		set, err := startFakes(site)
 		if err != nil {
 			return err
@@ -117,7 +117,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil || sp < 0 {
 		return usageError{fmt.Errorf("--speed: want a factor such as 3600x (got %q)", *speed)}
 	}
-	cfg := policies.MQTTConfig{Broker: *broker, ClientID: fmt.Sprintf("switchd-replay-%d", os.Getpid()), Username: *username}
+	cfg := siteconfig.MQTTConfig{Broker: *broker, ClientID: fmt.Sprintf("switchd-replay-%d", os.Getpid()), Username: *username}
 	if *passwordEnv != "" {
 		cfg.Password = os.Getenv(*passwordEnv)
 	}
@@ -209,10 +209,10 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 // startFakes starts the fake devices of a demo site (demo.fake_devices):
 // each fleet's fakes accept the password its settings name and wake within
 // its transition time.
-func startFakes(site *policies.Site) (*fakes.Set, error) { return startFakesRunning(site, false) }
+func startFakes(site *siteconfig.Site) (*fakes.Set, error) { return startFakesRunning(site, false) }
 
 // startFakesRunning is startFakes with the devices' initial state.
-func startFakesRunning(site *policies.Site, running bool) (*fakes.Set, error) {
+func startFakesRunning(site *siteconfig.Site, running bool) (*fakes.Set, error) {
 	var fleets []fakes.Fleet
 	for i := range site.Fleets {
 		f := &site.Fleets[i]
@@ -238,7 +238,7 @@ func startFakesRunning(site *policies.Site, running bool) (*fakes.Set, error) {
 
 // settingsPassword reads the password a fleet's settings name
 // (password_file or password_env), or "" when they name none.
-func settingsPassword(site *policies.Site, i int) (string, error) {
+func settingsPassword(site *siteconfig.Site, i int) (string, error) {
 	var c struct {
 		File string `yaml:"password_file"`
 		Env  string `yaml:"password_env"`
@@ -279,7 +279,7 @@ func cmdFakes(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *config == "" {
 		return usageError{errors.New("--config is required")}
 	}
-	site, err := policies.LoadSite(*config)
+	site, err := siteconfig.LoadSite(*config)
 	if err != nil {
 		return configErrors{err}
 	}

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/mqtttest"
-	"github.com/switchd/switchd/policies"
 )
 
 // ingestMessages is how many messages one iteration of BenchmarkIngest
@@ -43,7 +43,7 @@ func BenchmarkIngest(b *testing.B) {
 		br, err := StartBroker("127.0.0.1:0", zap.NewNop())
 		require.NoError(b, err)
 		defer func() { require.NoError(b, br.Close()) }()
-		p, err := NewPublisher(policies.MQTTConfig{Broker: "tcp://" + br.Addr()})
+		p, err := NewPublisher(config.MQTTConfig{Broker: "tcp://" + br.Addr()})
 		require.NoError(b, err)
 		defer p.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -90,7 +90,7 @@ func benchmarkIngest(b *testing.B, addr string, publish func(payloads [][]byte, 
 	handled := func() int64 { return accepted.Load() + rejected.Load() }
 	ts := time.Date(2024, 8, 20, 0, 0, 0, 0, time.UTC)
 	s, err := NewSource(SourceOptions{
-		MQTT:     policies.MQTTConfig{Broker: "tcp://" + addr},
+		MQTT:     config.MQTTConfig{Broker: "tcp://" + addr},
 		Signals:  testSignals("bench"),
 		Clock:    &fakeClock{t: ts.Add(365 * 24 * time.Hour)},
 		Logger:   zap.NewNop(),
@@ -135,7 +135,7 @@ func BenchmarkHandle(b *testing.B) {
 	var accepted atomic.Int64
 	start := time.Date(2024, 8, 20, 0, 0, 0, 0, time.UTC)
 	s, err := NewSource(SourceOptions{
-		MQTT:     policies.MQTTConfig{Broker: "tcp://127.0.0.1:1"},
+		MQTT:     config.MQTTConfig{Broker: "tcp://127.0.0.1:1"},
 		Signals:  testSignals("bench"),
 		Clock:    &fakeClock{t: start.Add(365 * 24 * time.Hour)},
 		Logger:   zap.NewNop(),

@@ -14,7 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 )
 
 // Connection tuning shared by Source and Publisher.
@@ -43,7 +43,7 @@ const (
 
 // brokerURL returns the broker to connect to: Broker, or the embedded
 // broker's address when Broker is empty.
-func brokerURL(c policies.MQTTConfig) (*url.URL, error) {
+func brokerURL(c config.MQTTConfig) (*url.URL, error) {
 	raw := c.Broker
 	if raw == "" {
 		if c.Embedded == "" {
@@ -81,7 +81,7 @@ func isTLSScheme(scheme string) bool {
 // tlsConfig builds the TLS settings from the configured PEM files. It reads
 // local files only. It returns nil for a plain-text broker and refuses TLS
 // files with one, so a certificate never silently goes unused.
-func tlsConfig(c policies.MQTTConfig, u *url.URL) (*tls.Config, error) {
+func tlsConfig(c config.MQTTConfig, u *url.URL) (*tls.Config, error) {
 	files := c.CAFile != "" || c.CertFile != "" || c.KeyFile != ""
 	if !isTLSScheme(u.Scheme) {
 		if files {
@@ -117,7 +117,7 @@ func tlsConfig(c policies.MQTTConfig, u *url.URL) (*tls.Config, error) {
 // clientOptions builds the paho options common to every client of the
 // package: one broker, credentials, TLS, clean sessions, automatic
 // reconnection and a first connection retried in the background.
-func clientOptions(c policies.MQTTConfig, clientID string) (*mqtt.ClientOptions, error) {
+func clientOptions(c config.MQTTConfig, clientID string) (*mqtt.ClientOptions, error) {
 	u, err := brokerURL(c)
 	if err != nil {
 		return nil, err

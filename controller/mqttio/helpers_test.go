@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 )
 
 // waitMax bounds every wait on the network in these tests.
@@ -103,10 +103,10 @@ func (r *recorder) waitRejects(t *testing.T, n int) []rejection {
 // testSignals returns signal settings with topics under prefix: price in
 // [-1000, 10000] USD/MWh, grid load in [0, 200000] MW, one minute of
 // tolerated clock skew.
-func testSignals(prefix string) [switchd.NumSignals]policies.SignalConfig {
-	var cfg [switchd.NumSignals]policies.SignalConfig
+func testSignals(prefix string) [switchd.NumSignals]config.SignalConfig {
+	var cfg [switchd.NumSignals]config.SignalConfig
 	for _, sig := range switchd.AllSignals {
-		cfg[sig] = policies.SignalConfig{
+		cfg[sig] = config.SignalConfig{
 			Topic:     prefix + "/" + sig.String(),
 			MaxAge:    15 * time.Minute,
 			Min:       0,
@@ -121,7 +121,7 @@ func testSignals(prefix string) [switchd.NumSignals]policies.SignalConfig {
 
 // newTestSource builds and starts a Source reporting to r, closed at
 // cleanup.
-func newTestSource(t *testing.T, mc policies.MQTTConfig, prefix string, clock switchd.Clock, r *recorder) *Source {
+func newTestSource(t *testing.T, mc config.MQTTConfig, prefix string, clock switchd.Clock, r *recorder) *Source {
 	t.Helper()
 	s, err := NewSource(SourceOptions{
 		MQTT:         mc,
@@ -150,7 +150,7 @@ func startTestBroker(t *testing.T) *Broker {
 // newTestPublisher connects a Publisher to addr, closed at cleanup.
 func newTestPublisher(t *testing.T, addr string) *Publisher {
 	t.Helper()
-	p, err := NewPublisher(policies.MQTTConfig{Broker: "tcp://" + addr, ClientID: "test"})
+	p, err := NewPublisher(config.MQTTConfig{Broker: "tcp://" + addr, ClientID: "test"})
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), waitMax)

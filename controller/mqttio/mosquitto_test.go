@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/mqtttest"
-	"github.com/switchd/switchd/policies"
 )
 
 // TestSourceMosquitto receives signals published by mosquitto_pub through
@@ -31,7 +31,7 @@ func TestSourceMosquitto(t *testing.T) {
 	m := mqtttest.Start(t)
 	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-mosq"}, "dc1/signals", &fakeClock{t: now}, r)
+	s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-mosq"}, "dc1/signals", &fakeClock{t: now}, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 
 	m.Pub("dc1/signals/hashprice", `{"ts":"2024-08-20T14:00:00-05:00","value":48.2}`)
@@ -61,7 +61,7 @@ func TestSourceBrokerRestart(t *testing.T) {
 	mqtttest.CheckNoLeaks(t)
 	m := mqtttest.Start(t)
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr()}, "dc1/signals", nil, r)
+	s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + m.Addr()}, "dc1/signals", nil, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 	m.Pub("dc1/signals/price", "40")
 	r.waitSamples(t, 1)
@@ -88,7 +88,7 @@ func TestSourceStartsBeforeBroker(t *testing.T) {
 	m.Stop()
 	r := &recorder{}
 	start := time.Now()
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr()}, "dc1/signals", nil, r)
+	s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + m.Addr()}, "dc1/signals", nil, r)
 	require.Less(t, time.Since(start), time.Second, "Start does not wait for the broker")
 	require.False(t, s.Connected())
 	m.Restart()
@@ -109,14 +109,14 @@ func TestSourceAuth(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		r := &recorder{}
-		s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "wrong"}, "dc1/signals", nil, r)
+		s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "wrong"}, "dc1/signals", nil, r)
 		// Past the first retry: the refusal is final, not a slow start.
 		require.Never(t, s.Connected, connectRetryInterval+500*time.Millisecond, 50*time.Millisecond)
 		require.Empty(t, r.Conns())
 	})
 	t.Run("right password", func(t *testing.T) {
 		r := &recorder{}
-		s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "s3cret"}, "dc1/signals", nil, r)
+		s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "s3cret"}, "dc1/signals", nil, r)
 		require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 		m.Pub("dc1/signals/price", "33", "-u", "switchd", "-P", "s3cret")
 		require.Equal(t, 33.0, r.waitSamples(t, 1)[0].Value)
@@ -133,7 +133,7 @@ func TestSourceTLS(t *testing.T) {
 	m := mqtttest.Start(t,
 		"cafile "+pki.ca, "certfile "+pki.serverCert, "keyfile "+pki.serverKey,
 		"require_certificate true", "tls_version tlsv1.2")
-	base := policies.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}
+	base := config.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: pki.ca, CertFile: pki.clientCert, KeyFile: pki.clientKey}
 
 	r := &recorder{}
 	s := newTestSource(t, base, "dc1/signals", nil, r)

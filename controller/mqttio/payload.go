@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 )
 
 // Reasons a signal payload is rejected. They are the values of the reason
@@ -178,7 +178,7 @@ func skipDigits(b []byte, i int) int {
 // redelivers duplicates, and the value is the same. Staleness (max_age) is
 // not checked here: an old value is still the latest one, and the controller
 // judges its age at each tick. On rejection reason is a Reason constant.
-func Check(cfg policies.SignalConfig, value float64, ts, now, lastAccepted time.Time) (reason string, ok bool) {
+func Check(cfg config.SignalConfig, value float64, ts, now, lastAccepted time.Time) (reason string, ok bool) {
 	switch {
 	case math.IsNaN(value) || math.IsInf(value, 0):
 		return ReasonNonFinite, false

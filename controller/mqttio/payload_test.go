@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 )
 
 func TestParsePayload(t *testing.T) {
@@ -80,7 +80,7 @@ func TestParsePayload(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
-	cfg := policies.SignalConfig{Min: -500, Max: 5000, MaxFuture: 30 * time.Second}
+	cfg := config.SignalConfig{Min: -500, Max: 5000, MaxFuture: 30 * time.Second}
 	tests := []struct {
 		name   string
 		value  float64
@@ -134,7 +134,7 @@ func FuzzParsePayload(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	arrival := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
-	cfg := policies.SignalConfig{Min: -1000, Max: 10000, MaxFuture: time.Minute}
+	cfg := config.SignalConfig{Min: -1000, Max: 10000, MaxFuture: time.Minute}
 	valid := map[string]bool{}
 	for _, r := range Reasons {
 		valid[r] = true

@@ -14,7 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/trace"
 )
 
@@ -31,7 +31,7 @@ type Publisher struct {
 // cfg.ClientID (or "switchd") plus "-replay-" and a random suffix, so it
 // never collides with the daemon's own client on the same broker. It reads
 // the TLS files if any but does no network I/O.
-func NewPublisher(cfg policies.MQTTConfig) (*Publisher, error) {
+func NewPublisher(cfg config.MQTTConfig) (*Publisher, error) {
 	base := cfg.ClientID
 	if base == "" {
 		base = "switchd"

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/mqtttest"
-	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
 )
 
@@ -60,7 +60,7 @@ func TestReplay(t *testing.T) {
 	// The source's clock is after the trace, so no ts is in its future.
 	clock := &fakeClock{t: want[len(want)-1].Time.Add(time.Hour)}
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", clock, r)
+	s := newTestSource(t, config.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", clock, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 	p := newTestPublisher(t, b.Addr())
 
@@ -94,7 +94,7 @@ func TestReplayRewrite(t *testing.T) {
 	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", nil, r)
+	s := newTestSource(t, config.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", nil, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 	p := newTestPublisher(t, b.Addr())
 
@@ -127,7 +127,7 @@ func TestReplayCarriedForward(t *testing.T) {
 	b := startTestBroker(t)
 	r := &recorder{}
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := newTestSource(t, policies.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", clock, r)
+	s := newTestSource(t, config.MQTTConfig{Embedded: b.Addr()}, "dc1/signals", clock, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 	p := newTestPublisher(t, b.Addr())
 
@@ -177,7 +177,7 @@ func TestReplayStops(t *testing.T) {
 }
 
 func TestReplayNotConnected(t *testing.T) {
-	p, err := NewPublisher(policies.MQTTConfig{Broker: "tcp://127.0.0.1:1"})
+	p, err := NewPublisher(config.MQTTConfig{Broker: "tcp://127.0.0.1:1"})
 	require.NoError(t, err)
 	defer p.Close()
 	src, _ := testTrace(t, 2)
@@ -187,7 +187,7 @@ func TestReplayNotConnected(t *testing.T) {
 
 func TestPublisherStartCancelled(t *testing.T) {
 	mqtttest.CheckNoLeaks(t)
-	p, err := NewPublisher(policies.MQTTConfig{Broker: "tcp://127.0.0.1:" + fmt.Sprint(mqtttest.FreePort(t))})
+	p, err := NewPublisher(config.MQTTConfig{Broker: "tcp://127.0.0.1:" + fmt.Sprint(mqtttest.FreePort(t))})
 	require.NoError(t, err)
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

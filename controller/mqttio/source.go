@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 )
 
 // NoSignal is the signal passed to OnReject for a message on a topic that
@@ -30,11 +30,11 @@ const maxLoggedPayload = 64
 
 // SourceOptions configures a Source.
 type SourceOptions struct {
-	MQTT policies.MQTTConfig
+	MQTT config.MQTTConfig
 	// Signals[s].Topic is where signal s is read from; "" means not
 	// subscribed. Min, Max and MaxFuture are checked on every message
 	// (see Check).
-	Signals [switchd.NumSignals]policies.SignalConfig
+	Signals [switchd.NumSignals]config.SignalConfig
 	// Clock gives the arrival time of a message: the time of a bare number
 	// and the reference of the future rule. The wall clock when nil.
 	Clock  switchd.Clock
@@ -150,7 +150,7 @@ func NewSource(o SourceOptions) (*Source, error) {
 }
 
 // checkSignalConfig checks what the source needs of a subscribed signal.
-func checkSignalConfig(cfg policies.SignalConfig) error {
+func checkSignalConfig(cfg config.SignalConfig) error {
 	if err := checkTopicName(cfg.Topic); err != nil {
 		return err
 	}
@@ -321,7 +321,7 @@ func (s *Source) handle(topic string, payload []byte) {
 }
 
 // checkError explains a Check rejection for the log.
-func checkError(cfg policies.SignalConfig, reason string, value float64, ts, now, last time.Time) error {
+func checkError(cfg config.SignalConfig, reason string, value float64, ts, now, last time.Time) error {
 	switch reason {
 	case ReasonOutOfRange:
 		return fmt.Errorf("value %v outside [%v, %v]", value, cfg.Min, cfg.Max)

@@ -19,8 +19,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/mqtttest"
-	"github.com/switchd/switchd/policies"
 )
 
 func TestNewSourceErrors(t *testing.T) {
@@ -30,7 +30,7 @@ func TestNewSourceErrors(t *testing.T) {
 		mutate func(o *SourceOptions)
 		want   string
 	}{
-		{name: "no broker", mutate: func(o *SourceOptions) { o.MQTT = policies.MQTTConfig{} }, want: "no broker"},
+		{name: "no broker", mutate: func(o *SourceOptions) { o.MQTT = config.MQTTConfig{} }, want: "no broker"},
 		{name: "broker without scheme", mutate: func(o *SourceOptions) { o.MQTT.Broker = "127.0.0.1:1883" }, want: "want a URL"},
 		{name: "broker bad scheme", mutate: func(o *SourceOptions) { o.MQTT.Broker = "http://127.0.0.1:1883" }, want: "unsupported scheme"},
 		{name: "tls files on tcp", mutate: func(o *SourceOptions) { o.MQTT.CAFile = "ca.pem" }, want: "not tls"},
@@ -51,7 +51,7 @@ func TestNewSourceErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := SourceOptions{
-				MQTT:     policies.MQTTConfig{Broker: "tcp://127.0.0.1:1883"},
+				MQTT:     config.MQTTConfig{Broker: "tcp://127.0.0.1:1883"},
 				Signals:  valid,
 				OnSample: func(switchd.Sample) {},
 			}
@@ -62,7 +62,7 @@ func TestNewSourceErrors(t *testing.T) {
 		})
 	}
 	t.Run("embedded default and no topics", func(t *testing.T) {
-		s, err := NewSource(SourceOptions{MQTT: policies.MQTTConfig{Embedded: "127.0.0.1:1883"}})
+		s, err := NewSource(SourceOptions{MQTT: config.MQTTConfig{Embedded: "127.0.0.1:1883"}})
 		require.NoError(t, err)
 		s.Close() // without Start
 		require.False(t, s.Connected())
@@ -78,7 +78,7 @@ func TestSourceEmbedded(t *testing.T) {
 	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
 	clock := &fakeClock{t: now}
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Embedded: b.Addr()}, "site/signals", clock, r)
+	s := newTestSource(t, config.MQTTConfig{Embedded: b.Addr()}, "site/signals", clock, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 	require.Equal(t, []bool{true}, r.Conns())
 	p := newTestPublisher(t, b.Addr())
@@ -136,7 +136,7 @@ func TestSourcePublish(t *testing.T) {
 	mqtttest.CheckNoLeaks(t)
 	b := startTestBroker(t)
 	r := &recorder{}
-	s := newTestSource(t, policies.MQTTConfig{Broker: "tcp://" + b.Addr(), ClientID: "switchd-test"}, "site/signals", nil, r)
+	s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + b.Addr(), ClientID: "switchd-test"}, "site/signals", nil, r)
 	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
 	require.NoError(t, s.Publish("site/state", []byte(`{"mode":"mining"}`), true))
 	require.ErrorContains(t, s.Publish("site/#", nil, false), "wildcards")
@@ -166,7 +166,7 @@ func TestSourcePublish(t *testing.T) {
 }
 
 func TestSourcePublishDisconnected(t *testing.T) {
-	s, err := NewSource(SourceOptions{MQTT: policies.MQTTConfig{Broker: "tcp://127.0.0.1:1"}})
+	s, err := NewSource(SourceOptions{MQTT: config.MQTTConfig{Broker: "tcp://127.0.0.1:1"}})
 	require.NoError(t, err)
 	defer s.Close()
 	require.ErrorIs(t, s.Publish("site/state", []byte("x"), true), mqtt.ErrNotConnected)
@@ -182,7 +182,7 @@ func TestSourceRejectLogRateLimit(t *testing.T) {
 	var rejects atomic.Int64
 	var unknown atomic.Int64
 	s, err := NewSource(SourceOptions{
-		MQTT:     policies.MQTTConfig{Broker: "tcp://127.0.0.1:1"},
+		MQTT:     config.MQTTConfig{Broker: "tcp://127.0.0.1:1"},
 		Signals:  testSignals("site"),
 		Clock:    clock,
 		Logger:   zap.New(core),
@@ -251,7 +251,7 @@ func TestSourceSubscriptionRefused(t *testing.T) {
 	core, logs := observer.New(zapcore.ErrorLevel)
 	r := &recorder{}
 	s, err := NewSource(SourceOptions{
-		MQTT:         policies.MQTTConfig{Broker: "tcp://" + tcp.Address()},
+		MQTT:         config.MQTTConfig{Broker: "tcp://" + tcp.Address()},
 		Signals:      testSignals("dc1/signals"),
 		Logger:       zap.New(core),
 		OnSample:     r.sample,

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/config"
 	"go.uber.org/zap"
 )
 
@@ -20,7 +20,7 @@ func (clock) Now() time.Time { return time.Unix(0, 0) }
 
 // site writes a site file with one fleet of the given driver and settings
 // and loads it through the real loader.
-func site(t *testing.T, driver, settings string) *policies.Site {
+func site(t *testing.T, driver, settings string) *config.Site {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("site: {name: t, timezone: UTC, power_cap_kw: 1000}\nfleets:\n  - name: f\n    kind: asic\n")
@@ -32,12 +32,12 @@ func site(t *testing.T, driver, settings string) *policies.Site {
 	}
 	path := filepath.Join(t.TempDir(), "site.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
-	s, err := policies.LoadSite(path)
+	s, err := config.LoadSite(path)
 	require.NoError(t, err)
 	return s
 }
 
-func deps(s *policies.Site) Deps {
+func deps(s *config.Site) Deps {
 	f := &s.Fleets[0]
 	return Deps{Spec: f.Spec, Devices: f.Devices, Settings: s.DriverSettings(0), Clock: clock{}, Logger: zap.NewNop()}
 }

@@ -1,4 +1,8 @@
-package policies
+// Package strictyaml decodes one YAML file strictly against schema structs and
+// collects every problem with its file, line and key path. The site and
+// policy parsers (packages config and policies) share it. It imports yaml
+// only, and never panics on input.
+package strictyaml
 
 import (
 	"bytes"
@@ -60,13 +64,13 @@ func oneLine(s string) string {
 // file expand exponentially ("billion laughs"); no real config comes close.
 const maxNodes = 100_000
 
-// loader decodes one YAML file strictly and collects every problem with its
+// Loader decodes one YAML file strictly and collects every problem with its
 // line and key path. It walks the yaml.Node tree against the schema structs
 // instead of using yaml's Decoder: KnownFields(true) rejects unknown keys too,
 // but names neither the key path nor, for type errors, which key was wrong.
 // The walk is as strict (unknown and duplicate keys, wrong types) and knows
 // where every key is, so validation can point at lines as well.
-type loader struct {
+type Loader struct {
 	file  string
 	errs  []*ConfigError
 	lines map[string]int // key path → line of the key
@@ -78,12 +82,14 @@ type loader struct {
 	nodes  int
 }
 
-func newLoader(file string) *loader {
-	return &loader{file: file, lines: map[string]int{"": 1}, failed: map[string]bool{}, seen: map[ConfigError]bool{}}
+// NewLoader returns a Loader for file, the name used in messages.
+func NewLoader(file string) *Loader {
+	return &Loader{file: file, lines: map[string]int{"": 1}, failed: map[string]bool{}, seen: map[ConfigError]bool{}}
 }
 
-// errorf reports a validation problem at path.
-func (l *loader) errorf(path, format string, args ...any) {
+// Errorf reports a validation problem at path, unless path or one of its
+// parents failed to decode.
+func (l *Loader) Errorf(path, format string, args ...any) {
 	for p := path; ; p = parentPath(p) {
 		if l.failed[p] {
 			return
@@ -92,16 +98,17 @@ func (l *loader) errorf(path, format string, args ...any) {
 			break
 		}
 	}
-	l.add(l.line(path), path, fmt.Sprintf(format, args...))
+	l.Add(l.Line(path), path, fmt.Sprintf(format, args...))
 }
 
-// failf reports a decoding problem at path and marks the path failed.
-func (l *loader) failf(path string, line int, format string, args ...any) {
+// Failf reports a decoding problem at path and marks the path failed.
+func (l *Loader) Failf(path string, line int, format string, args ...any) {
 	l.failed[path] = true
-	l.add(line, path, fmt.Sprintf(format, args...))
+	l.Add(line, path, fmt.Sprintf(format, args...))
 }
 
-func (l *loader) add(line int, path, msg string) {
+// Add reports msg at line and path, once.
+func (l *Loader) Add(line int, path, msg string) {
 	e := ConfigError{File: l.file, Line: line, Path: path, Msg: msg}
 	if l.seen[e] {
 		return
@@ -110,9 +117,9 @@ func (l *loader) add(line int, path, msg string) {
 	l.errs = append(l.errs, &e)
 }
 
-// line returns the line of path, or of its nearest ancestor present in the
+// Line returns the line of path, or of its nearest ancestor present in the
 // file: a missing key is reported where its parent is.
-func (l *loader) line(path string) int {
+func (l *Loader) Line(path string) int {
 	for p := path; ; p = parentPath(p) {
 		if n, ok := l.lines[p]; ok {
 			return n
@@ -123,14 +130,14 @@ func (l *loader) line(path string) int {
 	}
 }
 
-// has reports whether path appears in the file (even with a null value).
-func (l *loader) has(path string) bool {
+// Has reports whether path appears in the file (even with a null value).
+func (l *Loader) Has(path string) bool {
 	_, ok := l.lines[path]
 	return ok
 }
 
-// err returns every problem, ordered by line, or nil.
-func (l *loader) err() error {
+// Err returns every problem, ordered by line, or nil.
+func (l *Loader) Err() error {
 	if len(l.errs) == 0 {
 		return nil
 	}
@@ -151,28 +158,30 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
-func joinPath(parent, key string) string {
+// JoinPath appends key to a key path.
+func JoinPath(parent, key string) string {
 	if parent == "" {
 		return key
 	}
 	return parent + "." + key
 }
 
-func indexPath(parent string, i int) string {
+// IndexPath appends a list index to a key path.
+func IndexPath(parent string, i int) string {
 	return parent + "[" + strconv.Itoa(i) + "]"
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// parse decodes data, a single YAML document, into out (a pointer to a
+// Parse decodes data, a single YAML document, into out (a pointer to a
 // schema struct). It reports false when the document could not be parsed at
 // all, in which case validating out would only add noise.
-func (l *loader) parse(data []byte, out any) (ok bool) {
+func (l *Loader) Parse(data []byte, out any) (ok bool) {
 	// The Parse functions promise never to panic on input: should the YAML
 	// parser ever do so, the file is reported as unreadable instead.
 	defer func() {
 		if r := recover(); r != nil {
-			l.add(0, "", fmt.Sprintf("yaml: parser failed: %v", r))
+			l.Add(0, "", fmt.Sprintf("yaml: parser failed: %v", r))
 			ok = false
 		}
 	}()
@@ -185,7 +194,7 @@ func (l *loader) parse(data []byte, out any) (ok bool) {
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
-		l.add(extra.Line, "", "only one YAML document is allowed")
+		l.Add(extra.Line, "", "only one YAML document is allowed")
 		return false
 	case !errors.Is(err, io.EOF):
 		l.syntax(data, err)
@@ -201,17 +210,17 @@ func (l *loader) parse(data []byte, out any) (ok bool) {
 		// required key.
 		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1}
 	}
-	l.decode(root, reflect.ValueOf(out).Elem(), "")
+	l.Decode(root, reflect.ValueOf(out).Elem(), "")
 	// Past the budget the decoded tree is partial: validating it would
 	// only report what is missing from it.
 	return l.nodes <= maxNodes
 }
 
-func (l *loader) syntax(data []byte, err error) {
+func (l *Loader) syntax(data []byte, err error) {
 	msg := err.Error()
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
-		l.add(0, "", msg)
+		l.Add(0, "", msg)
 		return
 	}
 	n, _ := strconv.Atoi(m[1])
@@ -220,13 +229,14 @@ func (l *loader) syntax(data []byte, err error) {
 	if lines := bytes.Split(data, []byte("\n")); n >= 1 && n <= len(lines) && bytes.Contains(lines[n-1], []byte("\t")) {
 		msg += " (a tab? YAML indents with spaces only)"
 	}
-	l.add(n, "", msg)
+	l.Add(n, "", msg)
 }
 
-// nodeDecoder is implemented by schema types that decode themselves from a
-// node (durations, ordered maps, name lists).
-type nodeDecoder interface {
-	decodeNode(l *loader, n *yaml.Node, path string)
+// NodeDecoder is implemented by schema types that decode themselves from a
+// node (durations, ordered maps, name lists). Decode calls DecodeNode
+// instead of walking the value itself.
+type NodeDecoder interface {
+	DecodeNode(l *Loader, n *yaml.Node, path string)
 }
 
 var (
@@ -236,13 +246,13 @@ var (
 
 // resolve follows aliases and charges the node budget. It reports false when
 // the budget is spent, after reporting that once.
-func (l *loader) resolve(n *yaml.Node) (*yaml.Node, bool) {
+func (l *Loader) resolve(n *yaml.Node) (*yaml.Node, bool) {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
 		n = n.Alias
 	}
 	l.nodes++
 	if l.nodes == maxNodes+1 {
-		l.add(0, "", fmt.Sprintf("more than %d values (too many aliases?)", maxNodes))
+		l.Add(0, "", fmt.Sprintf("more than %d values (too many aliases?)", maxNodes))
 	}
 	if n == nil || n.Kind == yaml.AliasNode || l.nodes > maxNodes {
 		return nil, false
@@ -250,14 +260,14 @@ func (l *loader) resolve(n *yaml.Node) (*yaml.Node, bool) {
 	return n, true
 }
 
-// decode decodes n into v, reporting problems under path.
-func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
+// Decode decodes n into v, reporting problems under path.
+func (l *Loader) Decode(n *yaml.Node, v reflect.Value, path string) {
 	n, ok := l.resolve(n)
 	if !ok {
 		return
 	}
-	if d, ok := v.Addr().Interface().(nodeDecoder); ok {
-		d.decodeNode(l, n, path)
+	if d, ok := v.Addr().Interface().(NodeDecoder); ok {
+		d.DecodeNode(l, n, path)
 		return
 	}
 	if v.Type() == nodeType {
@@ -265,26 +275,26 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if v.Type() == durationType {
-		var d duration
-		d.decodeNode(l, n, path)
+		var d Duration
+		d.DecodeNode(l, n, path)
 		v.SetInt(int64(d))
 		return
 	}
 	if tu, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok && v.Kind() != reflect.Struct {
 		if s, ok := l.str(n, path); ok {
 			if err := tu.UnmarshalText([]byte(s)); err != nil {
-				l.failf(path, n.Line, "%v", err)
+				l.Failf(path, n.Line, "%v", err)
 			}
 		}
 		return
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
-		if isNull(n) {
+		if IsNull(n) {
 			return
 		}
 		p := reflect.New(v.Type().Elem())
-		l.decode(n, p.Elem(), path)
+		l.Decode(n, p.Elem(), path)
 		v.Set(p)
 	case reflect.Struct:
 		l.decodeStruct(n, v, path)
@@ -295,7 +305,7 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.SetString(s)
 		}
 	case reflect.Float64:
-		if f, ok := l.number(n, path); ok {
+		if f, ok := l.Number(n, path); ok {
 			v.SetFloat(f)
 		}
 	case reflect.Int, reflect.Int64, reflect.Int32:
@@ -305,7 +315,7 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint16:
 		if i, ok := l.integer(n, path); ok {
 			if i < 0 {
-				l.failf(path, n.Line, "must not be negative (got %d)", i)
+				l.Failf(path, n.Line, "must not be negative (got %d)", i)
 			} else {
 				v.SetUint(uint64(i))
 			}
@@ -316,16 +326,16 @@ func (l *loader) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 	default:
 		// Only reachable if a schema struct gains a field of a new type.
-		l.failf(path, n.Line, "cannot decode into %s", v.Type())
+		l.Failf(path, n.Line, "cannot decode into %s", v.Type())
 	}
 }
 
-func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
-	if isNull(n) {
+func (l *Loader) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		l.failf(path, n.Line, "must be a mapping (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a mapping (got %s)", Describe(n))
 		return
 	}
 	var names []string
@@ -334,18 +344,18 @@ func (l *loader) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	l.eachPair(n, path, func(key string, kn, vn *yaml.Node, p string) {
 		i, ok := fields[key]
 		if !ok {
-			best := closest(key, names)
+			best := Closest(key, names)
 			if best != "" {
 				// The key was most likely meant as best: do not also
 				// report best as missing.
-				l.failed[joinPath(path, best)] = true
-				l.failf(p, kn.Line, "unknown key (did you mean %s?)", best)
+				l.failed[JoinPath(path, best)] = true
+				l.Failf(p, kn.Line, "unknown key (did you mean %s?)", best)
 			} else {
-				l.failf(p, kn.Line, "unknown key")
+				l.Failf(p, kn.Line, "unknown key")
 			}
 			return
 		}
-		l.decode(vn, v.FieldByIndex(i), p)
+		l.Decode(vn, v.FieldByIndex(i), p)
 	})
 }
 
@@ -369,7 +379,7 @@ func structFields(t reflect.Type, prefix []int, fields map[string][]int, names *
 
 // eachPair calls f for each key of mapping n, after checking that keys are
 // plain strings and not repeated, and recording their lines.
-func (l *loader) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *yaml.Node, p string)) {
+func (l *Loader) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *yaml.Node, p string)) {
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, ok := l.resolve(n.Content[i])
@@ -378,20 +388,20 @@ func (l *loader) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *
 		}
 		vn := n.Content[i+1]
 		if kn.Kind != yaml.ScalarNode {
-			l.failf(path, kn.Line, "keys must be plain names (got %s)", describe(kn))
+			l.Failf(path, kn.Line, "keys must be plain names (got %s)", Describe(kn))
 			continue
 		}
 		key := kn.Value
-		p := joinPath(path, key)
+		p := JoinPath(path, key)
 		if kn.ShortTag() == "!!merge" {
 			// What the merge would have brought in is unknown: report
 			// nothing else about this mapping.
 			l.failed[path] = true
-			l.failf(p, kn.Line, "merge keys (<<) are not supported; repeat the keys")
+			l.Failf(p, kn.Line, "merge keys (<<) are not supported; repeat the keys")
 			continue
 		}
 		if first, dup := seen[key]; dup {
-			l.failf(p, kn.Line, "duplicate key (first at line %d)", first)
+			l.Failf(p, kn.Line, "duplicate key (first at line %d)", first)
 			continue
 		}
 		seen[key] = kn.Line
@@ -400,97 +410,99 @@ func (l *loader) eachPair(n *yaml.Node, path string, f func(key string, kn, vn *
 	}
 }
 
-func (l *loader) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
-	if isNull(n) {
+func (l *Loader) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		l.failf(path, n.Line, "must be a list (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a list (got %s)", Describe(n))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
-		p := indexPath(path, i)
+		p := IndexPath(path, i)
 		l.lines[p] = item.Line
-		l.decode(item, s.Index(i), p)
+		l.Decode(item, s.Index(i), p)
 	}
 	v.Set(s)
 }
 
-func (l *loader) str(n *yaml.Node, path string) (string, bool) {
+func (l *Loader) str(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		l.failf(path, n.Line, "must be a string (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a string (got %s)", Describe(n))
 		return "", false
 	}
-	if isNull(n) {
+	if IsNull(n) {
 		return "", false
 	}
 	return n.Value, true
 }
 
-func (l *loader) number(n *yaml.Node, path string) (float64, bool) {
-	if isNull(n) {
+// Number decodes a finite number, reporting anything else at path.
+func (l *Loader) Number(n *yaml.Node, path string) (float64, bool) {
+	if IsNull(n) {
 		return 0, false
 	}
 	if t := n.ShortTag(); n.Kind != yaml.ScalarNode || (t != "!!int" && t != "!!float") {
-		l.failf(path, n.Line, "must be a number (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a number (got %s)", Describe(n))
 		return 0, false
 	}
 	var f float64
 	if err := n.Decode(&f); err != nil {
-		l.failf(path, n.Line, "number out of range (got %s)", n.Value)
+		l.Failf(path, n.Line, "number out of range (got %s)", n.Value)
 		return 0, false
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		l.failf(path, n.Line, "must be a finite number (got %s)", n.Value)
+		l.Failf(path, n.Line, "must be a finite number (got %s)", n.Value)
 		return 0, false
 	}
 	return f, true
 }
 
-func (l *loader) integer(n *yaml.Node, path string) (int, bool) {
-	if isNull(n) {
+func (l *Loader) integer(n *yaml.Node, path string) (int, bool) {
+	if IsNull(n) {
 		return 0, false
 	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		l.failf(path, n.Line, "must be a whole number (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a whole number (got %s)", Describe(n))
 		return 0, false
 	}
 	var i int
 	if err := n.Decode(&i); err != nil {
-		l.failf(path, n.Line, "must be a whole number in range (got %s)", n.Value)
+		l.Failf(path, n.Line, "must be a whole number in range (got %s)", n.Value)
 		return 0, false
 	}
 	return i, true
 }
 
-func (l *loader) boolean(n *yaml.Node, path string) (bool, bool) {
-	if isNull(n) {
+func (l *Loader) boolean(n *yaml.Node, path string) (bool, bool) {
+	if IsNull(n) {
 		return false, false
 	}
 	// Only true and false: YAML 1.1's yes/no/on/off are strings in yaml.v3,
 	// and taking "yes" as a string here would silently mean false.
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		l.failf(path, n.Line, "must be true or false (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be true or false (got %s)", Describe(n))
 		return false, false
 	}
 	return b, true
 }
 
-func isNull(n *yaml.Node) bool {
+// IsNull reports whether n is an explicit null (or an empty value).
+func IsNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
-// describe names what a node holds, for "got ..." in messages.
-func describe(n *yaml.Node) string {
+// Describe names what a node holds, for "got ..." in messages.
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		if isNull(n) {
+		if IsNull(n) {
 			return "nothing"
 		}
 		v := n.Value
@@ -502,61 +514,61 @@ func describe(n *yaml.Node) string {
 	return "an alias"
 }
 
-// duration is a time.Duration written as a Go duration string ("90s",
+// Duration is a time.Duration written as a Go duration string ("90s",
 // "30m", "3h"); a bare 0 is accepted too.
-type duration time.Duration
+type Duration time.Duration
 
-func (d *duration) decodeNode(l *loader, n *yaml.Node, path string) {
-	if isNull(n) {
+func (d *Duration) DecodeNode(l *Loader, n *yaml.Node, path string) {
+	if IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		l.failf(path, n.Line, "must be a duration such as 90s, 30m or 3h (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a duration such as 90s, 30m or 3h (got %s)", Describe(n))
 		return
 	}
 	switch n.ShortTag() {
 	case "!!str":
 		v, err := time.ParseDuration(n.Value)
 		if err != nil {
-			l.failf(path, n.Line, "bad duration %s (want e.g. 90s, 30m or 3h)", describe(n))
+			l.Failf(path, n.Line, "bad duration %s (want e.g. 90s, 30m or 3h)", Describe(n))
 			return
 		}
-		*d = duration(v)
+		*d = Duration(v)
 	case "!!int", "!!float":
 		if f, err := strconv.ParseFloat(n.Value, 64); err == nil && f == 0 {
 			*d = 0
 			return
 		}
-		l.failf(path, n.Line, "bad duration %s: missing unit (want e.g. %ss or %sm)", n.Value, n.Value, n.Value)
+		l.Failf(path, n.Line, "bad duration %s: missing unit (want e.g. %ss or %sm)", n.Value, n.Value, n.Value)
 	default:
-		l.failf(path, n.Line, "must be a duration such as 90s, 30m or 3h (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a duration such as 90s, 30m or 3h (got %s)", Describe(n))
 	}
 }
 
-// nameList is a list of names that may also be written as a single name.
+// NameList is a list of names that may also be written as a single name.
 // Entries are validated under path[i] either way.
-type nameList []string
+type NameList []string
 
-func (s *nameList) decodeNode(l *loader, n *yaml.Node, path string) {
-	if isNull(n) {
+func (s *NameList) DecodeNode(l *Loader, n *yaml.Node, path string) {
+	if IsNull(n) {
 		return
 	}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		l.lines[indexPath(path, 0)] = n.Line
-		*s = nameList{n.Value}
+		l.lines[IndexPath(path, 0)] = n.Line
+		*s = NameList{n.Value}
 	case yaml.SequenceNode:
-		out := make(nameList, 0, len(n.Content))
+		out := make(NameList, 0, len(n.Content))
 		for i, item := range n.Content {
-			p := indexPath(path, i)
+			p := IndexPath(path, i)
 			l.lines[p] = item.Line
 			item, ok := l.resolve(item)
 			if !ok {
 				return
 			}
-			if item.Kind != yaml.ScalarNode || isNull(item) {
+			if item.Kind != yaml.ScalarNode || IsNull(item) {
 				// Keep the slot so that later entries keep their index.
-				l.failf(p, item.Line, "must be a name (got %s)", describe(item))
+				l.Failf(p, item.Line, "must be a name (got %s)", Describe(item))
 				out = append(out, "")
 				continue
 			}
@@ -564,40 +576,40 @@ func (s *nameList) decodeNode(l *loader, n *yaml.Node, path string) {
 		}
 		*s = out
 	default:
-		l.failf(path, n.Line, "must be a name or a list of names (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a name or a list of names (got %s)", Describe(n))
 	}
 }
 
-// entry is one key of an orderedMap, with the key path of its value.
-type entry[T any] struct {
+// Entry is one key of an OrderedMap, with the key path of its value.
+type Entry[T any] struct {
 	Key   string
 	Path  string
 	Value T
 }
 
-// orderedMap is a mapping with free-form keys (fleet names, modes, signals),
+// OrderedMap is a mapping with free-form keys (fleet names, modes, signals),
 // kept in file order so that messages come out in the order an operator
 // reads them.
-type orderedMap[T any] []entry[T]
+type OrderedMap[T any] []Entry[T]
 
-func (m *orderedMap[T]) decodeNode(l *loader, n *yaml.Node, path string) {
-	if isNull(n) {
+func (m *OrderedMap[T]) DecodeNode(l *Loader, n *yaml.Node, path string) {
+	if IsNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		l.failf(path, n.Line, "must be a mapping (got %s)", describe(n))
+		l.Failf(path, n.Line, "must be a mapping (got %s)", Describe(n))
 		return
 	}
 	l.eachPair(n, path, func(key string, _, vn *yaml.Node, p string) {
-		e := entry[T]{Key: key, Path: p}
-		l.decode(vn, reflect.ValueOf(&e.Value).Elem(), p)
+		e := Entry[T]{Key: key, Path: p}
+		l.Decode(vn, reflect.ValueOf(&e.Value).Elem(), p)
 		*m = append(*m, e)
 	})
 }
 
-// closest returns the known name closest to key if it is close enough to be
+// Closest returns the known name Closest to key if it is close enough to be
 // a likely typo, else "".
-func closest(key string, known []string) string {
+func Closest(key string, known []string) string {
 	best, bestD := "", len(key)/3+2
 	for _, k := range known {
 		if d := editDistance(key, k); d < bestD {
@@ -634,34 +646,36 @@ func editDistance(a, b string) int {
 // Checks shared by the site and policy validators. Each reports at path and
 // returns whether the value passed, so callers can skip dependent checks.
 
-func (l *loader) nonNegative(path string, v float64) bool {
+// NonNegative reports a negative v at path.
+func (l *Loader) NonNegative(path string, v float64) bool {
 	if v < 0 {
-		l.errorf(path, "must not be negative (got %s)", fmtFloat(v))
+		l.Errorf(path, "must not be negative (got %s)", FmtFloat(v))
 		return false
 	}
 	return true
 }
 
-func (l *loader) positive(path string, v float64) bool {
+// Positive reports a v that is not above 0 at path.
+func (l *Loader) Positive(path string, v float64) bool {
 	if v <= 0 {
-		l.errorf(path, "must be positive (got %s)", fmtFloat(v))
+		l.Errorf(path, "must be positive (got %s)", FmtFloat(v))
 		return false
 	}
 	return true
 }
 
-// fmtFloat prints a number the way it would be written in the file:
+// FmtFloat prints a number the way it would be written in the file:
 // 1000000, not 1e+06; only tiny or huge magnitudes get an exponent.
-func fmtFloat(v float64) string {
+func FmtFloat(v float64) string {
 	if a := math.Abs(v); a == 0 || (a >= 1e-4 && a < 1e21) {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-// fmtDuration prints a duration the way an operator writes one: 5m, 1h30m,
+// FmtDuration prints a duration the way an operator writes one: 5m, 1h30m,
 // not 5m0s or 1h30m0s.
-func fmtDuration(d time.Duration) string {
+func FmtDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
@@ -672,6 +686,21 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// nameRE is what fleet names must look like: they appear in metrics labels,
-// MQTT topics and file names.
-var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+// SetLine records that path is at line, for a block decoded on its own (a
+// driver's settings) whose position in the file is known.
+func (l *Loader) SetLine(path string, line int) {
+	l.lines[path] = line
+}
+
+// Given reports whether path is set to a non-empty string, reporting an
+// empty one: a key that is there must say something.
+func (l *Loader) Given(path, v string) bool {
+	if !l.Has(path) {
+		return false
+	}
+	if v == "" {
+		l.Errorf(path, "must not be empty")
+		return false
+	}
+	return true
+}

@@ -1,8 +1,9 @@
-package policies
+package config
 
 import (
 	"errors"
 	"fmt"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"io"
 	"io/fs"
 	"math"
@@ -43,16 +44,16 @@ const maxFleetDevices = 1_000_000
 // siteFile is the schema of switchd.yaml, as written. Everything but site,
 // signals.*.max_age and fleets is only used by `switchd run`.
 type siteFile struct {
-	Site    *siteSection              `yaml:"site"`
-	Policy  string                    `yaml:"policy"`
-	Tick    *duration                 `yaml:"tick"`
-	MQTT    *mqttSection              `yaml:"mqtt"`
-	Signals orderedMap[signalSection] `yaml:"signals"`
-	HTTP    *httpSection              `yaml:"http"`
-	Journal *journalSection           `yaml:"journal"`
-	Demo    *demoSection              `yaml:"demo"`
-	Fleets  []fleetSection            `yaml:"fleets"`
-	// CoincidentPeak is the site's coincident-peak charge (policies/cp.go).
+	Site    *siteSection                         `yaml:"site"`
+	Policy  string                               `yaml:"policy"`
+	Tick    *strictyaml.Duration                 `yaml:"tick"`
+	MQTT    *mqttSection                         `yaml:"mqtt"`
+	Signals strictyaml.OrderedMap[signalSection] `yaml:"signals"`
+	HTTP    *httpSection                         `yaml:"http"`
+	Journal *journalSection                      `yaml:"journal"`
+	Demo    *demoSection                         `yaml:"demo"`
+	Fleets  []fleetSection                       `yaml:"fleets"`
+	// CoincidentPeak is the site's coincident-peak charge (cp.go).
 	CoincidentPeak *cpSection `yaml:"coincident_peak"`
 }
 
@@ -63,25 +64,25 @@ type siteSection struct {
 }
 
 type signalSection struct {
-	MaxAge    *duration `yaml:"max_age"`
-	Topic     string    `yaml:"topic"`
-	Min       *float64  `yaml:"min"`
-	Max       *float64  `yaml:"max"`
-	MaxFuture *duration `yaml:"max_future"`
+	MaxAge    *strictyaml.Duration `yaml:"max_age"`
+	Topic     string               `yaml:"topic"`
+	Min       *float64             `yaml:"min"`
+	Max       *float64             `yaml:"max"`
+	MaxFuture *strictyaml.Duration `yaml:"max_future"`
 }
 
 type fleetSection struct {
-	Name          string                  `yaml:"name"`
-	Kind          string                  `yaml:"kind"`
-	Count         *int                    `yaml:"count"`
-	Devices       []string                `yaml:"devices"`
-	DevicesFile   string                  `yaml:"devices_file"`
-	Driver        string                  `yaml:"driver"`
-	Settings      yaml.Node               `yaml:"settings"`
-	MinDwell      *duration               `yaml:"min_dwell"`
-	SwitchCostUSD *float64                `yaml:"switch_cost_usd"`
-	Modes         orderedMap[modeSection] `yaml:"modes"`
-	Transitions   orderedMap[duration]    `yaml:"transitions"`
+	Name          string                                     `yaml:"name"`
+	Kind          string                                     `yaml:"kind"`
+	Count         *int                                       `yaml:"count"`
+	Devices       []string                                   `yaml:"devices"`
+	DevicesFile   string                                     `yaml:"devices_file"`
+	Driver        string                                     `yaml:"driver"`
+	Settings      yaml.Node                                  `yaml:"settings"`
+	MinDwell      *strictyaml.Duration                       `yaml:"min_dwell"`
+	SwitchCostUSD *float64                                   `yaml:"switch_cost_usd"`
+	Modes         strictyaml.OrderedMap[modeSection]         `yaml:"modes"`
+	Transitions   strictyaml.OrderedMap[strictyaml.Duration] `yaml:"transitions"`
 }
 
 type modeSection struct {
@@ -108,13 +109,13 @@ func LoadSite(path string) (*Site, error) {
 // password (from its file or environment variable) and whether the TLS
 // files and the demo trace exist.
 func ParseSite(name string, data []byte) (*Site, error) {
-	l := newLoader(name)
+	l := strictyaml.NewLoader(name)
 	var f siteFile
-	if !l.parse(data, &f) {
-		return nil, l.err()
+	if !l.Parse(data, &f) {
+		return nil, l.Err()
 	}
 	s := f.validate(l, filepath.Dir(name))
-	if err := l.err(); err != nil {
+	if err := l.Err(); err != nil {
 		return nil, err
 	}
 	s.Source = name
@@ -124,25 +125,25 @@ func ParseSite(name string, data []byte) (*Site, error) {
 // validate checks the decoded file and builds the Site from it, reporting
 // every problem to l. Relative paths in the file resolve against dir, the
 // site file's directory. The Site is only meaningful when l has no errors.
-func (f *siteFile) validate(l *loader, dir string) *Site {
+func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 	s := &Site{Location: time.UTC, MaxAge: DefaultMaxAge()}
 	s.Daemon.Signals = DefaultSignals()
 	if f.Site == nil {
-		l.errorf("site", "required")
+		l.Errorf("site", "required")
 	} else {
 		f.Site.validate(l, s)
 	}
 	f.validateDaemon(l, s, dir)
 	if len(f.Fleets) == 0 {
-		l.errorf("fleets", "at least one fleet is required")
+		l.Errorf("fleets", "at least one fleet is required")
 	}
 	first := map[string]string{} // fleet name → path of its first definition
 	for i := range f.Fleets {
-		p := indexPath("fleets", i)
+		p := strictyaml.IndexPath("fleets", i)
 		fl := f.Fleets[i].validate(l, p, dir)
 		if name := fl.Spec.Name; name != "" {
 			if prev, dup := first[name]; dup {
-				l.errorf(joinPath(p, "name"), "duplicate fleet name %q (also %s)", name, prev)
+				l.Errorf(strictyaml.JoinPath(p, "name"), "duplicate fleet name %q (also %s)", name, prev)
 			} else {
 				first[name] = p
 			}
@@ -152,9 +153,9 @@ func (f *siteFile) validate(l *loader, dir string) *Site {
 	switch {
 	case f.CoincidentPeak != nil:
 		s.CoincidentPeak = f.CoincidentPeak.validate(l, "coincident_peak")
-	case l.has("coincident_peak"):
+	case l.Has("coincident_peak"):
 		// An empty section would silently charge nothing.
-		l.errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
+		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
 	checkFakeDevices(l, s)
 	return s
@@ -163,7 +164,7 @@ func (f *siteFile) validate(l *loader, dir string) *Site {
 // checkFakeDevices: fakes stand in for hardware on this machine only, so
 // with demo.fake_devices every device address must be on loopback and
 // nothing is ever sent to a real device by a demo.
-func checkFakeDevices(l *loader, s *Site) {
+func checkFakeDevices(l *strictyaml.Loader, s *Site) {
 	if s.Daemon.Demo == nil || !s.Daemon.Demo.FakeDevices {
 		return
 	}
@@ -174,75 +175,75 @@ func checkFakeDevices(l *loader, s *Site) {
 				host = h
 			}
 			if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
-				l.errorf(indexPath(joinPath(indexPath("fleets", i), "devices"), j), "%q is not a loopback address: with demo.fake_devices every device must be on 127.0.0.0/8", dev.Addr)
+				l.Errorf(strictyaml.IndexPath(strictyaml.JoinPath(strictyaml.IndexPath("fleets", i), "devices"), j), "%q is not a loopback address: with demo.fake_devices every device must be on 127.0.0.0/8", dev.Addr)
 				break
 			}
 		}
 	}
 }
 
-func (h *siteSection) validate(l *loader, s *Site) {
+func (h *siteSection) validate(l *strictyaml.Loader, s *Site) {
 	s.Name = h.Name
 	if h.Name == "" {
-		l.errorf("site.name", "required")
+		l.Errorf("site.name", "required")
 	}
 	switch h.Timezone {
 	case "":
-		l.errorf("site.timezone", "required (an IANA name such as America/Chicago)")
+		l.Errorf("site.timezone", "required (an IANA name such as America/Chicago)")
 	case "Local":
 		// Local depends on the machine the daemon runs on; a site's
 		// windows must not move when it is redeployed.
-		l.errorf("site.timezone", "must be an IANA name such as America/Chicago, not Local")
+		l.Errorf("site.timezone", "must be an IANA name such as America/Chicago, not Local")
 	default:
 		loc, err := time.LoadLocation(h.Timezone)
 		if err != nil {
-			l.errorf("site.timezone", "unknown time zone %q (want an IANA name such as America/Chicago)", h.Timezone)
+			l.Errorf("site.timezone", "unknown time zone %q (want an IANA name such as America/Chicago)", h.Timezone)
 		} else {
 			s.Location = loc
 		}
 	}
 	if h.PowerCapKW == nil {
-		l.errorf("site.power_cap_kw", "required")
-	} else if l.positive("site.power_cap_kw", *h.PowerCapKW) {
+		l.Errorf("site.power_cap_kw", "required")
+	} else if l.Positive("site.power_cap_kw", *h.PowerCapKW) {
 		s.PowerCapKW = *h.PowerCapKW
 	}
 }
 
-func (f *fleetSection) validate(l *loader, path, dir string) Fleet {
+func (f *fleetSection) validate(l *strictyaml.Loader, path, dir string) Fleet {
 	fl := Fleet{Driver: f.Driver, Settings: f.Settings}
 	spec := &fl.Spec
 	spec.Name = f.Name
 	switch {
 	case f.Name == "":
-		l.errorf(joinPath(path, "name"), "required")
+		l.Errorf(strictyaml.JoinPath(path, "name"), "required")
 	case !nameRE.MatchString(f.Name):
-		l.errorf(joinPath(path, "name"), "%q: use lower-case letters, digits, _ and - only", f.Name)
+		l.Errorf(strictyaml.JoinPath(path, "name"), "%q: use lower-case letters, digits, _ and - only", f.Name)
 	}
 
 	if f.Kind == "" {
-		l.errorf(joinPath(path, "kind"), "required (asic or gpu)")
+		l.Errorf(strictyaml.JoinPath(path, "kind"), "required (asic or gpu)")
 	} else if err := spec.Kind.UnmarshalText([]byte(f.Kind)); err != nil {
-		l.errorf(joinPath(path, "kind"), "%v", err)
+		l.Errorf(strictyaml.JoinPath(path, "kind"), "%v", err)
 	}
 
 	f.validateCount(l, path, &fl, dir)
 
-	fl.DriverLine = l.line(joinPath(path, "driver"))
+	fl.DriverLine = l.Line(strictyaml.JoinPath(path, "driver"))
 	switch {
 	case f.Driver == "":
-		l.errorf(joinPath(path, "driver"), "required")
+		l.Errorf(strictyaml.JoinPath(path, "driver"), "required")
 	case !driverRE.MatchString(f.Driver):
-		l.errorf(joinPath(path, "driver"), "%q: use lower-case letters, digits and _ only", f.Driver)
+		l.Errorf(strictyaml.JoinPath(path, "driver"), "%q: use lower-case letters, digits and _ only", f.Driver)
 	}
 
 	if f.MinDwell != nil {
 		if *f.MinDwell < 0 {
-			l.errorf(joinPath(path, "min_dwell"), "must not be negative (got %s)", fmtDuration(time.Duration(*f.MinDwell)))
+			l.Errorf(strictyaml.JoinPath(path, "min_dwell"), "must not be negative (got %s)", strictyaml.FmtDuration(time.Duration(*f.MinDwell)))
 		} else {
 			spec.MinDwell = time.Duration(*f.MinDwell)
 		}
 	}
-	if f.SwitchCostUSD != nil && l.nonNegative(joinPath(path, "switch_cost_usd"), *f.SwitchCostUSD) {
+	if f.SwitchCostUSD != nil && l.NonNegative(strictyaml.JoinPath(path, "switch_cost_usd"), *f.SwitchCostUSD) {
 		spec.SwitchCostUSD = *f.SwitchCostUSD
 	}
 
@@ -251,13 +252,17 @@ func (f *fleetSection) validate(l *loader, path, dir string) Fleet {
 	return fl
 }
 
+// nameRE is what fleet names must look like: they appear in metrics labels,
+// MQTT topics and file names.
+var nameRE = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
 // driverRE is what driver names look like; whether the driver exists is
 // the driver table's business, checked when the fleet is built.
 var driverRE = regexp.MustCompile(`^[a-z0-9_]+$`)
 
-func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet, dir string) {
-	countPath, devPath, filePath := joinPath(path, "count"), joinPath(path, "devices"), joinPath(path, "devices_file")
-	hasCount, hasDevices, hasFile := f.Count != nil, l.has(devPath), f.DevicesFile != ""
+func (f *fleetSection) validateCount(l *strictyaml.Loader, path string, fl *Fleet, dir string) {
+	countPath, devPath, filePath := strictyaml.JoinPath(path, "count"), strictyaml.JoinPath(path, "devices"), strictyaml.JoinPath(path, "devices_file")
+	hasCount, hasDevices, hasFile := f.Count != nil, l.Has(devPath), f.DevicesFile != ""
 	given := 0
 	for _, b := range []bool{hasCount, hasDevices, hasFile} {
 		if b {
@@ -266,44 +271,52 @@ func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet, dir stri
 	}
 	switch {
 	case given > 1:
-		l.errorf(devPath, "give one of count, devices or devices_file")
+		l.Errorf(devPath, "give one of count, devices or devices_file")
 	case given == 0:
-		l.errorf(countPath, "required (or a devices list, or devices_file)")
+		l.Errorf(countPath, "required (or a devices list, or devices_file)")
 	case hasCount:
 		switch c := *f.Count; {
 		case c <= 0:
-			l.errorf(countPath, "must be positive (got %d)", c)
+			l.Errorf(countPath, "must be positive (got %d)", c)
 		case c > maxFleetDevices:
-			l.errorf(countPath, "must be at most %d (got %d)", maxFleetDevices, c)
+			l.Errorf(countPath, "must be at most %d (got %d)", maxFleetDevices, c)
 		default:
 			fl.Spec.Count = c
 		}
 	case hasFile:
 		devs, err := readDevicesFile(resolvePath(dir, f.DevicesFile))
 		if err != nil {
-			l.errorf(filePath, "%v", err)
+			// One report per problem in the list, so each prints on a
+			// line of its own.
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			}
+			for _, e := range errs {
+				l.Errorf(filePath, "%v", e)
+			}
 			return
 		}
 		fl.Devices = devs
 		fl.Spec.Count = len(devs)
 	default:
 		if len(f.Devices) == 0 {
-			l.errorf(devPath, "must list at least one device")
+			l.Errorf(devPath, "must list at least one device")
 			return
 		}
 		if len(f.Devices) > maxFleetDevices {
-			l.errorf(devPath, "must list at most %d devices (got %d)", maxFleetDevices, len(f.Devices))
+			l.Errorf(devPath, "must list at most %d devices (got %d)", maxFleetDevices, len(f.Devices))
 			return
 		}
 		seen := make(map[string]int, len(f.Devices))
 		for i, d := range f.Devices {
-			p := indexPath(devPath, i)
+			p := strictyaml.IndexPath(devPath, i)
 			if d == "" {
-				l.errorf(p, "must not be empty")
+				l.Errorf(p, "must not be empty")
 				continue
 			}
 			if j, dup := seen[d]; dup {
-				l.errorf(p, "duplicate device %q (also %s)", d, indexPath(devPath, j))
+				l.Errorf(p, "duplicate device %q (also %s)", d, strictyaml.IndexPath(devPath, j))
 				continue
 			}
 			seen[d] = i
@@ -313,36 +326,36 @@ func (f *fleetSection) validateCount(l *loader, path string, fl *Fleet, dir stri
 	}
 }
 
-func (f *fleetSection) validateModes(l *loader, path string, spec *switchd.FleetSpec) {
-	modesPath := joinPath(path, "modes")
+func (f *fleetSection) validateModes(l *strictyaml.Loader, path string, spec *switchd.FleetSpec) {
+	modesPath := strictyaml.JoinPath(path, "modes")
 	for _, e := range f.Modes {
 		m, err := switchd.ParseMode(e.Key)
 		if err != nil {
-			l.errorf(e.Path, "%v", err)
+			l.Errorf(e.Path, "%v", err)
 			continue
 		}
 		spec.Supports[m] = true
 		spec.Modes[m] = e.Value.validate(l, e.Path, m)
 	}
 	switch {
-	case !l.has(modesPath):
-		l.errorf(modesPath, "required (off at least)")
+	case !l.Has(modesPath):
+		l.Errorf(modesPath, "required (off at least)")
 	case !spec.Supports[switchd.ModeOff]:
-		l.errorf(joinPath(modesPath, "off"), "required (every fleet must be able to go off)")
+		l.Errorf(strictyaml.JoinPath(modesPath, "off"), "required (every fleet must be able to go off)")
 	}
 	// Off is the safe state every reconciler may fall back to, supported
 	// even when the file is wrong, so that a partial spec is never unsafe.
 	spec.Supports[switchd.ModeOff] = true
 }
 
-func (ms *modeSection) validate(l *loader, path string, m switchd.Mode) switchd.ModeSpec {
+func (ms *modeSection) validate(l *strictyaml.Loader, path string, m switchd.Mode) switchd.ModeSpec {
 	var spec switchd.ModeSpec
 	if ms.PowerKW == nil {
-		l.errorf(joinPath(path, "power_kw"), "required")
-	} else if l.nonNegative(joinPath(path, "power_kw"), *ms.PowerKW) {
+		l.Errorf(strictyaml.JoinPath(path, "power_kw"), "required")
+	} else if l.NonNegative(strictyaml.JoinPath(path, "power_kw"), *ms.PowerKW) {
 		spec.PowerKW = *ms.PowerKW
 	}
-	if ms.HashrateTHs != nil && l.nonNegative(joinPath(path, "hashrate_ths"), *ms.HashrateTHs) {
+	if ms.HashrateTHs != nil && l.NonNegative(strictyaml.JoinPath(path, "hashrate_ths"), *ms.HashrateTHs) {
 		spec.HashrateTHs = *ms.HashrateTHs
 	}
 
@@ -353,33 +366,33 @@ func (ms *modeSection) validate(l *loader, path string, m switchd.Mode) switchd.
 	case switchd.ModeInference:
 		spec.Revenue = switchd.RevenueInference
 	}
-	revPath := joinPath(path, "revenue")
+	revPath := strictyaml.JoinPath(path, "revenue")
 	if ms.Revenue != "" {
 		r, ok := parseRevenue(ms.Revenue)
 		if !ok {
-			l.errorf(revPath, "unknown revenue %q (want hashprice, inference_price, fixed or none)", ms.Revenue)
+			l.Errorf(revPath, "unknown revenue %q (want hashprice, inference_price, fixed or none)", ms.Revenue)
 			return spec
 		}
 		spec.Revenue = r
 	}
-	usdPath := joinPath(path, "usd_per_hour")
+	usdPath := strictyaml.JoinPath(path, "usd_per_hour")
 	switch spec.Revenue {
 	case switchd.RevenueHashprice:
 		switch {
 		case ms.HashrateTHs == nil:
-			l.errorf(joinPath(path, "hashrate_ths"), "required when revenue is hashprice (the default for mining)")
+			l.Errorf(strictyaml.JoinPath(path, "hashrate_ths"), "required when revenue is hashprice (the default for mining)")
 		case *ms.HashrateTHs == 0:
-			l.errorf(joinPath(path, "hashrate_ths"), "must be positive when revenue is hashprice (the default for mining)")
+			l.Errorf(strictyaml.JoinPath(path, "hashrate_ths"), "must be positive when revenue is hashprice (the default for mining)")
 		}
 	case switchd.RevenueFixed:
 		if ms.USDPerHour == nil {
-			l.errorf(usdPath, "required with revenue: fixed")
-		} else if l.nonNegative(usdPath, *ms.USDPerHour) {
+			l.Errorf(usdPath, "required with revenue: fixed")
+		} else if l.NonNegative(usdPath, *ms.USDPerHour) {
 			spec.FixedUSDPerHour = *ms.USDPerHour
 		}
 	}
 	if ms.USDPerHour != nil && spec.Revenue != switchd.RevenueFixed {
-		l.errorf(usdPath, "only used with revenue: fixed")
+		l.Errorf(usdPath, "only used with revenue: fixed")
 	}
 	return spec
 }
@@ -393,13 +406,13 @@ func parseRevenue(s string) (switchd.RevenueSource, bool) {
 	return 0, false
 }
 
-func (f *fleetSection) validateTransitions(l *loader, path string, spec *switchd.FleetSpec) {
+func (f *fleetSection) validateTransitions(l *strictyaml.Loader, path string, spec *switchd.FleetSpec) {
 	var def time.Duration
 	var set [switchd.NumModes][switchd.NumModes]bool
 	for _, e := range f.Transitions {
 		d := time.Duration(e.Value)
 		if d < 0 {
-			l.errorf(e.Path, "must not be negative (got %s)", fmtDuration(d))
+			l.Errorf(e.Path, "must not be negative (got %s)", strictyaml.FmtDuration(d))
 			continue
 		}
 		if e.Key == "default" {
@@ -408,16 +421,16 @@ func (f *fleetSection) validateTransitions(l *loader, path string, spec *switchd
 		}
 		fromS, toS, ok := strings.Cut(e.Key, "->")
 		if !ok {
-			l.errorf(e.Path, "want \"from->to\" (e.g. off->mining) or default")
+			l.Errorf(e.Path, "want \"from->to\" (e.g. off->mining) or default")
 			continue
 		}
-		from, ok1 := l.fleetMode(e.Path, strings.TrimSpace(fromS), spec)
-		to, ok2 := l.fleetMode(e.Path, strings.TrimSpace(toS), spec)
+		from, ok1 := FleetMode(l, e.Path, strings.TrimSpace(fromS), spec)
+		to, ok2 := FleetMode(l, e.Path, strings.TrimSpace(toS), spec)
 		if !ok1 || !ok2 {
 			continue
 		}
 		if from == to {
-			l.errorf(e.Path, "a mode does not transition to itself")
+			l.Errorf(e.Path, "a mode does not transition to itself")
 			continue
 		}
 		spec.Transition[from][to] = d
@@ -432,15 +445,16 @@ func (f *fleetSection) validateTransitions(l *loader, path string, spec *switchd
 	}
 }
 
-// fleetMode parses a mode name that must be one the fleet supports.
-func (l *loader) fleetMode(path, name string, spec *switchd.FleetSpec) (switchd.Mode, bool) {
+// FleetMode parses a mode name that must be one the fleet supports,
+// reporting a problem at path to l. The policy parser uses it too.
+func FleetMode(l *strictyaml.Loader, path, name string, spec *switchd.FleetSpec) (switchd.Mode, bool) {
 	m, err := switchd.ParseMode(name)
 	if err != nil {
-		l.errorf(path, "%v", err)
+		l.Errorf(path, "%v", err)
 		return 0, false
 	}
 	if !spec.Supports[m] {
-		l.errorf(path, "fleet %q has no %s mode", spec.Name, m)
+		l.Errorf(path, "fleet %q has no %s mode", spec.Name, m)
 		return 0, false
 	}
 	return m, true
@@ -449,7 +463,7 @@ func (l *loader) fleetMode(path, name string, spec *switchd.FleetSpec) (switchd.
 // Summary describes the site in one line, for `switchd validate`.
 func (s *Site) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "site %s (%s): cap %s kW", s.Name, s.Location, fmtFloat(s.PowerCapKW))
+	fmt.Fprintf(&b, "site %s (%s): cap %s kW", s.Name, s.Location, strictyaml.FmtFloat(s.PowerCapKW))
 	var peakKW float64
 	for i := range s.Fleets {
 		f := &s.Fleets[i].Spec
@@ -551,12 +565,12 @@ type demoSection struct {
 // the way people say it (3600x).
 type demoSpeed float64
 
-func (v *demoSpeed) decodeNode(l *loader, n *yaml.Node, path string) {
-	if isNull(n) {
+func (v *demoSpeed) DecodeNode(l *strictyaml.Loader, n *yaml.Node, path string) {
+	if strictyaml.IsNull(n) {
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!str" {
-		if f, ok := l.number(n, path); ok {
+		if f, ok := l.Number(n, path); ok {
 			*v = demoSpeed(f)
 		}
 		return
@@ -568,43 +582,43 @@ func (v *demoSpeed) decodeNode(l *loader, n *yaml.Node, path string) {
 			return
 		}
 	}
-	l.failf(path, n.Line, "must be a number such as 3600 or 3600x (got %s)", describe(n))
+	l.Failf(path, n.Line, "must be a number such as 3600 or 3600x (got %s)", strictyaml.Describe(n))
 }
 
 // validateDaemon fills s.Daemon, and s.MaxAge from the signals section.
 // The mqtt section goes first: signal topics default from its prefix.
-func (f *siteFile) validateDaemon(l *loader, s *Site, dir string) {
+func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	d := &s.Daemon
 	d.Tick = DefaultTick
 	if f.Tick != nil {
 		if t := time.Duration(*f.Tick); t <= 0 {
-			l.errorf("tick", "must be positive (got %s)", fmtDuration(t))
+			l.Errorf("tick", "must be positive (got %s)", strictyaml.FmtDuration(t))
 		} else {
 			d.Tick = t
 		}
 	}
-	if l.given("policy", f.Policy) {
+	if l.Given("policy", f.Policy) {
 		d.PolicyPath = resolvePath(dir, f.Policy)
 	}
 	f.validateMQTT(l, s, dir)
 	explicit := f.validateSignals(l, s)
 	f.validateHTTP(l, s, dir)
-	if l.has("journal") {
+	if l.Has("journal") {
 		j := f.Journal
 		if j == nil {
 			j = &journalSection{}
 		}
-		if !l.has("journal.path") {
-			l.errorf("journal.path", "required (or drop the journal section)")
-		} else if l.given("journal.path", j.Path) {
+		if !l.Has("journal.path") {
+			l.Errorf("journal.path", "required (or drop the journal section)")
+		} else if l.Given("journal.path", j.Path) {
 			d.Journal.Path = resolvePath(dir, j.Path)
 		}
 	}
 	f.validateDemo(l, s, dir, explicit)
 }
 
-func (f *siteFile) validateMQTT(l *loader, s *Site, dir string) {
-	if !l.has("mqtt") {
+func (f *siteFile) validateMQTT(l *strictyaml.Loader, s *Site, dir string) {
+	if !l.Has("mqtt") {
 		return
 	}
 	m := f.MQTT
@@ -612,36 +626,36 @@ func (f *siteFile) validateMQTT(l *loader, s *Site, dir string) {
 		m = &mqttSection{}
 	}
 	c := &s.Daemon.MQTT
-	if l.given("mqtt.embedded", m.Embedded) {
+	if l.Given("mqtt.embedded", m.Embedded) {
 		if msg := loopbackProblem(m.Embedded); msg != "" {
-			l.errorf("mqtt.embedded", "%s", msg)
+			l.Errorf("mqtt.embedded", "%s", msg)
 		} else {
 			c.Embedded = m.Embedded
 		}
 	}
 	switch {
-	case l.given("mqtt.broker", m.Broker):
+	case l.Given("mqtt.broker", m.Broker):
 		if msg := brokerProblem(m.Broker); msg != "" {
-			l.errorf("mqtt.broker", "%s", msg)
+			l.Errorf("mqtt.broker", "%s", msg)
 		} else {
 			c.Broker = m.Broker
 		}
 	case c.Embedded != "" && !anyPort(c.Embedded):
 		c.Broker = "tcp://" + c.Embedded
 	}
-	if !l.has("mqtt.embedded") && !l.has("mqtt.broker") {
-		l.errorf("mqtt", "give embedded (a broker run by switchd, e.g. 127.0.0.1:1883) or broker (e.g. tcp://10.0.0.5:1883)")
+	if !l.Has("mqtt.embedded") && !l.Has("mqtt.broker") {
+		l.Errorf("mqtt", "give embedded (a broker run by switchd, e.g. 127.0.0.1:1883) or broker (e.g. tcp://10.0.0.5:1883)")
 	}
 
 	c.ClientID = "switchd-" + s.Name
-	if l.given("mqtt.client_id", m.ClientID) {
+	if l.Given("mqtt.client_id", m.ClientID) {
 		if strings.ContainsFunc(m.ClientID, unicode.IsSpace) || strings.ContainsFunc(m.ClientID, unicode.IsControl) {
-			l.errorf("mqtt.client_id", "must not contain spaces or control characters (got %q)", m.ClientID)
+			l.Errorf("mqtt.client_id", "must not contain spaces or control characters (got %q)", m.ClientID)
 		} else {
 			c.ClientID = m.ClientID
 		}
 	}
-	if l.given("mqtt.username", m.Username) {
+	if l.Given("mqtt.username", m.Username) {
 		c.Username = m.Username
 	}
 	f.validatePassword(l, c, m, dir)
@@ -650,27 +664,27 @@ func (f *siteFile) validateMQTT(l *loader, s *Site, dir string) {
 	name := s.Name
 	c.SignalPrefix = "switchd/" + name + "/signals"
 	c.StateTopic = "switchd/" + name + "/state"
-	l.topic("mqtt.signal_prefix", m.SignalPrefix, &c.SignalPrefix, name != "")
-	l.topic("mqtt.state_topic", m.StateTopic, &c.StateTopic, name != "")
+	topic(l, "mqtt.signal_prefix", m.SignalPrefix, &c.SignalPrefix, name != "")
+	topic(l, "mqtt.state_topic", m.StateTopic, &c.StateTopic, name != "")
 }
 
-func (f *siteFile) validatePassword(l *loader, c *MQTTConfig, m *mqttSection, dir string) {
+func (f *siteFile) validatePassword(l *strictyaml.Loader, c *MQTTConfig, m *mqttSection, dir string) {
 	filePath, envPath := "mqtt.password_file", "mqtt.password_env"
-	hasFile, hasEnv := l.given(filePath, m.PasswordFile), l.given(envPath, m.PasswordEnv)
+	hasFile, hasEnv := l.Given(filePath, m.PasswordFile), l.Given(envPath, m.PasswordEnv)
 	var msg string
 	switch {
 	case hasFile && hasEnv:
-		l.errorf(envPath, "give either password_file or password_env, not both")
+		l.Errorf(envPath, "give either password_file or password_env, not both")
 		return
 	case hasFile:
 		c.Password, msg = readSecret(resolvePath(dir, m.PasswordFile))
 		if msg != "" {
-			l.errorf(filePath, "%s", msg)
+			l.Errorf(filePath, "%s", msg)
 		}
 	case hasEnv:
 		c.Password, msg = envSecret(m.PasswordEnv)
 		if msg != "" {
-			l.errorf(envPath, "%s", msg)
+			l.Errorf(envPath, "%s", msg)
 		}
 	default:
 		return
@@ -678,12 +692,12 @@ func (f *siteFile) validatePassword(l *loader, c *MQTTConfig, m *mqttSection, di
 	if m.Username == "" {
 		// MQTT 3.1.1 forbids a password without a user name; brokers drop
 		// such a connection with a reason that names neither.
-		l.errorf("mqtt.username", "required with a password")
+		l.Errorf("mqtt.username", "required with a password")
 	}
 }
 
-func (f *siteFile) validateTLS(l *loader, c *MQTTConfig, m *mqttSection, dir string) {
-	if !l.has("mqtt.tls") {
+func (f *siteFile) validateTLS(l *strictyaml.Loader, c *MQTTConfig, m *mqttSection, dir string) {
+	if !l.Has("mqtt.tls") {
 		return
 	}
 	t := m.TLS
@@ -696,24 +710,24 @@ func (f *siteFile) validateTLS(l *loader, c *MQTTConfig, m *mqttSection, dir str
 		dst *string
 	}{{"ca_file", t.CAFile, &c.CAFile}, {"cert_file", t.CertFile, &c.CertFile}, {"key_file", t.KeyFile, &c.KeyFile}} {
 		p := "mqtt.tls." + x.key
-		if !l.given(p, x.v) {
+		if !l.Given(p, x.v) {
 			continue
 		}
 		file := resolvePath(dir, x.v)
 		if msg := fileProblem(file); msg != "" {
-			l.errorf(p, "%s", msg)
+			l.Errorf(p, "%s", msg)
 			continue
 		}
 		*x.dst = file
 	}
-	hasCert, hasKey := l.has("mqtt.tls.cert_file"), l.has("mqtt.tls.key_file")
+	hasCert, hasKey := l.Has("mqtt.tls.cert_file"), l.Has("mqtt.tls.key_file")
 	switch {
 	case hasCert && !hasKey:
-		l.errorf("mqtt.tls.key_file", "required with cert_file")
+		l.Errorf("mqtt.tls.key_file", "required with cert_file")
 	case hasKey && !hasCert:
-		l.errorf("mqtt.tls.cert_file", "required with key_file")
-	case !hasCert && !l.has("mqtt.tls.ca_file"):
-		l.errorf("mqtt.tls", "give ca_file, or cert_file and key_file, or all three (an ssl:// broker alone already verifies against the system's CAs)")
+		l.Errorf("mqtt.tls.cert_file", "required with key_file")
+	case !hasCert && !l.Has("mqtt.tls.ca_file"):
+		l.Errorf("mqtt.tls", "give ca_file, or cert_file and key_file, or all three (an ssl:// broker alone already verifies against the system's CAs)")
 	}
 	// TLS settings next to a plain broker would be silently unused.
 	broker := c.Broker
@@ -721,35 +735,35 @@ func (f *siteFile) validateTLS(l *loader, c *MQTTConfig, m *mqttSection, dir str
 		broker = "tcp://" + c.Embedded
 	}
 	if broker != "" && !tlsSchemes[brokerScheme(broker)] {
-		l.errorf("mqtt.tls", "needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not %s", broker)
+		l.Errorf("mqtt.tls", "needs a TLS broker URL (ssl://, tls://, mqtts:// or wss://), not %s", broker)
 	}
 }
 
 // validateSignals fills s.MaxAge and s.Daemon.Signals from the signals
 // section, and returns the key path of each topic the file sets.
-func (f *siteFile) validateSignals(l *loader, s *Site) (explicit [switchd.NumSignals]string) {
+func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [switchd.NumSignals]string) {
 	cfg := &s.Daemon.Signals
-	hasMQTT := l.has("mqtt")
+	hasMQTT := l.Has("mqtt")
 	for _, e := range f.Signals {
 		sig, err := switchd.ParseSignal(e.Key)
 		if err != nil {
-			l.errorf(e.Path, "%v", err)
+			l.Errorf(e.Path, "%v", err)
 			continue
 		}
 		v, c := &e.Value, &cfg[sig]
 		if v.MaxAge != nil {
 			if a := time.Duration(*v.MaxAge); a <= 0 {
-				l.errorf(joinPath(e.Path, "max_age"), "must be positive (got %s)", fmtDuration(a))
+				l.Errorf(strictyaml.JoinPath(e.Path, "max_age"), "must be positive (got %s)", strictyaml.FmtDuration(a))
 			} else {
 				s.MaxAge[sig], s.MaxAgeSet[sig] = a, true
 			}
 		}
-		if p := joinPath(e.Path, "topic"); l.given(p, v.Topic) {
+		if p := strictyaml.JoinPath(e.Path, "topic"); l.Given(p, v.Topic) {
 			switch msg := topicProblem(v.Topic); {
 			case !hasMQTT:
-				l.errorf(p, "needs an mqtt section: there is no broker to read it from")
+				l.Errorf(p, "needs an mqtt section: there is no broker to read it from")
 			case msg != "":
-				l.errorf(p, "%s", msg)
+				l.Errorf(p, "%s", msg)
 			default:
 				c.Topic, explicit[sig] = v.Topic, p
 			}
@@ -765,13 +779,13 @@ func (f *siteFile) validateSignals(l *loader, s *Site) (explicit [switchd.NumSig
 		case lo < hi:
 			c.Min, c.Max = lo, hi
 		case v.Max != nil:
-			l.errorf(joinPath(e.Path, "max"), "must be greater than min %s (got %s)", fmtFloat(lo), fmtFloat(hi))
+			l.Errorf(strictyaml.JoinPath(e.Path, "max"), "must be greater than min %s (got %s)", strictyaml.FmtFloat(lo), strictyaml.FmtFloat(hi))
 		default:
-			l.errorf(joinPath(e.Path, "min"), "must be less than max %s (got %s)", fmtFloat(hi), fmtFloat(lo))
+			l.Errorf(strictyaml.JoinPath(e.Path, "min"), "must be less than max %s (got %s)", strictyaml.FmtFloat(hi), strictyaml.FmtFloat(lo))
 		}
 		if v.MaxFuture != nil {
 			if mf := time.Duration(*v.MaxFuture); mf < 0 {
-				l.errorf(joinPath(e.Path, "max_future"), "must not be negative (got %s)", fmtDuration(mf))
+				l.Errorf(strictyaml.JoinPath(e.Path, "max_future"), "must not be negative (got %s)", strictyaml.FmtDuration(mf))
 			} else {
 				c.MaxFuture = mf
 			}
@@ -796,23 +810,23 @@ func (f *siteFile) validateSignals(l *loader, s *Site) (explicit [switchd.NumSig
 			if p == "" {
 				p = explicit[prev]
 			}
-			l.errorf(p, "%q is also the topic of signal %s: each signal needs its own", c.Topic, prev)
+			l.Errorf(p, "%q is also the topic of signal %s: each signal needs its own", c.Topic, prev)
 			continue
 		}
 		owner[c.Topic] = sig
 		if c.Topic == m.StateTopic || strings.HasPrefix(c.Topic, m.StateTopic+"/") {
 			if p := explicit[sig]; p != "" {
-				l.errorf(p, "%q is under state_topic %q, where switchd publishes its own state", c.Topic, m.StateTopic)
+				l.Errorf(p, "%q is under state_topic %q, where switchd publishes its own state", c.Topic, m.StateTopic)
 			} else {
-				l.errorf("mqtt.state_topic", "holds the signal topics (%s/<signal>): switchd would read its own state as signals", m.SignalPrefix)
+				l.Errorf("mqtt.state_topic", "holds the signal topics (%s/<signal>): switchd would read its own state as signals", m.SignalPrefix)
 			}
 		}
 	}
 	return explicit
 }
 
-func (f *siteFile) validateHTTP(l *loader, s *Site, dir string) {
-	if !l.has("http") {
+func (f *siteFile) validateHTTP(l *strictyaml.Loader, s *Site, dir string) {
+	if !l.Has("http") {
 		return
 	}
 	h := f.HTTP
@@ -820,11 +834,11 @@ func (f *siteFile) validateHTTP(l *loader, s *Site, dir string) {
 		h = &httpSection{}
 	}
 	c := &s.Daemon.HTTP
-	if !l.has("http.listen") {
-		l.errorf("http.listen", "required (host:port such as 127.0.0.1:8080)")
-	} else if l.given("http.listen", h.Listen) {
+	if !l.Has("http.listen") {
+		l.Errorf("http.listen", "required (host:port such as 127.0.0.1:8080)")
+	} else if l.Given("http.listen", h.Listen) {
 		if msg := hostPortProblem(h.Listen); msg != "" {
-			l.errorf("http.listen", "%s", msg)
+			l.Errorf("http.listen", "%s", msg)
 		} else {
 			c.Listen = h.Listen
 		}
@@ -832,20 +846,20 @@ func (f *siteFile) validateHTTP(l *loader, s *Site, dir string) {
 	// The token file is read when the daemon starts and on reload, not
 	// here: a rotated token must not need a restart, and it may be
 	// written only once the service account exists.
-	if l.given("http.token_file", h.TokenFile) {
+	if l.Given("http.token_file", h.TokenFile) {
 		c.TokenFile = resolvePath(dir, h.TokenFile)
 	}
-	if l.given("http.token_env", h.TokenEnv) {
+	if l.Given("http.token_env", h.TokenEnv) {
 		if !envNameRE.MatchString(h.TokenEnv) {
-			l.errorf("http.token_env", "%q is not an environment variable name (letters, digits and _)", h.TokenEnv)
+			l.Errorf("http.token_env", "%q is not an environment variable name (letters, digits and _)", h.TokenEnv)
 		} else {
 			c.TokenEnv = h.TokenEnv
 		}
 	}
 }
 
-func (f *siteFile) validateDemo(l *loader, s *Site, dir string, explicit [switchd.NumSignals]string) {
-	if !l.has("demo") {
+func (f *siteFile) validateDemo(l *strictyaml.Loader, s *Site, dir string, explicit [switchd.NumSignals]string) {
+	if !l.Has("demo") {
 		return
 	}
 	d := f.Demo
@@ -853,69 +867,56 @@ func (f *siteFile) validateDemo(l *loader, s *Site, dir string, explicit [switch
 		d = &demoSection{}
 	}
 	out := &DemoConfig{Loop: d.Loop}
-	if !l.has("demo.trace") {
-		l.errorf("demo.trace", "required (a CSV trace, relative to this file)")
-	} else if l.given("demo.trace", d.Trace) {
+	if !l.Has("demo.trace") {
+		l.Errorf("demo.trace", "required (a CSV trace, relative to this file)")
+	} else if l.Given("demo.trace", d.Trace) {
 		out.Trace = resolvePath(dir, d.Trace)
 		if msg := fileProblem(out.Trace); msg != "" {
-			l.errorf("demo.trace", "%s", msg)
+			l.Errorf("demo.trace", "%s", msg)
 		}
 	}
 	switch {
 	case d.Speed != nil && *d.Speed <= 0:
-		l.errorf("demo.speed", "must be positive (got %s)", fmtFloat(float64(*d.Speed)))
+		l.Errorf("demo.speed", "must be positive (got %s)", strictyaml.FmtFloat(float64(*d.Speed)))
 	case d.Speed != nil:
 		out.Speed = float64(*d.Speed)
-	case !l.has("demo.speed"):
-		l.errorf("demo.speed", "required (trace seconds per wall second, e.g. 3600)")
+	case !l.Has("demo.speed"):
+		l.Errorf("demo.speed", "required (trace seconds per wall second, e.g. 3600)")
 	}
 	// Replaying made-up or historical prices into a broker that other
 	// sites or SCADA read would be an incident, so the demo only feeds
 	// switchd's own broker.
-	if !l.has("mqtt.embedded") {
-		l.errorf("demo", "needs mqtt.embedded: the demo replays its trace into switchd's own broker only")
+	if !l.Has("mqtt.embedded") {
+		l.Errorf("demo", "needs mqtt.embedded: the demo replays its trace into switchd's own broker only")
 	}
 	m := &s.Daemon.MQTT
 	for _, sig := range switchd.AllSignals {
 		if p := explicit[sig]; p != "" && s.Daemon.Signals[sig].Topic != m.SignalPrefix+"/"+sig.String() {
-			l.errorf(p, "the demo publishes %s to %s/%s only: drop this topic or the demo section", sig, m.SignalPrefix, sig)
+			l.Errorf(p, "the demo publishes %s to %s/%s only: drop this topic or the demo section", sig, m.SignalPrefix, sig)
 		}
 	}
 	out.FakeDevices = d.FakeDevices
 	s.Daemon.Demo = out
 }
 
-// given reports whether path is set to a non-empty string, reporting an
-// empty one: a key that is there must say something.
-func (l *loader) given(path, v string) bool {
-	if !l.has(path) {
-		return false
-	}
-	if v == "" {
-		l.errorf(path, "must not be empty")
-		return false
-	}
-	return true
-}
-
 // topic sets *dst to the topic v at path when the file gives one. Without
 // one, *dst keeps its default, which is checked too when checkDefault is
 // set: it is built from the site name, which may not make a valid topic.
-func (l *loader) topic(path, v string, dst *string, checkDefault bool) {
+func topic(l *strictyaml.Loader, path, v string, dst *string, checkDefault bool) {
 	switch {
-	case l.has(path):
-		if !l.given(path, v) {
+	case l.Has(path):
+		if !l.Given(path, v) {
 			return
 		}
 		if msg := topicProblem(v); msg != "" {
-			l.errorf(path, "%s", msg)
+			l.Errorf(path, "%s", msg)
 			return
 		}
 		*dst = v
 	case checkDefault:
 		if msg := topicProblem(*dst); msg != "" {
 			key := path[strings.LastIndexByte(path, '.')+1:]
-			l.errorf(path, "the default %q (from the site name) %s: set %s", *dst, msg, key)
+			l.Errorf(path, "the default %q (from the site name) %s: set %s", *dst, msg, key)
 		}
 	}
 }

@@ -1,9 +1,10 @@
-package policies
+package config
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"io"
 	"os"
 	"path/filepath"
@@ -29,7 +30,7 @@ var _ switchd.Settings = (*driverSettings)(nil)
 // DriverSettings returns fleet i's driver settings.
 func (s *Site) DriverSettings(i int) switchd.Settings {
 	f := &s.Fleets[i]
-	return &driverSettings{file: s.Source, path: joinPath(indexPath("fleets", i), "settings"), node: &f.Settings, dir: filepath.Dir(s.Source)}
+	return &driverSettings{file: s.Source, path: strictyaml.JoinPath(strictyaml.IndexPath("fleets", i), "settings"), node: &f.Settings, dir: filepath.Dir(s.Source)}
 }
 
 // ParseSettings reads a settings block from its own YAML text (for
@@ -49,36 +50,36 @@ func ParseSettings(name string, data []byte) (switchd.Settings, error) {
 
 // Decode implements switchd.Settings.
 func (d *driverSettings) Decode(v any) error {
-	if d.node == nil || d.node.Kind == 0 || isNull(d.node) {
+	if d.node == nil || d.node.Kind == 0 || strictyaml.IsNull(d.node) {
 		return nil
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("settings: decode into %T: want a non-nil pointer", v)
 	}
-	l := newLoader(d.file)
-	l.lines[d.path] = d.node.Line
+	l := strictyaml.NewLoader(d.file)
+	l.SetLine(d.path, d.node.Line)
 	if d.node.Kind != yaml.MappingNode {
-		l.failf(d.path, d.node.Line, "must be a mapping (got %s)", describe(d.node))
-		return l.err()
+		l.Failf(d.path, d.node.Line, "must be a mapping (got %s)", strictyaml.Describe(d.node))
+		return l.Err()
 	}
 	func() {
 		// Never panic on input: a schema the walk cannot handle is an
 		// error, not a crash.
 		defer func() {
 			if r := recover(); r != nil {
-				l.add(d.node.Line, d.path, fmt.Sprintf("cannot decode: %v", r))
+				l.Add(d.node.Line, d.path, fmt.Sprintf("cannot decode: %v", r))
 			}
 		}()
-		l.decode(d.node, rv.Elem(), d.path)
+		l.Decode(d.node, rv.Elem(), d.path)
 	}()
-	return l.err()
+	return l.Err()
 }
 
 // Errorf implements switchd.Settings: an error at the line of key (or of
 // the nearest enclosing key present).
 func (d *driverSettings) Errorf(key, format string, args ...any) error {
-	return &ConfigError{File: d.file, Line: d.lineOf(key), Path: joinPath(d.path, key), Msg: fmt.Sprintf(format, args...)}
+	return &ConfigError{File: d.file, Line: d.lineOf(key), Path: strictyaml.JoinPath(d.path, key), Msg: fmt.Sprintf(format, args...)}
 }
 
 // lineOf finds the line of a dotted key path inside the block.

@@ -1,7 +1,8 @@
-package policies
+package config
 
 import (
 	"fmt"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"strings"
 	"time"
 )
@@ -60,7 +61,7 @@ func (c *CoincidentPeak) String() string {
 	}
 	fmt.Fprintf(&b, "%d %s a year (%d a month in %s), %s intervals, %s USD/kW-year",
 		c.PeaksPerSeason(), plural(c.PeaksPerSeason(), "peak", "peaks"), c.PeaksPerMonth,
-		strings.Join(names, ", "), fmtDuration(c.Interval), fmtFloat(c.RateUSDPerKWYear))
+		strings.Join(names, ", "), strictyaml.FmtDuration(c.Interval), strictyaml.FmtFloat(c.RateUSDPerKWYear))
 	return b.String()
 }
 
@@ -85,18 +86,18 @@ const maxCPRateUSDPerKWYear = 1000
 
 // cpSection is the coincident_peak section of a site file.
 type cpSection struct {
-	Scheme           string    `yaml:"scheme"`
-	PeaksPerMonth    *int      `yaml:"peaks_per_month"`
-	Months           []int     `yaml:"months"`
-	Interval         *duration `yaml:"interval"`
-	RateUSDPerKWYear *float64  `yaml:"rate_usd_per_kw_year"`
+	Scheme           string               `yaml:"scheme"`
+	PeaksPerMonth    *int                 `yaml:"peaks_per_month"`
+	Months           []int                `yaml:"months"`
+	Interval         *strictyaml.Duration `yaml:"interval"`
+	RateUSDPerKWYear *float64             `yaml:"rate_usd_per_kw_year"`
 }
 
 // validate checks the section and returns the settings; the result is only
 // meaningful when l has no errors.
-func (c *cpSection) validate(l *loader, path string) *CoincidentPeak {
+func (c *cpSection) validate(l *strictyaml.Loader, path string) *CoincidentPeak {
 	out := &CoincidentPeak{PeaksPerMonth: 1}
-	keyPath := func(k string) string { return joinPath(path, k) }
+	keyPath := func(k string) string { return strictyaml.JoinPath(path, k) }
 	if c.Scheme != "" {
 		known := make([]string, len(cpSchemes))
 		found := false
@@ -110,14 +111,14 @@ func (c *cpSection) validate(l *loader, path string) *CoincidentPeak {
 			}
 		}
 		if !found {
-			l.errorf(keyPath("scheme"), "unknown scheme %q (want %s, or give peaks_per_month, months and interval instead)",
+			l.Errorf(keyPath("scheme"), "unknown scheme %q (want %s, or give peaks_per_month, months and interval instead)",
 				c.Scheme, strings.Join(known, " or "))
 		}
 		// A scheme and a key it sets would leave the reader guessing which
 		// one holds: one or the other.
 		for _, k := range []string{"peaks_per_month", "months", "interval"} {
-			if l.has(keyPath(k)) {
-				l.errorf(keyPath(k), "set by scheme %s already; give either scheme or the keys, not both", c.Scheme)
+			if l.Has(keyPath(k)) {
+				l.Errorf(keyPath(k), "set by scheme %s already; give either scheme or the keys, not both", c.Scheme)
 			}
 		}
 	} else {
@@ -125,7 +126,7 @@ func (c *cpSection) validate(l *loader, path string) *CoincidentPeak {
 			switch n := *c.PeaksPerMonth; {
 			case n < 1 || n > 28:
 				// Peaks fall on distinct days: a month holds 28 at least.
-				l.errorf(keyPath("peaks_per_month"), "must be from 1 to 28 (got %d)", n)
+				l.Errorf(keyPath("peaks_per_month"), "must be from 1 to 28 (got %d)", n)
 			default:
 				out.PeaksPerMonth = n
 			}
@@ -133,11 +134,11 @@ func (c *cpSection) validate(l *loader, path string) *CoincidentPeak {
 		out.Months = validateCPMonths(l, keyPath("months"), c.Months)
 		switch {
 		case c.Interval == nil:
-			l.errorf(keyPath("interval"), "required (15m for ERCOT 4CP), or give a scheme (4cp_15m or 12cp_30m)")
+			l.Errorf(keyPath("interval"), "required (15m for ERCOT 4CP), or give a scheme (4cp_15m or 12cp_30m)")
 		default:
 			d := time.Duration(*c.Interval)
 			if d < time.Minute || d > time.Hour || time.Hour%d != 0 {
-				l.errorf(keyPath("interval"), "must divide an hour, from 1m to 1h, such as 15m or 30m (got %s)", fmtDuration(d))
+				l.Errorf(keyPath("interval"), "must divide an hour, from 1m to 1h, such as 15m or 30m (got %s)", strictyaml.FmtDuration(d))
 			} else {
 				out.Interval = d
 			}
@@ -145,12 +146,12 @@ func (c *cpSection) validate(l *loader, path string) *CoincidentPeak {
 	}
 	switch r := c.RateUSDPerKWYear; {
 	case r == nil:
-		l.errorf(keyPath("rate_usd_per_kw_year"), "required (USD per kW-year of average peak load; ERCOT's runs about 50 to 150)")
+		l.Errorf(keyPath("rate_usd_per_kw_year"), "required (USD per kW-year of average peak load; ERCOT's runs about 50 to 150)")
 	case *r <= 0:
-		l.errorf(keyPath("rate_usd_per_kw_year"), "must be positive (got %s)", fmtFloat(*r))
+		l.Errorf(keyPath("rate_usd_per_kw_year"), "must be positive (got %s)", strictyaml.FmtFloat(*r))
 	case *r > maxCPRateUSDPerKWYear:
-		l.errorf(keyPath("rate_usd_per_kw_year"), "must be at most %d USD/kW-year (got %s: a rate per MW-year?)",
-			maxCPRateUSDPerKWYear, fmtFloat(*r))
+		l.Errorf(keyPath("rate_usd_per_kw_year"), "must be at most %d USD/kW-year (got %s: a rate per MW-year?)",
+			maxCPRateUSDPerKWYear, strictyaml.FmtFloat(*r))
 	default:
 		out.RateUSDPerKWYear = *r
 	}
@@ -158,19 +159,19 @@ func (c *cpSection) validate(l *loader, path string) *CoincidentPeak {
 }
 
 // validateCPMonths checks a list of month numbers and returns them sorted.
-func validateCPMonths(l *loader, path string, months []int) []time.Month {
+func validateCPMonths(l *strictyaml.Loader, path string, months []int) []time.Month {
 	if len(months) == 0 {
-		l.errorf(path, "required: the months that hold peaks, as numbers (6, 7, 8, 9 for June to September)")
+		l.Errorf(path, "required: the months that hold peaks, as numbers (6, 7, 8, 9 for June to September)")
 		return nil
 	}
 	var seen [13]bool
 	for i, m := range months {
-		p := indexPath(path, i)
+		p := strictyaml.IndexPath(path, i)
 		switch {
 		case m < 1 || m > 12:
-			l.errorf(p, "must be a month number from 1 to 12 (got %d)", m)
+			l.Errorf(p, "must be a month number from 1 to 12 (got %d)", m)
 		case seen[m]:
-			l.errorf(p, "month %d is listed twice", m)
+			l.Errorf(p, "month %d is listed twice", m)
 		default:
 			seen[m] = true
 		}
@@ -182,4 +183,11 @@ func validateCPMonths(l *loader, path string, months []int) []time.Month {
 		}
 	}
 	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
