@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/internal/decimal"
 	"github.com/switchd/switchd/trace"
 )
 
@@ -222,7 +223,9 @@ func (t *timeseriesWriter) write(r *IntervalRecord) {
 	if t.err != nil {
 		return
 	}
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	// Signal values may be means (--resample): 1e-6 of a USD/MWh or of a
+	// USD/PH/day is finer than any market quotes, coarser than float64 noise.
+	f := func(v float64) string { return decimal.Format(v, 6) }
 	rec := t.rec[:0]
 	rec = append(rec, r.Start.Format(time.RFC3339))
 	for _, s := range []switchd.Signal{switchd.SignalPrice, switchd.SignalHashprice} {
