@@ -126,6 +126,7 @@ type daemon struct {
 	nextID      int
 	policyInfo  web.PolicyView
 	view        web.StateView
+	hist        history // the recent past for the charts; each fleet's own last decision
 	plan        web.PlanView
 	decisions   []web.DecisionView // newest first, bounded
 	ticked      bool               // the controller has run at least once

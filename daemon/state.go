@@ -334,21 +334,18 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 				}
 			}
 		}
-		for _, dv := range d.decisions {
-			for _, c := range dv.Commands {
-				if c.Fleet == f.Spec.Name {
-					dv := dv
-					fv.LastDecision = &dv
-					break
-				}
-			}
-			if fv.LastDecision != nil {
-				break
-			}
-		}
 		d.health[i] = fleetHealth{stateOK: in.stateOK, lastErr: fv.LastError, unusable: fv.Unusable.Total, reasons: fv.Unusable.ByReason}
 		v.PowerKW += fv.PowerKW
 		v.Fleets = append(v.Fleets, fv)
+	}
+	// The history also keeps each fleet's own last decision, which the
+	// bounded site list would lose.
+	if d.ticked {
+		price, ok := ev.Values.Get(switchd.SignalPrice)
+		d.hist.record(now, price, ok, &v, d.decisions)
+	}
+	for i := range v.Fleets {
+		v.Fleets[i].LastDecision = d.hist.lastDecision(i)
 	}
 	for _, o := range d.overrides {
 		v.Overrides = append(v.Overrides, overrideView(&o))
@@ -426,22 +423,26 @@ func fleetView(f *config.Fleet, obs *switchd.FleetState, drv switchd.Driver, dev
 	fv := web.FleetView{
 		Name: spec.Name, Kind: spec.Kind.String(), Driver: f.Driver, Devices: spec.Count, Observed: obs != nil,
 		Modes: map[string]int{}, Target: map[string]int{}, PowerByModeKW: map[string]float64{},
+		MovingTo: map[string]int{}, MovingPowerByModeKW: map[string]float64{},
 		Unusable: web.UnusableView{ByReason: map[string]int{}},
 	}
 	for _, r := range switchd.Problems {
 		fv.Unusable.ByReason[r] = 0
 	}
 	var steady, arriving, unusable [switchd.NumModes]int
+	var arrivingKW [switchd.NumModes]float64
 	powerKW := 0.0
 	if obs != nil {
 		for _, co := range obs.Cohorts {
+			// A device in transition draws the larger of its two modes.
+			kw := float64(co.Count) * spec.TransitionPowerKW(co.Mode, co.Target)
 			if co.Steady() {
 				steady[co.Mode] += co.Count
 			} else {
 				arriving[co.Target] += co.Count
+				arrivingKW[co.Target] += kw
 			}
-			// A device in transition draws the larger of its two modes.
-			powerKW += float64(co.Count) * spec.TransitionPowerKW(co.Mode, co.Target)
+			powerKW += kw
 		}
 		unusable = obs.Unusable.ByMode
 		fv.Unusable.Total = obs.Unusable.Total()
@@ -456,8 +457,11 @@ func fleetView(f *config.Fleet, obs *switchd.FleetState, drv switchd.Driver, dev
 		}
 		fv.Modes[m.String()] = steady[m]
 		fv.Moving += arriving[m]
-		// Unusable devices still draw power where they were last seen.
-		fv.PowerByModeKW[m.String()] = float64(steady[m]+arriving[m]+unusable[m]) * spec.Modes[m].PowerKW
+		fv.MovingTo[m.String()] = arriving[m]
+		fv.MovingPowerByModeKW[m.String()] = arrivingKW[m]
+		// Unusable devices still draw power where they were last seen;
+		// devices on their way to m are not in m yet.
+		fv.PowerByModeKW[m.String()] = float64(steady[m]+unusable[m]) * spec.Modes[m].PowerKW
 		powerKW += float64(unusable[m]) * spec.Modes[m].PowerKW
 	}
 	if p, ok := drv.(switchd.PowerReporter); ok {

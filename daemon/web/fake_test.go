@@ -26,6 +26,8 @@ type fakeBackend struct {
 
 	devices      map[string][]switchd.DeviceStatus // by fleet
 	devicesCalls []DevicesQuery
+
+	history HistoryView
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -59,6 +61,12 @@ func (b *fakeBackend) Devices(q DevicesQuery) (DevicesView, error) {
 	v := PageDevices(devs, q)
 	v.Driver, v.Reported = "luxos", true
 	return v, nil
+}
+
+func (b *fakeBackend) History() HistoryView {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.history
 }
 
 func (b *fakeBackend) SetOverride(_ context.Context, req OverrideRequest) (OverrideView, error) {
@@ -131,9 +139,12 @@ func cannedState() StateView {
 				Moving:        100,
 				Target:        map[string]int{"off": 400, "mining": 600},
 				PowerKW:       3850,
-				PowerByModeKW: map[string]float64{"off": 0, "mining": 3850},
-				Unusable:      UnusableView{Total: 3, ByReason: map[string]int{"unreachable": 2, "auth": 0, "protocol": 0, "fault": 1, "stuck": 0}},
-				Drifted:       1,
+				PowerByModeKW: map[string]float64{"off": 0, "mining": 3500},
+				// 100 miners waking, at 3.5 kW each.
+				MovingTo:            map[string]int{"off": 0, "mining": 100},
+				MovingPowerByModeKW: map[string]float64{"off": 0, "mining": 350},
+				Unusable:            UnusableView{Total: 3, ByReason: map[string]int{"unreachable": 2, "auth": 0, "protocol": 0, "fault": 1, "stuck": 0}},
+				Drifted:             1,
 				Transitions: map[string]TransitionView{
 					"off->mining": {Count: 12, P50Seconds: 41.2, P95Seconds: 55},
 					"mining->off": {Count: 30, P50Seconds: 2.5, P95Seconds: 4},
@@ -194,5 +205,27 @@ func cannedPlan() PlanView {
 
 func newFakeBackend() *fakeBackend {
 	return &fakeBackend{state: cannedState(), plan: cannedPlan(), ready: true, clearN: 2,
-		devices: map[string][]switchd.DeviceStatus{"asics": nil, "gpus": nil}}
+		devices: map[string][]switchd.DeviceStatus{"asics": nil, "gpus": nil}, history: cannedHistory()}
+}
+
+// cannedHistory is three points a minute apart: cheap, a spike (the asics
+// curtailed by a decision) and cheap again with miners waking.
+func cannedHistory() HistoryView {
+	t0 := testNow.Add(-3 * time.Minute)
+	u := func(d time.Duration) float64 { return float64(t0.Add(d).Unix()) }
+	return HistoryView{
+		Site: "texas-1", Time: testNow, From: testNow.Add(-HistorySpan), StepSeconds: 60,
+		T:                 []float64{u(0), u(time.Minute), u(2 * time.Minute)},
+		PriceUSDPerMWh:    []*float64{ptr(42.5), ptr(900.0), nil},
+		PriceMinUSDPerMWh: []*float64{ptr(40.0), ptr(850.0), nil},
+		PriceMaxUSDPerMWh: []*float64{ptr(45.0), ptr(950.0), nil},
+		SiteCapKW:         []float64{10000, 10000, 10000},
+		Fleets: []HistoryFleet{
+			{Name: "asics", RunningKW: []float64{3500, 4, 3500}, WakingKW: []float64{0, 0, 350}},
+			{Name: "gpus", RunningKW: []float64{2250, 2250, 2250}, WakingKW: []float64{0, 0, 0}},
+		},
+		Decisions: []HistoryDecision{
+			{Time: t0.Add(time.Minute), Rules: []string{"price-spike"}, Reason: "price 900.00 USD/MWh", Summary: "asics mining→off ×1000"},
+		},
+	}
 }

@@ -87,6 +87,7 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/state", h.state)
 	mux.HandleFunc("GET /api/v1/plan", h.plan)
 	mux.HandleFunc("GET /api/v1/devices", h.devices)
+	mux.HandleFunc("GET /api/v1/history", h.history)
 	mux.HandleFunc("POST /api/v1/override", h.setOverride)
 	mux.HandleFunc("DELETE /api/v1/override", h.clearOverrides)
 	mux.HandleFunc("GET /{$}", h.page)
@@ -97,6 +98,7 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("/api/v1/state", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/api/v1/plan", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/api/v1/devices", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("/api/v1/history", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/api/v1/override", methodNotAllowed("POST, DELETE"))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
@@ -142,6 +144,10 @@ func (h *handler) state(w http.ResponseWriter, _ *http.Request) {
 
 func (h *handler) plan(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.backend.Plan())
+}
+
+func (h *handler) history(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.backend.History())
 }
 
 // Page sizes of GET /api/v1/devices: a site may have 100,000 devices.

@@ -243,7 +243,7 @@ func (m *Metrics) updateState(s *StateView) {
 			m.fleetDevices.set(float64(n), f.Name, mode)
 		}
 		for mode, kw := range f.PowerByModeKW {
-			m.fleetPower.set(kw*1000, f.Name, mode)
+			m.fleetPower.set((kw+f.MovingPowerByModeKW[mode])*1000, f.Name, mode)
 		}
 		m.fleetMoving.set(float64(f.Moving), f.Name)
 		m.fleetFailed.set(float64(f.Failed), f.Name)

@@ -2,6 +2,10 @@ package web
 
 import (
 	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"math"
@@ -22,14 +26,36 @@ const PageRefresh = 5 * time.Second
 // maxPageDecisions bounds the decisions listed on the status page.
 const maxPageDecisions = 10
 
-// pageCSP allows the inline style sheet and nothing else: the page loads no
-// script and no external asset.
-const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+// chartJS draws the charts from the history embedded in the page.
+//
+//go:embed charts.js
+var chartJS string
+
+// pageCSP allows the inline style sheet and the chart script (by its hash)
+// and nothing else: the page loads no external asset and fetches nothing.
+var pageCSP = "default-src 'none'; style-src 'unsafe-inline'; script-src " + scriptHash(chartJS) +
+	"; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+
+// scriptHash is the CSP source that allows exactly the inline script js.
+func scriptHash(js string) string {
+	h := sha256.Sum256([]byte(js))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+}
 
 func (h *handler) page(w http.ResponseWriter, _ *http.Request) {
 	s := h.backend.State()
 	ok, reason := h.backend.Ready()
+	hist := h.backend.History()
 	data := newPageData(&s, ok, reason, h.version)
+	// json.Marshal escapes <, > and &, so the data cannot close its
+	// script element.
+	hj, err := json.Marshal(hist)
+	if err != nil {
+		h.log.Error("render status page", zap.Error(err))
+		writeText(w, http.StatusInternalServerError, "render status page: see the daemon log")
+		return
+	}
+	data.HistoryJSON, data.ChartJS = template.JS(hj), template.JS(chartJS)
 	// Render fully before writing, so a template error is a clean 500
 	// instead of half a page.
 	var buf bytes.Buffer
@@ -65,6 +91,8 @@ type pageData struct {
 	Policy              pagePolicy
 	Journal             *JournalView
 	JournalErrorSince   string
+	// HistoryJSON is GET /api/v1/history's answer, which ChartJS draws.
+	HistoryJSON, ChartJS template.JS
 }
 
 type pageSignal struct {
@@ -84,8 +112,10 @@ type pageFleet struct {
 	Failed             int
 	PowerKW            string
 	Modes              []pageMode
+	MovingRows         []pageMoving // devices in transition, by the mode they head to
 	Targets            int
 	LastDecision       string
+	LastCommands       []string // the fleet's own commands in its last decision
 	Unusable           int
 	Reasons            []pageReason // every reason, zeros included
 	Drifted            int
@@ -112,6 +142,14 @@ type pageProblem struct {
 
 // maxPageProblems bounds the problem devices listed per fleet on the page.
 const maxPageProblems = 10
+
+// pageMoving is a row of devices in transition towards one mode: "waking"
+// towards a working mode, "stopping" towards off.
+type pageMoving struct {
+	Label   string // "waking → mining"
+	Count   int
+	PowerKW string
+}
 
 type pageMode struct {
 	Mode           string
@@ -301,11 +339,24 @@ func newPageFleet(f *FleetView) pageFleet {
 		pm.TargetDiffers = pm.Steady != pm.Target
 		p.Targets += pm.Target
 		p.Modes = append(p.Modes, pm)
+		if n := f.MovingTo[m]; n > 0 {
+			verb := "waking"
+			if m == switchd.ModeOff.String() {
+				verb = "stopping"
+			}
+			p.MovingRows = append(p.MovingRows, pageMoving{Label: verb + " → " + m, Count: n, PowerKW: fmtKW(f.MovingPowerByModeKW[m])})
+		}
 	}
 	if ld := f.LastDecision; ld != nil {
 		p.LastDecision = fmtTime(ld.Time)
 		if len(ld.Rules) > 0 {
 			p.LastDecision += " (" + strings.Join(ld.Rules, ", ") + ")"
+		}
+		for _, c := range ld.Commands {
+			p.LastCommands = append(p.LastCommands, fmt.Sprintf("%s → %s × %s", c.From, c.To, fmtInt(c.Count)))
+		}
+		for _, c := range ld.Held {
+			p.LastCommands = append(p.LastCommands, fmt.Sprintf("held (journal failing): %s → %s × %s", c.From, c.To, fmtInt(c.Count)))
 		}
 	}
 	return p
@@ -511,6 +562,13 @@ tr.stale td { background: #fdecea; }
 code { font-size: .9em; }
 ul.cmds { margin: 0; padding-left: 1.1em; }
 footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
+#charts svg { display: block; max-width: 60em; margin: .4em 0; font-family: inherit; }
+.legend { font-size: .85em; color: #4a535c; }
+.legend span { margin-right: 1.2em; white-space: nowrap; }
+.legend i { display: inline-block; width: .9em; height: .9em; margin-right: .3em; vertical-align: -.1em; }
+.legend i.dash { border-top: 2px dashed #1d232a; height: 0; }
+.legend i.mark { border-left: 2px dashed #c5321f; width: 0; }
+#chart-errors { color: #8c1d12; }
 </style>
 </head>
 <body>
@@ -528,6 +586,12 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{with .Price}}<p>price <strong>{{.Value}}</strong>{{if ne .Age "—"}} · {{.Age}} old{{end}}{{if .Stale}} <span class="badge bad">STALE</span>{{end}}{{if eq .Status "fallback"}} · fallback {{.Fallback}}{{end}}</p>{{end}}
 <p><strong>{{.PowerKW}}</strong> of {{.CapKW}} cap ({{.BarPct}} %)</p>
 <div class="bar" title="{{.PowerKW}} of {{.CapKW}}"><div class="fill {{.BarClass}}" style="width: {{.BarPct}}%"></div></div>
+
+<h2>Last 24 hours</h2>
+<div id="charts"><p class="sub">the charts need JavaScript; the data is at <a href="/api/v1/history">/api/v1/history</a></p></div>
+<pre id="chart-errors" hidden></pre>
+<script type="application/json" id="history">{{.HistoryJSON}}</script>
+<script>{{.ChartJS}}</script>
 
 <h2>Signals</h2>
 <table>
@@ -550,8 +614,9 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 <table>
 <tr><th>mode</th><th>devices</th><th>target</th><th>power</th></tr>
 {{range .Modes}}<tr><td>{{.Mode}}</td><td class="n">{{n .Steady}}</td><td class="n{{if .TargetDiffers}} diff{{end}}">{{n .Target}}</td><td class="n">{{.PowerKW}}</td></tr>
-{{end}}<tr><td>moving</td><td class="n">{{n .Moving}}</td><td></td><td></td></tr>
-{{if .Failed}}<tr class="stale"><td>failed</td><td class="n">{{n .Failed}}</td><td></td><td></td></tr>
+{{end}}{{range .MovingRows}}<tr><td>{{.Label}}</td><td class="n">{{n .Count}}</td><td></td><td class="n">{{.PowerKW}}</td></tr>
+{{else}}<tr><td>moving</td><td class="n">0</td><td></td><td></td></tr>
+{{end}}{{if .Failed}}<tr class="stale"><td>failed</td><td class="n">{{n .Failed}}</td><td></td><td></td></tr>
 {{end}}<tr class="total"><td>total</td><td class="n">{{n .Devices}}</td><td class="n">{{n .Targets}}</td><td class="n">{{.PowerKW}}</td></tr>
 </table>
 {{if .Problems}}<table>
@@ -563,7 +628,7 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 <tr><th>transition</th><th>measured</th><th>p50</th><th>p95</th></tr>
 {{range .Transitions}}<tr><td>{{.Kind}}</td><td class="n">{{n .Count}}</td><td class="n">{{.P50}}</td><td class="n">{{.P95}}</td></tr>
 {{end}}</table>
-{{end}}{{if .LastDecision}}<p class="sub">last change: {{.LastDecision}}</p>{{end}}
+{{end}}{{if .LastDecision}}<p class="sub">last change: {{.LastDecision}}{{range $i, $c := .LastCommands}}{{if $i}};{{else}}:{{end}} {{$c}}{{end}}</p>{{end}}
 {{else}}<p>no fleets</p>
 {{end}}
 
@@ -601,7 +666,7 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 </table>
 {{end}}
 
-<footer>JSON: <a href="/api/v1/state">/api/v1/state</a> · <a href="/api/v1/plan">/api/v1/plan</a> · <code>/api/v1/devices?fleet=NAME</code> · metrics: <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></footer>
+<footer>JSON: <a href="/api/v1/state">/api/v1/state</a> · <a href="/api/v1/plan">/api/v1/plan</a> · <a href="/api/v1/history">/api/v1/history</a> · <code>/api/v1/devices?fleet=NAME</code> · metrics: <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></footer>
 </body>
 </html>
 `

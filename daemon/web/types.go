@@ -1,8 +1,9 @@
 // Package web is switchd's HTTP surface: the JSON API (/api/v1/state,
-// /api/v1/plan, /api/v1/devices, /api/v1/override), health and readiness probes, the
-// Prometheus endpoint and a small self-refreshing status page. It serves
-// whatever a Backend (the daemon) reports; it holds no state of its own
-// beyond the override token.
+// /api/v1/plan, /api/v1/devices, /api/v1/history, /api/v1/override),
+// health and readiness probes, the Prometheus endpoint and a small
+// self-refreshing status page with charts. It serves whatever a Backend
+// (the daemon) reports; it holds no state of its own beyond the override
+// token.
 package web
 
 import (
@@ -74,10 +75,20 @@ type FleetView struct {
 	Moving   int            `json:"moving"` // devices in transition
 	Target   map[string]int `json:"target"` // the plan
 	PowerKW  float64        `json:"power_kw"`
-	// PowerByModeKW is the draw per mode (devices in transition count
-	// under the mode they are heading to), from the catalog power.
+	// PowerByModeKW is the draw per mode of the devices in that mode:
+	// steady ones and unusable ones last seen there, from the catalog
+	// power. Devices in transition are not in it: they are in
+	// MovingPowerByModeKW, so a mode's row never shows miners still waking
+	// as if they were running.
 	PowerByModeKW map[string]float64 `json:"power_by_mode_kw"`
-	Failed        int                `json:"failed"`
+	// MovingTo counts the devices in transition by the mode they are
+	// heading to ("mining": waking miners; "off": devices stopping).
+	MovingTo map[string]int `json:"moving_to"`
+	// MovingPowerByModeKW is what the devices in transition draw, by the
+	// mode they are heading to, each at the larger of its two modes'
+	// catalog power.
+	MovingPowerByModeKW map[string]float64 `json:"moving_power_by_mode_kw"`
+	Failed              int                `json:"failed"`
 	// Unusable are devices the controller does not count on until they
 	// recover, by reason.
 	Unusable UnusableView `json:"unusable"`
@@ -98,9 +109,12 @@ type FleetView struct {
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorOp ("state" or "apply") and LastErrorClass ("retriable" or
 	// "permanent") describe LastError.
-	LastErrorOp    string        `json:"last_error_op,omitempty"`
-	LastErrorClass string        `json:"last_error_class,omitempty"`
-	LastDecision   *DecisionView `json:"last_decision,omitempty"`
+	LastErrorOp    string `json:"last_error_op,omitempty"`
+	LastErrorClass string `json:"last_error_class,omitempty"`
+	// LastDecision is the last decision that commanded this fleet (sent
+	// or held), with this fleet's commands only; nil when none since the
+	// start.
+	LastDecision *DecisionView `json:"last_decision,omitempty"`
 }
 
 // MaxProblemDevices bounds the problem devices listed per fleet in the
@@ -235,6 +249,9 @@ type Backend interface {
 	// SetOverride validates and applies an override (journalled before it
 	// takes effect). A *RequestError is a client mistake (HTTP 400).
 	SetOverride(ctx context.Context, req OverrideRequest) (OverrideView, error)
+	// History is the recent past of price, power and decisions, without
+	// I/O.
+	History() HistoryView
 	// ClearOverrides removes the overrides of a fleet, or of the site cap
 	// when fleet is "site-cap", or all when fleet is empty; it returns how
 	// many were removed (journalled).
@@ -245,3 +262,55 @@ type Backend interface {
 type RequestError struct{ Msg string }
 
 func (e *RequestError) Error() string { return e.Msg }
+
+// HistoryView is the recent past for the status page's charts (GET
+// /api/v1/history): the price and each fleet's power over the last
+// HistorySpan, as columns of equal length (one entry per point, oldest
+// first), and the decisions that commanded something. A point averages the
+// ticks of at most StepSeconds; the resolution coarsens as the history
+// fills, so memory stays bounded whatever the tick rate. The history is
+// kept in memory: a restart starts it afresh.
+type HistoryView struct {
+	Site string    `json:"site"`
+	Time time.Time `json:"time"` // now, on the daemon's clock
+	// From is the oldest time shown (Time less the span); the points may
+	// start later.
+	From        time.Time `json:"from"`
+	StepSeconds float64   `json:"step_seconds"`
+	// TZOffsetSeconds is the UTC offset of Time's zone, for labels.
+	TZOffsetSeconds int `json:"tz_offset_seconds"`
+	// T is each point's start, in Unix seconds.
+	T []float64 `json:"t"`
+	// PriceUSDPerMWh is the mean price the controller used (received or
+	// fallback) in each point, and PriceMin/PriceMax its extremes; null
+	// where there was none.
+	PriceUSDPerMWh    []*float64 `json:"price_usd_mwh"`
+	PriceMinUSDPerMWh []*float64 `json:"price_min_usd_mwh"`
+	PriceMaxUSDPerMWh []*float64 `json:"price_max_usd_mwh"`
+	// SiteCapKW is the mean cap in force.
+	SiteCapKW []float64         `json:"site_cap_kw"`
+	Fleets    []HistoryFleet    `json:"fleets"`
+	Decisions []HistoryDecision `json:"decisions"` // oldest first
+}
+
+// HistorySpan is how far back HistoryView reaches.
+const HistorySpan = 24 * time.Hour
+
+// HistoryFleet is one fleet's mean power per point: RunningKW is what its
+// devices draw except those waking (in transition to a working mode), which
+// are in WakingKW; the two add up to the fleet's power.
+type HistoryFleet struct {
+	Name      string    `json:"name"`
+	RunningKW []float64 `json:"running_kw"`
+	WakingKW  []float64 `json:"waking_kw"`
+}
+
+// HistoryDecision is one decision that commanded devices (or had commands
+// held back), for the chart markers.
+type HistoryDecision struct {
+	Time   time.Time `json:"time"`
+	Rules  []string  `json:"rules"`
+	Reason string    `json:"reason"`
+	// Summary lists the commands: "asics off→mining ×250; gpus …".
+	Summary string `json:"summary"`
+}

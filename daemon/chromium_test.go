@@ -1,0 +1,136 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/daemon/web"
+)
+
+// TestStatusPageChartsInChromium runs a real daemon (embedded broker),
+// publishes cheap power, a spike and cheap power again, and loads the status
+// page in headless chromium: the charts must be drawn from the daemon's
+// history, with the decisions marked, and the page must raise no error (its
+// own error catcher and the browser console both stay silent). Skipped
+// without chromium unless SWITCHD_REQUIRE_CHROMIUM is set, as CI does.
+func TestStatusPageChartsInChromium(t *testing.T) {
+	bin := chromiumPath()
+	if bin == "" {
+		if os.Getenv("SWITCHD_REQUIRE_CHROMIUM") != "" {
+			t.Fatal("SWITCHD_REQUIRE_CHROMIUM is set but chromium is not installed")
+		}
+		t.Skip("chromium not installed (set SWITCHD_REQUIRE_CHROMIUM to make this a failure)")
+	}
+	_, base, _, p := startEmbedded(t)
+	pub := pubWith(p)
+	// The history keeps at most a point a second: each phase lasts longer.
+	sendPrice(t, base, pub, 30)
+	waitMining(t, base, 100)
+	time.Sleep(1100 * time.Millisecond)
+	sendPrice(t, base, pub, 2500)
+	waitMining(t, base, 0)
+	time.Sleep(1100 * time.Millisecond)
+	sendPrice(t, base, pub, 25)
+	waitMining(t, base, 100)
+	time.Sleep(1100 * time.Millisecond)
+
+	// The history the page draws from has the spike and the decisions.
+	var h web.HistoryView
+	getJSON(t, base+"/api/v1/history", &h)
+	require.GreaterOrEqual(t, len(h.T), 3)
+	maxPrice := 0.0
+	for _, v := range h.PriceUSDPerMWh {
+		if v != nil {
+			maxPrice = max(maxPrice, *v)
+		}
+	}
+	require.InDelta(t, 2500, maxPrice, 1e-9)
+	require.GreaterOrEqual(t, len(h.Decisions), 2, "start, curtail (and restart)")
+	require.Len(t, h.Fleets, 2)
+	require.Equal(t, "asics", h.Fleets[0].Name)
+	require.Len(t, h.Fleets[0].RunningKW, len(h.T))
+
+	dir := t.TempDir()
+	dom, logs := runChromium(t, bin, dir, "--dump-dom", base+"/")
+	charts := regexp.MustCompile(`<div id="charts"[^>]*>`).FindString(dom)
+	require.NotEmpty(t, charts, "no chart container in the DOM; browser log:\n%s", logs)
+	require.Contains(t, charts, `data-rendered="ok"`, "charts not drawn; browser log:\n%s\nDOM errors: %s", logs, chartErrors(dom))
+	require.Empty(t, chartErrors(dom), "the page caught an error")
+	checkConsole(t, logs)
+
+	attr := func(name string) int {
+		m := regexp.MustCompile(name + `="(\d+)"`).FindStringSubmatch(charts)
+		require.NotNil(t, m, "no %s on the chart container", name)
+		n, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		return n
+	}
+	require.GreaterOrEqual(t, attr("data-points"), 3)
+	require.GreaterOrEqual(t, attr("data-decisions"), 2)
+	require.GreaterOrEqual(t, attr("data-series"), 1+4, "the price line and running/waking of two fleets")
+
+	// The price line has a point per history point, drawn in the SVG.
+	price := regexp.MustCompile(`(?s)<svg id="chart-price".*?</svg>`).FindString(dom)
+	require.NotEmpty(t, price)
+	line := regexp.MustCompile(`<polyline class="series" points="([^"]+)"`).FindStringSubmatch(price)
+	require.NotNil(t, line, "no price line")
+	require.GreaterOrEqual(t, len(strings.Fields(line[1])), 3)
+	require.GreaterOrEqual(t, strings.Count(price, `<g class="decision"`), 2, "decisions marked on the price chart")
+	power := regexp.MustCompile(`(?s)<svg id="chart-power".*?</svg>`).FindString(dom)
+	require.Equal(t, 4, strings.Count(power, `<polygon class="series"`), "running and waking of each fleet")
+	require.Contains(t, power, `data-layer="asics running"`)
+	require.Contains(t, power, `data-layer="gpus waking"`)
+}
+
+// chartErrors is what the page's error catcher wrote, if anything.
+func chartErrors(dom string) string {
+	m := regexp.MustCompile(`(?s)<pre id="chart-errors"[^>]*>(.*?)</pre>`).FindStringSubmatch(dom)
+	if m == nil {
+		return "(no #chart-errors element)"
+	}
+	return strings.TrimSpace(m[1])
+}
+
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// runChromium runs headless chromium and returns its stdout and log. The
+// deadline only keeps a wedged browser from hanging the test run.
+func runChromium(t *testing.T, bin, dir string, args ...string) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+		"--enable-logging=stderr", "--v=0", "--user-data-dir=" + filepath.Join(dir, "profile"), "--no-first-run"}
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
+	return stdout.String(), stderr.String()
+}
+
+// checkConsole fails on any message the page wrote to the console (it
+// writes none), uncaught errors and refused content (a CSP violation).
+func checkConsole(t *testing.T, logs string) {
+	t.Helper()
+	for l := range strings.Lines(logs) {
+		if strings.Contains(l, "CONSOLE") || strings.Contains(l, "Uncaught") || strings.Contains(l, "Refused to") {
+			t.Errorf("browser console: %s", strings.TrimSpace(l))
+		}
+	}
+}
