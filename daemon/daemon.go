@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,12 @@ type Options struct {
 	// devices commanded (the drivers have accepted the commands); for
 	// latency benchmarks.
 	Ticked func(devicesCommanded int)
+	// CrashAt, for crash tests only, kills the process with SIGKILL at one
+	// point of the first tick that commands devices: "decided" (decision
+	// journalled, nothing sent), "sent" (a fleet's driver accepted its
+	// commands, the ack not yet journalled) or "acked" (ack journalled).
+	// `switchd run` takes it from SWITCHD_TEST_CRASH_AT.
+	CrashAt string
 }
 
 // Validate checks the options.
@@ -61,6 +68,11 @@ func (o *Options) Validate() error {
 	}
 	if o.Logger == nil {
 		return errors.New("no logger")
+	}
+	switch o.CrashAt {
+	case "", "decided", "sent", "acked":
+	default:
+		return fmt.Errorf("crash point %q: want decided, sent or acked", o.CrashAt)
 	}
 	return nil
 }
@@ -130,13 +142,15 @@ type daemon struct {
 	plan        web.PlanView
 	decisions   []web.DecisionView // newest first, bounded
 	ticked      bool               // the controller has run at least once
-	lastPublish time.Time          // of the retained state topics
+	lastPublish time.Time          // of the retained state topics' heartbeat
+	published   map[string]string  // state topic → content last sent (without its time)
 	health      []fleetHealth      // per fleet, as of the last refresh
 	heldLog     time.Time          // last log line about commands held back
 
 	wake    chan struct{}       // a tick is wanted now (override, reload)
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
 	cadence cadenceWatch        // the loop's: warns of feeds slower than max_age
+	logs    logState            // the loop's: what the log last said
 }
 
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
@@ -146,7 +160,7 @@ func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
 	}
 	pol, err := policies.ParsePolicy(site.Daemon.PolicyPath, data, site)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("load policy: %w", err) // as policies.LoadPolicy says it
 	}
 	return pol, sha256hex(data), nil
 }
@@ -168,6 +182,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 			}
 		}()
 		log.Info("journal opened", zap.String("path", p), zap.Int("entries", rec.Entries), zap.Int64("torn_bytes", rec.TornBytes))
+
 	} else {
 		log.Warn("no journal configured: decisions are not recorded and a restart starts from the drivers' state")
 	}
@@ -186,6 +201,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	if err != nil {
 		return err
 	}
+	d.resume(rec.LastDecision)
 	if err := d.appendJournal(journal.Entry{Time: d.clock.Now(), Kind: "start", Reason: "switchd " + d.o.Version}); err != nil {
 		return err
 	}
@@ -440,14 +456,12 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 	d.ticked = true
 	d.expireOverrides(now, given)
 	changed, held, commanded := false, 0, 0
+	// Driver errors only: the controller reports journal failures through
+	// RecordErr, and the wrapper has counted these.
+	d.logDriverErrors(now, d.ctl.Reports())
+	d.logEvaluation()
 	for i, r := range d.ctl.Reports() {
 		in := d.drivers[i]
-		if r.Err != nil {
-			// Driver errors only: the controller reports journal failures
-			// through RecordErr, and the wrapper has counted these.
-			d.log.Warn("driver error", zap.String("fleet", in.fleet), zap.String("driver", in.driver),
-				zap.String("op", r.Op), zap.String("class", errClass(r.Err)), zap.Error(r.Err))
-		}
 		if in.stateOK {
 			d.metrics.Drifted(in.fleet, d.ctl.Observed(i).Drifted)
 		}
@@ -470,9 +484,10 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 	}
 	if changed || held > 0 {
 		d.noteDecision(now)
+		d.logDecision()
 	}
 	d.refreshViews(now, "")
-	d.publishState(changed)
+	d.publishState()
 	next := time.Minute
 	if w := d.ctl.NextWake(); !w.IsZero() {
 		next = max(w.Sub(d.clock.Now()), time.Millisecond)
@@ -480,49 +495,71 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 	return next
 }
 
+// resume gives the controller the inputs the journal's last decision was
+// made on, with their sample times, where they are still within their
+// max_age: the restarted daemon then decides on what the running one
+// decided on (a value is never made to look fresher than it is), and not on
+// a fallback in the seconds before the feed's next sample arrives.
+func (d *daemon) resume(last journal.Entry) {
+	now := d.clock.Now()
+	var resumed []zap.Field
+	for name, in := range last.Inputs {
+		s, err := switchd.ParseSignal(name)
+		if err != nil || in.Time.After(now) || now.Sub(in.Time) >= d.site.MaxAge[s] {
+			continue
+		}
+		d.ctl.Observe(switchd.Sample{Signal: s, Value: in.Value, Time: in.Time})
+		resumed = append(resumed, zap.Float64(name, in.Value), zap.Duration(name+"_age", now.Sub(in.Time).Round(time.Second)))
+	}
+	if len(resumed) > 0 {
+		d.log.Info("inputs resumed from the journal's last decision", resumed...)
+	}
+}
+
 // startupHold keeps the controller from acting right after a start until the
 // signals it depends on (those with a fail-safe) have arrived, or until the
 // longest of their max ages has passed: a restart must not flip every
 // device to off just because no price has arrived yet in the first second.
+// Inputs the last decision had are resumed from the journal (resume), so
+// this waits only for those it has no value of that is still valid.
 func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	if d.ticked {
 		return 0, ""
 	}
 	pol := d.ctl.Policy()
 	snap := d.ctl.Snapshot()
-	var grace time.Duration
-	missing := ""
+	var wait time.Duration
+	var missing []string
 	for _, s := range switchd.AllSignals {
 		if pol.FailSafe[s] == policies.FailSafeNone || snap.Have[s] {
 			continue
 		}
-		grace = max(grace, d.site.MaxAge[s])
-		if missing == "" {
-			missing = s.String()
+		left := d.started.Add(d.site.MaxAge[s]).Sub(now)
+		if left <= 0 {
+			continue // given up on: its fail-safe applies
 		}
+		wait = max(wait, left)
+		missing = append(missing, s.String())
 	}
-	if missing == "" {
+	if len(missing) == 0 {
 		return 0, ""
 	}
-	if left := d.started.Add(grace).Sub(now); left > 0 {
-		return min(left, time.Second), "waiting for the first " + missing + " signal"
+	return min(wait, time.Second), "waiting for the first " + strings.Join(missing, ", ") + " signal since the start (at most its max_age)"
+}
+
+// crashPoint kills the process if the crash test asked for this point.
+func (d *daemon) crashPoint(at string) {
+	if d.o.CrashAt == at {
+		d.log.Warn("crash test: killing the process", zap.String("at", at))
+		_ = d.log.Sync()
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
 	}
-	return 0, ""
 }
 
 // token returns the override bearer token from the configured file or
-// environment variable, read per request so a rotated file works.
+// environment variable, read per request so a rotated file works; a file
+// emptied or cut short since the start is an error, never "overrides off".
 func (d *daemon) token() (string, error) {
-	h := d.site.Daemon.HTTP
-	if h.TokenFile != "" {
-		b, err := os.ReadFile(h.TokenFile)
-		if err != nil {
-			return "", err
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	if h.TokenEnv != "" {
-		return os.Getenv(h.TokenEnv), nil
-	}
-	return "", nil
+	return d.site.Daemon.HTTP.Token()
 }

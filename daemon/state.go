@@ -177,7 +177,14 @@ func (d *daemon) Commands(now time.Time, dec *controller.Decision, cmds []contro
 	if d.journal == nil {
 		return nil
 	}
-	entries := []journal.Entry{{Time: now, Kind: "decision", Rules: append([]string(nil), dec.Eval.Fired...), Reason: reason(dec)}}
+	inputs := map[string]journal.Input{}
+	snap := d.ctl.Snapshot()
+	for _, s := range switchd.AllSignals {
+		if snap.Have[s] {
+			inputs[s.String()] = journal.Input{Value: snap.Value[s], Time: snap.At[s]}
+		}
+	}
+	entries := []journal.Entry{{Time: now, Kind: "decision", Rules: append([]string(nil), dec.Eval.Fired...), Inputs: inputs, Reason: reason(dec)}}
 	for _, fc := range cmds {
 		for _, c := range fc.Commands {
 			entries = append(entries, journal.Entry{Time: now, Kind: "command", Fleet: fc.Fleet, From: c.From.String(), To: c.To.String(), Count: c.Count})
@@ -194,7 +201,11 @@ func (d *daemon) Commands(now time.Time, dec *controller.Decision, cmds []contro
 		}
 		entries = append(entries, st)
 	}
-	return d.appendJournal(entries...)
+	if err := d.appendJournal(entries...); err != nil {
+		return err
+	}
+	d.crashPoint("decided")
+	return nil
 }
 
 // Applied implements controller.Recorder.
@@ -206,8 +217,11 @@ func (d *daemon) Applied(now time.Time, fleet string, cmds []switchd.Command, er
 	if err != nil {
 		e.Err = err.Error()
 	}
+	d.logApplied(fleet, cmds, err)
+	d.crashPoint("sent")
 	// A failure is logged (at most once a minute) and shown by appendJournal.
 	_ = d.appendJournal(e)
+	d.crashPoint("acked")
 }
 
 // reason is a one-line why for a decision.
@@ -358,11 +372,23 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 			v.Journal.Error, v.Journal.ErrorSince = err.Error(), &since
 		}
 	}
-	ok, _ := d.readyLocked(now)
+	ok, why := d.readyLocked(now)
 	if holdReason != "" {
 		ok = false
+		v.Waiting = append(v.Waiting, holdReason)
+	} else if !ok && why != "" {
+		v.Waiting = append(v.Waiting, why)
+	}
+	for _, f := range v.Fleets {
+		if f.Moving > 0 {
+			v.Waiting = append(v.Waiting, fmt.Sprintf("%d devices of %s to finish their transition", f.Moving, f.Name))
+		}
+	}
+	if v.Journal != nil && v.Journal.Error != "" {
+		v.Waiting = append(v.Waiting, "the journal to accept appends (starts are held back; sheds still go out)")
 	}
 	v.Ready = ok
+	v.MQTT = d.mqttView()
 	d.view = v
 
 	p := web.PlanView{Time: now, Values: map[string]float64{}, Constraints: map[string]web.FleetLimitView{}, Plan: map[string]map[string]int{}}
@@ -491,9 +517,11 @@ func fleetView(f *config.Fleet, obs *switchd.FleetState, drv switchd.Driver, dev
 	return fv
 }
 
-// publishState sends the retained state topics: on every change, and at
-// least once a minute otherwise.
-func (d *daemon) publishState(changed bool) {
+// publishState sends the retained state topics whenever what they say has
+// changed (a command, a device landing in its mode, a stale input, a new
+// price), and at least once a minute otherwise. The time field alone does
+// not count as a change.
+func (d *daemon) publishState() {
 	if d.source == nil || !d.source.Connected() {
 		return
 	}
@@ -509,7 +537,7 @@ func (d *daemon) publishState(changed bool) {
 		Last      *web.DecisionView  `json:"last_decision,omitempty"`
 		Values    map[string]float64 `json:"values"`
 		Journal   *web.JournalView   `json:"journal,omitempty"`
-	}{Journal: d.view.Journal, Site: d.view.Site, Time: d.view.Time, PowerKW: d.view.PowerKW, SiteCapKW: d.view.SiteCapKW,
+	}{Journal: d.view.Journal, Site: d.view.Site, PowerKW: d.view.PowerKW, SiteCapKW: d.view.SiteCapKW,
 		FailSafe: d.view.FailSafe, Ready: d.view.Ready, Fleets: map[string]any{}, Values: d.plan.Values}
 	if len(d.decisions) > 0 {
 		site.Last = &d.decisions[0]
@@ -517,22 +545,48 @@ func (d *daemon) publishState(changed bool) {
 	for _, f := range d.view.Fleets {
 		site.Fleets[f.Name] = map[string]any{"modes": f.Modes, "moving": f.Moving, "power_kw": f.PowerKW, "unusable": f.Unusable.Total}
 	}
-	if !changed && time.Since(d.lastPublish) < time.Minute {
-		return
+	now := time.Now()
+	heartbeat := now.Sub(d.lastPublish) >= time.Minute
+	if heartbeat {
+		d.lastPublish = now
 	}
-	d.lastPublish = time.Now()
-	if b, err := json.Marshal(site); err == nil {
+	if d.published == nil {
+		d.published = map[string]string{}
+	}
+	// send publishes a payload whose content (compared without its time)
+	// differs from the last one sent on the topic, or on the heartbeat.
+	send := func(topic string, content []byte, payload func() ([]byte, error)) {
+		if !heartbeat && d.published[topic] == string(content) {
+			return
+		}
+		b, err := payload()
+		if err != nil {
+			return
+		}
 		if err := d.source.Publish(topic, b, true); err != nil {
 			d.log.Warn("publish state", zap.String("topic", topic), zap.Error(err))
+			return
 		}
+		d.published[topic] = string(content)
+	}
+	if content, err := json.Marshal(site); err == nil {
+		site.Time = d.view.Time
+		send(topic, content, func() ([]byte, error) { return json.Marshal(site) })
 	}
 	for _, f := range d.view.Fleets {
-		if b, err := json.Marshal(f); err == nil {
-			if err := d.source.Publish(topic+"/fleets/"+f.Name, b, true); err != nil {
-				d.log.Warn("publish state", zap.String("topic", topic), zap.Error(err))
-			}
+		if content, err := json.Marshal(f); err == nil {
+			send(topic+"/fleets/"+f.Name, content, func() ([]byte, error) { return content, nil })
 		}
 	}
+}
+
+// mqttView is the broker connection as of now, or nil without a broker.
+func (d *daemon) mqttView() *web.MQTTView {
+	if d.source == nil {
+		return nil
+	}
+	st := d.source.Status()
+	return &web.MQTTView{Broker: st.Broker, Connected: st.Connected, Since: st.Since, Attempts: st.Attempts, LastError: st.LastError}
 }
 
 // State implements web.Backend.
@@ -549,6 +603,7 @@ func (d *daemon) State() web.StateView {
 		}
 	}
 	v.Time = now
+	v.MQTT = d.mqttView()
 	return v
 }
 
@@ -672,6 +727,10 @@ func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.
 		o.Fleet, o.HasMode, o.Mode = req.Fleet, true, m
 	}
 	d.mu.Lock()
+	if err := controller.CheckOverride(d.site, &o, d.overrides, now); err != nil {
+		d.mu.Unlock()
+		return web.OverrideView{}, &web.RequestError{Msg: err.Error()}
+	}
 	d.nextID++
 	o.ID = fmt.Sprintf("ov-%d-%d", now.Unix(), d.nextID)
 	view := overrideView(&o)

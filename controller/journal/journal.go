@@ -78,16 +78,21 @@ const MaxLineBytes = 1 << 20
 // Entry is one journal line. Seq, Prev and Hash are assigned by Append; the
 // caller fills the rest.
 type Entry struct {
-	Seq    uint64    `json:"seq"`  // 1, 2, 3, ... assigned by Append
-	Time   time.Time `json:"time"` // controller time of the event, given by the caller
-	Kind   string    `json:"kind"` // one of the Kind constants
-	Fleet  string    `json:"fleet,omitempty"`
-	From   string    `json:"from,omitempty"` // command: mode names
-	To     string    `json:"to,omitempty"`
-	Count  int       `json:"count,omitempty"`
-	Rules  []string  `json:"rules,omitempty"` // decision: rules fired
-	Reason string    `json:"reason,omitempty"`
-	Err    string    `json:"err,omitempty"` // ack: driver error, empty = accepted
+	Seq   uint64    `json:"seq"`  // 1, 2, 3, ... assigned by Append
+	Time  time.Time `json:"time"` // controller time of the event, given by the caller
+	Kind  string    `json:"kind"` // one of the Kind constants
+	Fleet string    `json:"fleet,omitempty"`
+	From  string    `json:"from,omitempty"` // command: mode names
+	To    string    `json:"to,omitempty"`
+	Count int       `json:"count,omitempty"`
+	Rules []string  `json:"rules,omitempty"` // decision: rules fired
+	// Inputs are, for a decision, the received signal values it decided
+	// on (not fallbacks), by signal name, each with its sample time: a
+	// restarted daemon resumes with those still within their max_age, as
+	// old as they are, so it decides as the running one would have.
+	Inputs map[string]Input `json:"inputs,omitempty"`
+	Reason string           `json:"reason,omitempty"`
+	Err    string           `json:"err,omitempty"` // ack: driver error, empty = accepted
 	// Counts and KW are, for a state entry, the fleet's devices and kW per
 	// mode name as commanded (the target once transitions land).
 	Counts map[string]int     `json:"counts,omitempty"`
@@ -99,6 +104,12 @@ type Entry struct {
 	Hash     string          `json:"hash"` // see the package comment; must stay the last field
 }
 
+// Input is one received signal value and when it was sampled.
+type Input struct {
+	Value float64   `json:"v"`
+	Time  time.Time `json:"ts"`
+}
+
 // Recovery is what Open read back from an existing journal.
 type Recovery struct {
 	Entries   int              // valid entries read
@@ -107,6 +118,8 @@ type Recovery struct {
 	LastHash  string           // "" for an empty journal
 	LastState map[string]Entry // per fleet: the last state entry, to resume from
 	LastTime  time.Time        // time of the last entry
+	// LastDecision is the last decision entry (Kind "" when none).
+	LastDecision Entry
 }
 
 // Errors returned by Open, Append, Verify and Export, checked with errors.Is.
@@ -202,8 +215,11 @@ func recoverFile(f *os.File, path string, log *zap.Logger) (Recovery, error) {
 		}
 		rec.Entries++
 		rec.LastTime = e.Time
-		if e.Kind == KindState {
+		switch e.Kind {
+		case KindState:
 			rec.LastState[e.Fleet] = e
+		case KindDecision:
+			rec.LastDecision = e
 		}
 	}
 	rec.LastSeq, rec.LastHash = sc.seq, sc.hash

@@ -2,9 +2,11 @@ package mqttio
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,6 +70,7 @@ type Source struct {
 	client mqtt.Client
 
 	connected atomic.Bool
+	health    health
 	startOnce sync.Once
 	closeOnce sync.Once
 	connectTk mqtt.Token // set by Start, read by Close after startOnce
@@ -137,6 +140,14 @@ func NewSource(o SourceOptions) (*Source, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("mqtt source: %w", err)
 	}
+	if u, err := brokerURL(o.MQTT); err == nil {
+		s.health.broker = u
+	}
+	s.health.since, s.health.nextLog = time.Now(), unreachableFirst
+	co.SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
+		s.health.attempt()
+		return tc
+	})
 	co.SetOnConnectHandler(s.onConnect)
 	co.SetConnectionLostHandler(s.onConnectionLost)
 	// Subscriptions are exact topics, so only a broker bug or a topic that
@@ -179,6 +190,7 @@ func (s *Source) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		if !closed {
 			s.connectTk = s.client.Connect()
+			go s.watch()
 		}
 	})
 	if !started {
@@ -211,7 +223,12 @@ func (s *Source) onConnect(c mqtt.Client) {
 		return
 	}
 	s.connected.Store(true)
-	s.log.Info("mqtt connected", zap.Int("topics", len(s.subs)))
+	down, tries, wasLogged := s.health.connected(time.Now())
+	fields := []zap.Field{zap.String("broker", s.health.broker.Redacted()), zap.Int("subscribed", len(s.subs))}
+	if wasLogged {
+		fields = append(fields, zap.Duration("was_down_for", down.Round(time.Second)), zap.Int("attempts", tries))
+	}
+	s.log.Info("mqtt connected", fields...)
 	if s.opts.OnConnection != nil {
 		s.opts.OnConnection(true)
 	}
@@ -286,7 +303,8 @@ func (s *Source) onConnectionLost(_ mqtt.Client, err error) {
 	if s.closed {
 		return
 	}
-	s.log.Warn("mqtt connection lost", zap.Error(err))
+	s.health.lost(time.Now(), err)
+	s.log.Warn("mqtt connection lost: reconnecting, and resubscribing on reconnect", zap.Error(err))
 	if was && s.opts.OnConnection != nil {
 		s.opts.OnConnection(false)
 	}

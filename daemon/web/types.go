@@ -36,6 +36,21 @@ type StateView struct {
 	// reading the state topic) anchors the hash chain, so a rewritten
 	// journal tail would not verify against it.
 	Journal *JournalView `json:"journal,omitempty"`
+	// MQTT is the signal broker connection; nil when none is configured.
+	MQTT *MQTTView `json:"mqtt,omitempty"`
+	// Waiting says what the controller waits for before it can act as the
+	// policy wants (the first signals after a start, devices landing, the
+	// journal); empty when nothing.
+	Waiting []string `json:"waiting"`
+}
+
+// MQTTView is the broker connection.
+type MQTTView struct {
+	Broker    string    `json:"broker"`
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // JournalView is the journal's head, and its trouble if appends fail.
