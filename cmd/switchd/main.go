@@ -1,6 +1,7 @@
 // Command switchd is the site daemon's command line: flags, OS signals and
 // wiring, nothing else. Subcommands: run, sim, replay, journal, validate,
-// probe, gen-trace, version.
+// probe, fakes, gen-trace, schema, completion, version (the table in
+// commands).
 package main
 
 import (
@@ -29,57 +30,108 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: switchd <command> [flags]
+// command is one subcommand of switchd.
+type command struct {
+	name     string
+	synopsis string   // the usage line after "switchd "
+	summary  string   // one line in the command list
+	args     []string // the words it takes first (journal verify|export), for completion
+	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
 
-commands:
-  run        run the site daemon (MQTT signals, HTTP API, journal)
-  sim        replay grid traces through the controller on simulated devices
-  replay     publish a trace to an MQTT broker as signals (demos, tests)
-  journal    verify a journal, or export it as CSV (journal verify|export)
-  validate   check a site config (and a policy) and print every error
-  probe      read devices (one, or every device of a site) without changing them
-  fakes      serve fake devices at a site's loopback device addresses (demos, benchmarks)
-  gen-trace  write a SYNTHETIC sample trace (project-made, not market data)
-  version    print the version
+// commands is switchd's command table: dispatch, usage and shell
+// completion all read it.
+func commands() []command {
+	return []command{
+		{name: "run", synopsis: "run --config FILE [flags]", summary: "run the site daemon (MQTT signals, HTTP API, journal)",
+			run: func(ctx context.Context, args []string, _, stderr io.Writer) error { return cmdRun(ctx, args, stderr) }},
+		{name: "sim", synopsis: "sim --config FILE --policy FILE --trace FILE [flags]", summary: "replay grid traces through the controller on simulated devices",
+			run: cmdSim},
+		{name: "replay", synopsis: "replay --trace FILE --broker URL [flags]", summary: "publish a trace to an MQTT broker as signals (demos, tests)",
+			run: cmdReplay},
+		{name: "journal", synopsis: "journal verify|export FILE [flags]", summary: "verify a journal, or export it as CSV (journal verify|export)",
+			args: []string{"verify", "export"},
+			run:  withoutContext(cmdJournal)},
+		{name: "validate", synopsis: "validate --config FILE [--policy FILE] [--trace FILE]", summary: "check a site config (and a policy) and print every error",
+			run: withoutContext(cmdValidate)},
+		{name: "probe", synopsis: "probe --driver NAME --addr HOST[:PORT] | --config FILE [flags]", summary: "read devices (one, or every device of a site) without changing them",
+			run: cmdProbe},
+		{name: "fakes", synopsis: "fakes --config FILE [--running]", summary: "serve fake devices at a site's loopback device addresses (demos, benchmarks)",
+			run: cmdFakes},
+		{name: "gen-trace", synopsis: "gen-trace [flags]", summary: "write a SYNTHETIC sample trace (project-made, not market data)",
+			run: withoutContext(cmdGenTrace)},
+		{name: "schema", synopsis: "schema site|policy", summary: "print the JSON Schema of site or policy files (editor completion)",
+			args: []string{"site", "policy"},
+			run:  withoutContext(cmdSchema)},
+		{name: "completion", synopsis: "completion bash|zsh|fish", summary: "print a shell completion script",
+			args: []string{"bash", "zsh", "fish"},
+			run:  withoutContext(cmdCompletion)},
+		{name: "version", synopsis: "version", summary: "print the version",
+			run: withoutContext(cmdVersion)},
+	}
+}
 
-Run 'switchd <command> -h' for a command's flags.
-`
+// withoutContext adapts a command that needs no context.
+func withoutContext(f func(args []string, stdout, stderr io.Writer) error) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error { return f(args, stdout, stderr) }
+}
+
+// findCommand returns the command called name.
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage is the command list.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: switchd <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun 'switchd <command> -h' for a command's flags.\n")
+	return b.String()
+}
 
 // run selects the subcommand and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cmd, args := args[0], args[1:]
-	var err error
-	switch cmd {
-	case "run":
-		err = cmdRun(ctx, args, stderr)
-	case "replay":
-		err = cmdReplay(ctx, args, stdout, stderr)
-	case "journal":
-		err = cmdJournal(args, stdout, stderr)
-	case "sim":
-		err = cmdSim(ctx, args, stdout, stderr)
-	case "validate":
-		err = cmdValidate(args, stdout, stderr)
-	case "probe":
-		err = cmdProbe(ctx, args, stdout, stderr)
-	case "fakes":
-		err = cmdFakes(ctx, args, stdout, stderr)
-	case "gen-trace":
-		err = cmdGenTrace(args, stdout, stderr)
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, versionLine())
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "switchd: unknown command %q\n\n%s", cmd, usage)
+	name, args := args[0], args[1:]
+	switch name {
+	case "--version", "-version":
+		name = "version"
+	case "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage())
+		return 0
+	case "help":
+		// switchd help CMD is switchd CMD -h.
+		if len(args) == 0 {
+			fmt.Fprint(stdout, usage())
+			return 0
+		}
+		name, args = args[0], []string{"-h"}
+	}
+	c, ok := findCommand(name)
+	if !ok {
+		fmt.Fprintf(stderr, "switchd: unknown command %q\n\n%s", name, usage())
 		return 2
 	}
+	// Asked for, help is the output: it goes to stdout (the flag package
+	// writes usage to the FlagSet's output, the command's stderr).
+	errOut := stderr
+	if wantsHelp(args) {
+		errOut = stdout
+	}
+	err := c.run(ctx, args, stdout, errOut)
 	var ue usageError
 	var ce configErrors
 	var pf probeFailed
@@ -87,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &pf):
-		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, pf.error)
+		fmt.Fprintf(stderr, "switchd %s: %v\n", name, pf.error)
 		return 1
 	case errors.Is(err, flag.ErrHelp):
 		return 0
@@ -96,12 +148,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, ce.error)
 		return 1
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "switchd %s: %v\n", name, err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "switchd %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "switchd %s: %v\n", name, err)
 		return 1
 	}
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// wantsHelp reports whether a command line asks for help before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // configErrors are configuration problems, printed one per line as they are.
@@ -116,9 +184,38 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// newFlags returns the FlagSet of command name ("sim", "journal export"),
+// whose -h prints the command's synopsis, summary and flags. Given a
+// *flagSink as stderr (by completion, which runs a command with -h only to
+// learn its flags), it hands the FlagSet over.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("switchd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	synopsis, summary := name+" [flags]", ""
+	if c, ok := findCommand(name); ok {
+		synopsis, summary = c.synopsis, c.summary
+	}
+	for _, j := range journalCommands {
+		if name == "journal "+j.name {
+			synopsis, summary = j.synopsis, j.summary
+		}
+	}
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: switchd %s\n", synopsis)
+		if summary != "" {
+			fmt.Fprintf(w, "\n%s\n", strings.ToUpper(summary[:1])+summary[1:]+".")
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(w, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	if sink, ok := stderr.(*flagSink); ok {
+		sink.sets = append(sink.sets, fs)
+	}
 	return fs
 }
 
@@ -199,7 +296,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 
 func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gen-trace", stderr)
-	start := fs.String("start", "2024-01-01T00:00:00-06:00", "first interval start (RFC3339)")
+	start := fs.String("start", "2024-01-01T00:00:00-06:00", "first interval start "+timeFlagHelp)
 	step := fs.Duration("step", 15*time.Minute, "interval length")
 	n := fs.Int("n", 96*31, "number of intervals")
 	seed := fs.Int64("seed", 1, "random seed")
@@ -207,9 +304,12 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	t0, err := time.Parse(time.RFC3339, *start)
+	t0, err := parseTimeFlag("start", *start)
 	if err != nil {
-		return usageError{fmt.Errorf("--start: %w", err)}
+		return err
+	}
+	if t0.IsZero() {
+		return usageError{errors.New("--start is required")}
 	}
 	if *step <= 0 || *n <= 0 {
 		return usageError{errors.New("--step and --n must be positive")}
@@ -229,6 +329,18 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	if f, ok := w.(*os.File); ok && f != os.Stdout {
 		return f.Close()
 	}
+	return nil
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("version", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	fmt.Fprintln(stdout, versionLine())
 	return nil
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/switchd/switchd"
 	siteconfig "github.com/switchd/switchd/config"
-	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/controller/mqttio"
 	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/drivers/fakes"
@@ -143,67 +142,6 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	n, err := mqttio.Replay(ctx, pub, src, *prefix, sp, *restamp)
 	fmt.Fprintf(stdout, "published %d rows to %s/<signal>\n", n, *prefix)
 	return err
-}
-
-func cmdJournal(args []string, stdout, stderr io.Writer) error {
-	const journalUsage = `usage:
-  switchd journal verify FILE    check the hash chain; name the first broken entry
-  switchd journal export FILE [--from T] [--to T]
-                                 write time,fleet,mode,kw CSV (T: RFC3339)
-`
-	if len(args) == 0 {
-		return usageError{errors.New("want journal verify FILE or journal export FILE [--from T] [--to T]")}
-	}
-	if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
-		fmt.Fprint(stdout, journalUsage)
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fs := newFlags("journal "+sub, stderr)
-	from := fs.String("from", "", "export entries at or after this RFC3339 time")
-	to := fs.String("to", "", "export entries before this RFC3339 time")
-	// Accept the file before or after the flags.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if file == "" && fs.NArg() > 0 {
-		file = fs.Arg(0)
-	}
-	if file == "" {
-		return usageError{errors.New("journal FILE is required")}
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	switch sub {
-	case "verify":
-		n, err := journal.Verify(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w (%d good entries before it)", file, err, n)
-		}
-		fmt.Fprintf(stdout, "%s: %d entries, chain intact\n", file, n)
-		return nil
-	case "export":
-		var t0, t1 time.Time
-		if *from != "" {
-			if t0, err = time.Parse(time.RFC3339, *from); err != nil {
-				return usageError{fmt.Errorf("--from: %w", err)}
-			}
-		}
-		if *to != "" {
-			if t1, err = time.Parse(time.RFC3339, *to); err != nil {
-				return usageError{fmt.Errorf("--to: %w", err)}
-			}
-		}
-		return journal.Export(f, t0, t1, stdout)
-	}
-	return usageError{fmt.Errorf("unknown journal command %q (want verify or export)", sub)}
 }
 
 // startFakes starts the fake devices of a demo site (demo.fake_devices):
