@@ -77,8 +77,9 @@ func completionModel() ([]complCmd, error) {
 // flagValues are the values of flags whose help cannot list them in a form
 // worth parsing; a test checks each against the flag's help text.
 var flagValues = map[string][]string{
-	"format":    {"text", "json"},
-	"log-level": {"debug", "info", "warn", "error"},
+	"format":     {"text", "json"},
+	"log-level":  {"debug", "info", "warn", "error"},
+	"log-format": {"console", "json"},
 }
 
 func newComplFlag(f *flag.Flag) complFlag {

@@ -190,11 +190,15 @@ func completionScript(t *testing.T, shell string) string {
 	return p
 }
 
-// shell returns the path of a shell, or skips the test without it.
+// shell returns the path of a shell, or skips the test without it (fails
+// under SWITCHD_REQUIRE_SHELLS, which CI sets).
 func shell(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
+		if os.Getenv("SWITCHD_REQUIRE_SHELLS") != "" {
+			t.Fatalf("%s is not installed and SWITCHD_REQUIRE_SHELLS is set", name)
+		}
 		t.Skipf("%s is not installed: its completion script's syntax is not checked", name)
 	}
 	return p

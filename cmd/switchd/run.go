@@ -23,37 +23,42 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// newLogger logs JSON when stderr is not a terminal (systemd, files) and
-// human-readable console lines otherwise.
-func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
+// newLogger logs human-readable console lines (format "console") or one
+// JSON object per line (format "json", for log shippers).
+func newLogger(level, format string, stderr io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
 	}
-	jcfg := zap.NewProductionEncoderConfig()
-	jcfg.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc := zapcore.NewJSONEncoder(jcfg)
-	if f, ok := stderr.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			cfg := zap.NewDevelopmentEncoderConfig()
-			cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
-			enc = zapcore.NewConsoleEncoder(cfg)
-		}
+	var enc zapcore.Encoder
+	switch format {
+	case "console":
+		cfg := zap.NewDevelopmentEncoderConfig()
+		cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+		cfg.EncodeCaller = nil
+		enc = zapcore.NewConsoleEncoder(cfg)
+	case "json":
+		cfg := zap.NewProductionEncoderConfig()
+		cfg.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(cfg)
+	default:
+		return nil, usageError{fmt.Errorf("--log-format: want console or json (got %q)", format)}
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), lvl)), nil
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
-	config := fs.String("config", "", "site config `FILE` (required)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cfgPath := fs.String("config", "", "site config `FILE` (required)")
+	level := fs.String("log-level", "info", "log level: debug (every evaluation), info (every decision, command, rule and input change), warn, error")
+	format := fs.String("log-format", "console", "log format: console (one readable line per event) or json (one object per line)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *config == "" {
+	if *cfgPath == "" {
 		return usageError{errors.New("--config is required")}
 	}
-	log, err := newLogger(*level, stderr)
+	log, err := newLogger(*level, *format, stderr)
 	if err != nil {
 		return err
 	}
@@ -78,7 +83,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	// A demo site with fake devices: start a fake, speaking the driver's
 	// real protocol, at every (loopback) device address first.
-	if site, lerr := siteconfig.LoadSite(*config); lerr == nil && site.Daemon.Demo != nil && site.Daemon.Demo.FakeDevices {
+	if site, lerr := siteconfig.LoadSite(*cfgPath); lerr == nil && site.Daemon.Demo != nil && site.Daemon.Demo.FakeDevices {
 		set, err := startFakes(site)
 		if err != nil {
 			return err
@@ -86,7 +91,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		defer set.Close()
 		log.Info("fake devices listening on loopback", zap.Int("devices", set.Len()))
 	}
-	err = daemon.Run(ctx, daemon.Options{ConfigPath: *config, Logger: log, Version: version, Reload: reload})
+	err = daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, Logger: log, Version: version, Reload: reload,
+		CrashAt: os.Getenv("SWITCHD_TEST_CRASH_AT")})
 	if err != nil {
 		var ce interface{ Unwrap() []error }
 		if errors.As(err, &ce) {
