@@ -544,7 +544,7 @@ func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	if len(missing) == 0 {
 		return 0, ""
 	}
-	return min(wait, time.Second), "waiting for the first " + strings.Join(missing, ", ") + " signal since the start (at most its max_age)"
+	return min(wait, time.Second), "the first " + strings.Join(missing, ", ") + " signal since the start (at most its max_age)"
 }
 
 // crashPoint kills the process if the crash test asked for this point.

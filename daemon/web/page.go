@@ -91,8 +91,17 @@ type pageData struct {
 	Policy              pagePolicy
 	Journal             *JournalView
 	JournalErrorSince   string
+	MQTT                *pageMQTT // nil: no broker configured
+	Waiting             []string  // what the controller waits for
 	// HistoryJSON is GET /api/v1/history's answer, which ChartJS draws.
 	HistoryJSON, ChartJS template.JS
+}
+
+// pageMQTT is the broker connection line.
+type pageMQTT struct {
+	Broker, Since, LastError string
+	Connected                bool
+	Attempts                 int
 }
 
 type pageSignal struct {
@@ -191,6 +200,10 @@ func newPageData(s *StateView, ready bool, reason, version string) *pageData {
 		d.FailSafe = s.FailSafe
 	}
 	d.BarPct, d.BarClass = bar(s.PowerKW, s.SiteCapKW)
+	d.Waiting = s.Waiting
+	if m := s.MQTT; m != nil {
+		d.MQTT = &pageMQTT{Broker: m.Broker, Connected: m.Connected, Since: fmtTime(m.Since), Attempts: m.Attempts, LastError: m.LastError}
+	}
 	for _, sg := range s.Signals {
 		d.Signals = append(d.Signals, newPageSignal(&sg))
 	}
@@ -580,7 +593,10 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{if .Stale}} <span class="badge warn">stale: {{range $i, $s := .Stale}}{{if $i}}, {{end}}{{$s}}{{end}}</span>{{end}}
 {{if .Overrides}} <span class="badge warn">{{len .Overrides}} override(s) in force</span>{{end}}
 {{with .Journal}}{{if .Error}} <span class="badge bad">JOURNAL FAILING</span>{{end}}{{end}}
+{{with .MQTT}}{{if not .Connected}} <span class="badge bad">MQTT BROKER DISCONNECTED</span>{{end}}{{end}}
 </p>
+{{with .MQTT}}<p id="mqtt">MQTT broker <code>{{.Broker}}</code>: {{if .Connected}}<span class="badge good">connected</span> since {{.Since}}{{else}}<span class="badge bad">disconnected</span> since {{.Since}}, {{.Attempts}} attempt(s){{if .LastError}} · {{.LastError}}{{end}}{{end}}</p>{{end}}
+{{if .Waiting}}<p id="waiting">waiting for: {{range $i, $w := .Waiting}}{{if $i}}; {{end}}{{$w}}{{end}}</p>{{end}}
 
 <h2>Power</h2>
 {{with .Price}}<p>price <strong>{{.Value}}</strong>{{if ne .Age "—"}} · {{.Age}} old{{end}}{{if .Stale}} <span class="badge bad">STALE</span>{{end}}{{if eq .Status "fallback"}} · fallback {{.Fallback}}{{end}}</p>{{end}}

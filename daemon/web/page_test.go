@@ -244,3 +244,28 @@ func TestFormatting(t *testing.T) {
 		require.Equal(t, []string{"off", "mining", "inference", "alpha", "zeta"}, got)
 	})
 }
+
+// TestStatusPageBrokerAndWaiting: an unreachable broker and what the
+// controller waits for show on the page, not only in the log.
+func TestStatusPageBrokerAndWaiting(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	ts.backend.state.MQTT = &MQTTView{Broker: "tcp://mqtt.site.local:1883", Connected: false, Since: testNow.Add(-5 * time.Minute),
+		Attempts: 31, LastError: "dial tcp 10.0.0.9:1883: connect: connection refused"}
+	ts.backend.state.Waiting = []string{"the first price signal since the start (at most its max_age)", "40 devices of asics to finish their transition"}
+	r := do(t, "GET", ts.url+"/", "", "")
+	require.Equal(t, http.StatusOK, r.status)
+	for _, want := range []string{
+		`<span class="badge bad">MQTT BROKER DISCONNECTED</span>`,
+		"MQTT broker <code>tcp://mqtt.site.local:1883</code>: <span class=\"badge bad\">disconnected</span> since 2024-08-20 19:25:00 UTC, 31 attempt(s) · dial tcp 10.0.0.9:1883: connect: connection refused",
+		"waiting for: the first price signal since the start (at most its max_age); 40 devices of asics to finish their transition",
+	} {
+		require.Contains(t, r.body, want)
+	}
+
+	ts.backend.state.MQTT = &MQTTView{Broker: "tcp://mqtt.site.local:1883", Connected: true, Since: testNow}
+	ts.backend.state.Waiting = nil
+	r = do(t, "GET", ts.url+"/", "", "")
+	require.Contains(t, r.body, `<span class="badge good">connected</span> since`)
+	require.NotContains(t, r.body, "DISCONNECTED")
+	require.NotContains(t, r.body, `id="waiting"`)
+}
