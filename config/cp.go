@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
-	"github.com/switchd/switchd/internal/strictyaml"
 	"strings"
 	"time"
+
+	"github.com/switchd/switchd/internal/strictyaml"
 )
 
 // CoincidentPeak is a site's coincident-peak (CP) transmission charge: the

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/switchd/switchd/internal/strictyaml"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"gopkg.in/yaml.v3"
 )
 

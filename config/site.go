@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/switchd/switchd/internal/strictyaml"
 	"io"
 	"io/fs"
 	"math"
@@ -19,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"gopkg.in/yaml.v3"
 )
 
@@ -158,7 +158,46 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
 	checkFakeDevices(l, s)
+	f.boundAIDemand(l, s)
+	s.Warnings = httpWarnings(l, s)
 	return s
+}
+
+// atMostKW reports a power figure above MaxPowerKW at path.
+func atMostKW(l *strictyaml.Loader, path string, kw float64) bool {
+	if kw > MaxPowerKW {
+		l.Errorf(path, "must be at most %s kW (10 GW; got %s): a unit mistake?", strictyaml.FmtFloat(MaxPowerKW), strictyaml.FmtFloat(kw))
+		return false
+	}
+	return true
+}
+
+// boundAIDemand bounds the ai_demand signal by the devices that can serve
+// inference: a demand for more GPUs than the site has is a unit or feed
+// mistake, so its plausible maximum defaults to that count (MQTT payloads
+// above it are rejected) and a max set above it is an error.
+func (f *siteFile) boundAIDemand(l *strictyaml.Loader, s *Site) {
+	n := s.InferenceGPUs()
+	if n == 0 {
+		return // no fleet serves inference: the signal is never used
+	}
+	c := &s.Daemon.Signals[switchd.SignalAIDemand]
+	for _, e := range f.Signals {
+		if e.Key != switchd.SignalAIDemand.String() {
+			continue
+		}
+		if e.Value.Max != nil {
+			if *e.Value.Max > float64(n) {
+				l.Errorf(strictyaml.JoinPath(e.Path, "max"), "must be at most %d, the devices that can serve inference (got %s)", n, strictyaml.FmtFloat(*e.Value.Max))
+			}
+			return
+		}
+		if e.Value.Min != nil && *e.Value.Min >= float64(n) {
+			l.Errorf(strictyaml.JoinPath(e.Path, "min"), "must be less than %d, the devices that can serve inference (got %s)", n, strictyaml.FmtFloat(*e.Value.Min))
+			return
+		}
+	}
+	c.Max = float64(n)
 }
 
 // checkFakeDevices: fakes stand in for hardware on this machine only, so
@@ -204,7 +243,7 @@ func (h *siteSection) validate(l *strictyaml.Loader, s *Site) {
 	}
 	if h.PowerCapKW == nil {
 		l.Errorf("site.power_cap_kw", "required")
-	} else if l.Positive("site.power_cap_kw", *h.PowerCapKW) {
+	} else if l.Positive("site.power_cap_kw", *h.PowerCapKW) && atMostKW(l, "site.power_cap_kw", *h.PowerCapKW) {
 		s.PowerCapKW = *h.PowerCapKW
 	}
 }
@@ -352,7 +391,7 @@ func (ms *modeSection) validate(l *strictyaml.Loader, path string, m switchd.Mod
 	var spec switchd.ModeSpec
 	if ms.PowerKW == nil {
 		l.Errorf(strictyaml.JoinPath(path, "power_kw"), "required")
-	} else if l.NonNegative(strictyaml.JoinPath(path, "power_kw"), *ms.PowerKW) {
+	} else if p := strictyaml.JoinPath(path, "power_kw"); l.NonNegative(p, *ms.PowerKW) && atMostKW(l, p, *ms.PowerKW) {
 		spec.PowerKW = *ms.PowerKW
 	}
 	if ms.HashrateTHs != nil && l.NonNegative(strictyaml.JoinPath(path, "hashrate_ths"), *ms.HashrateTHs) {
@@ -413,6 +452,10 @@ func (f *fleetSection) validateTransitions(l *strictyaml.Loader, path string, sp
 		d := time.Duration(e.Value)
 		if d < 0 {
 			l.Errorf(e.Path, "must not be negative (got %s)", strictyaml.FmtDuration(d))
+			continue
+		}
+		if d > MaxTransition {
+			l.Errorf(e.Path, "must be at most %s (got %s): a device that takes longer is broken, not slow", strictyaml.FmtDuration(MaxTransition), strictyaml.FmtDuration(d))
 			continue
 		}
 		if e.Key == "default" {
@@ -591,8 +634,8 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	d := &s.Daemon
 	d.Tick = DefaultTick
 	if f.Tick != nil {
-		if t := time.Duration(*f.Tick); t <= 0 {
-			l.Errorf("tick", "must be positive (got %s)", strictyaml.FmtDuration(t))
+		if t := time.Duration(*f.Tick); t < MinTick {
+			l.Errorf("tick", "must be at least %s (got %s): the controller polls every driver each tick", strictyaml.FmtDuration(MinTick), strictyaml.FmtDuration(t))
 		} else {
 			d.Tick = t
 		}
@@ -786,6 +829,8 @@ func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [swi
 		if v.MaxFuture != nil {
 			if mf := time.Duration(*v.MaxFuture); mf < 0 {
 				l.Errorf(strictyaml.JoinPath(e.Path, "max_future"), "must not be negative (got %s)", strictyaml.FmtDuration(mf))
+			} else if mf > MaxMaxFuture {
+				l.Errorf(strictyaml.JoinPath(e.Path, "max_future"), "must be at most %s (got %s): clocks drift by seconds, not hours", strictyaml.FmtDuration(MaxMaxFuture), strictyaml.FmtDuration(mf))
 			} else {
 				c.MaxFuture = mf
 			}
@@ -843,19 +888,69 @@ func (f *siteFile) validateHTTP(l *strictyaml.Loader, s *Site, dir string) {
 			c.Listen = h.Listen
 		}
 	}
-	// The token file is read when the daemon starts and on reload, not
-	// here: a rotated token must not need a restart, and it may be
-	// written only once the service account exists.
+	// The token is read again on every override request (HTTPConfig.Token),
+	// so a rotated file needs no restart; here it must already be there
+	// and long enough, or an empty file would silently turn overrides off.
 	if l.Given("http.token_file", h.TokenFile) {
 		c.TokenFile = resolvePath(dir, h.TokenFile)
+		if _, err := c.Token(); err != nil {
+			l.Errorf("http.token_file", "%v", err)
+		}
 	}
 	if l.Given("http.token_env", h.TokenEnv) {
 		if !envNameRE.MatchString(h.TokenEnv) {
 			l.Errorf("http.token_env", "%q is not an environment variable name (letters, digits and _)", h.TokenEnv)
 		} else {
 			c.TokenEnv = h.TokenEnv
+			if _, err := c.Token(); err != nil && c.TokenFile == "" {
+				l.Errorf("http.token_env", "%v", err)
+			}
 		}
 	}
+}
+
+// Token returns the override bearer token, read now from TokenFile or
+// TokenEnv, or "" when neither is set (overrides are then refused). A file
+// that is missing, empty or shorter than MinTokenBytes (after trimming
+// whitespace) is an error, so is a set variable that short: an empty token
+// must never pass for "overrides off" by accident. An unset variable is "".
+func (c *HTTPConfig) Token() (string, error) {
+	var tok, from string
+	switch {
+	case c.TokenFile != "":
+		var msg string
+		if tok, msg = readSecret(c.TokenFile); msg != "" {
+			return "", errors.New(msg)
+		}
+		from = c.TokenFile
+	case c.TokenEnv != "":
+		v, ok := os.LookupEnv(c.TokenEnv)
+		if !ok {
+			return "", nil
+		}
+		tok, from = strings.TrimSpace(v), "environment variable "+c.TokenEnv
+	default:
+		return "", nil
+	}
+	if len(tok) < MinTokenBytes {
+		return "", fmt.Errorf("the token in %s is %d bytes: at least %d are needed (e.g. openssl rand -hex 16)", from, len(tok), MinTokenBytes)
+	}
+	return tok, nil
+}
+
+// httpWarnings returns what is valid but unwise in the http section: an
+// API reachable beyond this machine without a token, whose state and
+// metrics anyone on the network can read (overrides stay refused).
+func httpWarnings(l *strictyaml.Loader, s *Site) []string {
+	h := &s.Daemon.HTTP
+	if h.Listen == "" || h.TokenFile != "" || h.TokenEnv != "" {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(h.Listen)
+	if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return []string{l.Warning("http.listen", "%q is reachable beyond this machine and no token_file or token_env is set: anyone who can reach it reads the site's state, and overrides are refused", h.Listen)}
 }
 
 func (f *siteFile) validateDemo(l *strictyaml.Loader, s *Site, dir string, explicit [switchd.NumSignals]string) {

@@ -183,8 +183,11 @@ func TestSiteDaemonDefaults(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			s, err := LoadSite(file)
 			require.NoError(t, err)
-			require.Equal(t, Daemon{Signals: DefaultSignals(), Tick: DefaultTick}, s.Daemon,
-				"a site file without daemon keys still gets the signal checks and tick")
+			want := DefaultSignals()
+			want[switchd.SignalAIDemand].Max = float64(s.InferenceGPUs())
+			require.Positive(t, want[switchd.SignalAIDemand].Max)
+			require.Equal(t, Daemon{Signals: want, Tick: DefaultTick}, s.Daemon,
+				"a site file without daemon keys still gets the signal checks and tick, and AI demand is bounded by the GPUs")
 			for _, sig := range switchd.AllSignals {
 				require.Equal(t, s.MaxAge[sig], s.Daemon.Signals[sig].MaxAge)
 				require.Less(t, s.Daemon.Signals[sig].Min, s.Daemon.Signals[sig].Max)
@@ -281,6 +284,10 @@ journal:
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The token file must exist (conf/secrets/token).
+			t.Chdir(t.TempDir())
+			require.NoError(t, os.MkdirAll(filepath.Join("conf", "secrets"), 0o700))
+			require.NoError(t, os.WriteFile(filepath.Join("conf", "secrets", "token"), []byte("0123456789abcdef0123\n"), 0o600))
 			s, err := ParseSite(filepath.Join("conf", "site.yaml"), []byte(tc.yaml))
 			require.NoError(t, err)
 			tc.check(t, &s.Daemon)
@@ -444,7 +451,7 @@ func TestSiteDaemonErrors(t *testing.T) {
 			"must be less than max 1000 (got 2000)"},
 		{"negative max future", "signals:\n  price: {max_future: -5s}\n", 3, "signals.price.max_future",
 			"must not be negative (got -5s)"},
-		{"tick negative", "tick: -1s\n", 2, "tick", "must be positive (got -1s)"},
+		{"tick negative", "tick: -1s\n", 2, "tick", "must be at least 1s (got -1s): the controller polls every driver each tick"},
 		{"tick without unit", "tick: 10\n", 2, "tick", "bad duration 10: missing unit (want e.g. 10s or 10m)"},
 		{"http listen without port", "http: {listen: localhost}\n", 2, "http.listen", `"localhost" is not host:port (e.g. 127.0.0.1:8080)`},
 		{"http listen with a named port", "http: {listen: 'localhost:http'}\n", 2, "http.listen", `bad port "http" in "localhost:http" (want 0 to 65535)`},

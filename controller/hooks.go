@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/switchd/switchd"
@@ -46,6 +49,42 @@ type Override struct {
 
 // Active reports whether the override is in force at now.
 func (o *Override) Active(now time.Time) bool { return now.Before(o.Until) }
+
+// CheckOverride says what is wrong with o on site, given the overrides
+// already in force at now, or returns nil: every override is checked here,
+// whoever sets it. A cap is at most the interconnect cap (an override
+// narrows, never widens) and finite; a forced mode is one the fleet
+// supports; at most config.MaxOverrides are in force at once.
+func CheckOverride(site *config.Site, o *Override, inForce []Override, now time.Time) error {
+	n := 0
+	for i := range inForce {
+		if inForce[i].Active(now) {
+			n++
+		}
+	}
+	if n >= config.MaxOverrides {
+		return fmt.Errorf("%d overrides are in force already, the most allowed: clear some first", n)
+	}
+	if o.HasCap {
+		switch c := o.SiteCapKW; {
+		case math.IsNaN(c) || c < 0:
+			return fmt.Errorf("site_cap_kw must not be negative (got %v)", c)
+		case c > site.PowerCapKW:
+			return fmt.Errorf("site_cap_kw %s is above the interconnect cap %s kW: an override narrows, never widens",
+				strconv.FormatFloat(c, 'g', -1, 64), strconv.FormatFloat(site.PowerCapKW, 'f', -1, 64))
+		}
+	}
+	if o.HasMode {
+		fi := site.FleetIndex(o.Fleet)
+		if fi < 0 {
+			return fmt.Errorf("unknown fleet %q", o.Fleet)
+		}
+		if o.Mode != switchd.ModeOff && !site.Fleets[fi].Spec.Supports[o.Mode] {
+			return fmt.Errorf("fleet %q has no %s mode", o.Fleet, o.Mode)
+		}
+	}
+	return nil
+}
 
 // applyOverrides narrows (or, for a forced mode, replaces) the evaluated
 // constraints with the overrides in force at now, and lists them among the

@@ -89,9 +89,12 @@ func Run(ctx context.Context, o Options) error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
-	site, err := config.LoadSite(o.ConfigPath)
+	site, err := LoadSite(o.ConfigPath)
 	if err != nil {
 		return err
+	}
+	for _, w := range site.Warnings {
+		o.Logger.Warn("config warning", zap.String("warning", w))
 	}
 	if site.Daemon.PolicyPath == "" {
 		return fmt.Errorf("%s: no policy: set `policy: FILE` in the site file", o.ConfigPath)
@@ -156,11 +159,11 @@ type daemon struct {
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
 	data, err := os.ReadFile(site.Daemon.PolicyPath)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("load policy: %w", err) // as policies.LoadPolicy says it
 	}
 	pol, err := policies.ParsePolicy(site.Daemon.PolicyPath, data, site)
 	if err != nil {
-		return nil, "", fmt.Errorf("load policy: %w", err) // as policies.LoadPolicy says it
+		return nil, "", err
 	}
 	return pol, sha256hex(data), nil
 }

@@ -24,7 +24,7 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-const testToken = "s3cret-token"
+const testToken = "s3cret-token-for-tests"
 
 // writeConfig writes a small site (100 miners at 3.5 kW, 20 GPUs) and its
 // policy: hashprice 50 USD/PH/day gives a mining breakeven of 119 USD/MWh.

@@ -1,10 +1,10 @@
 package policies
 
 import (
-	"github.com/switchd/switchd/config"
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 )
 
 // Active reports whether the window is open at now: it opened at an

@@ -1,13 +1,13 @@
 package policies
 
 import (
-	"github.com/switchd/switchd/config"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 )
 
 func chicago(t testing.TB) *time.Location {
@@ -307,7 +307,7 @@ rules:
     then: {site_cap_kw: 12000, min_devices: {gpus: {inference: 600}}}
   - name: emergency
     when: {price_above_usd_mwh: 3000}
-    then: {site_cap_kw: 25000, force: {asics: off}, max_devices: {gpus: {inference: 700}}}
+    then: {site_cap_kw: 19000, force: {asics: off}, max_devices: {gpus: {inference: 700}}}
   - name: negative
     when: {price_below_usd_mwh: 0}
     then: {min_devices: {asics: {mining: 1000}}, max_devices: {gpus: {inference: 100}}}

@@ -2,14 +2,15 @@ package policies
 
 import (
 	"fmt"
-	"github.com/switchd/switchd/config"
-	"github.com/switchd/switchd/internal/strictyaml"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/internal/strictyaml"
+	"gopkg.in/yaml.v3"
 )
 
 // maxWindow bounds a schedule window's duration. Longer spans are better
@@ -26,7 +27,7 @@ var cronReference = time.Date(2024, time.January, 1, 0, 0, 0, 0, time.UTC)
 type policyFile struct {
 	Fallbacks           *fallbackSection              `yaml:"fallbacks"`
 	HysteresisUSDPerMWh *float64                      `yaml:"hysteresis_usd_mwh"`
-	RampUpKWPerMin      *float64                      `yaml:"ramp_up_kw_per_min"`
+	RampUpKWPerMin      *ramp                         `yaml:"ramp_up_kw_per_min"`
 	Stagger             *staggerSection               `yaml:"stagger"`
 	FailSafe            strictyaml.OrderedMap[string] `yaml:"fail_safe"`
 	Rules               []ruleSection                 `yaml:"rules"`
@@ -106,14 +107,38 @@ func ParsePolicy(name string, data []byte, site *config.Site) (*Policy, error) {
 // reporting every problem to l.
 func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 	p := &Policy{}
+	if !l.Has("fallbacks") && !l.Has("hysteresis_usd_mwh") && !l.Has("ramp_up_kw_per_min") && !l.Has("stagger") && !l.Has("fail_safe") && !l.Has("rules") {
+		// An empty file is a wrong path or a file truncated by an editor,
+		// not a policy: it would run the site on economics alone.
+		l.Errorf("", "empty policy: give rules (and fallbacks, hysteresis_usd_mwh, ...)")
+		return p
+	}
 	if f.Fallbacks != nil {
 		f.Fallbacks.validate(l, p)
 	}
 	if v := f.HysteresisUSDPerMWh; v != nil && l.NonNegative("hysteresis_usd_mwh", *v) {
-		p.HysteresisUSDPerMWh = *v
+		// Hysteresis is in USD/MWh of price: one larger than the whole
+		// plausible price range would keep every device where it is.
+		lo, hi := site.SignalRange(switchd.SignalPrice)
+		if *v > hi-lo {
+			l.Errorf("hysteresis_usd_mwh", "must be at most %s USD/MWh, the plausible price range (signals.price min %s to max %s; got %s)",
+				strictyaml.FmtFloat(hi-lo), strictyaml.FmtFloat(lo), strictyaml.FmtFloat(hi), strictyaml.FmtFloat(*v))
+		} else {
+			p.HysteresisUSDPerMWh = *v
+		}
 	}
-	if v := f.RampUpKWPerMin; v != nil && l.NonNegative("ramp_up_kw_per_min", *v) {
-		p.RampUpKWPerMin = *v
+	if r := f.RampUpKWPerMin; r != nil {
+		switch {
+		case r.unlimited:
+			p.RampUpKWPerMin = 0
+		case r.kw <= 0:
+			// 0 used to mean unlimited, silently: say it in words.
+			l.Errorf("ramp_up_kw_per_min", "must be positive (got %s); write unlimited for no limit", strictyaml.FmtFloat(r.kw))
+		case r.kw > config.MaxPowerKW:
+			l.Errorf("ramp_up_kw_per_min", "must be at most %s kW per minute (got %s); write unlimited for no limit", strictyaml.FmtFloat(config.MaxPowerKW), strictyaml.FmtFloat(r.kw))
+		default:
+			p.RampUpKWPerMin = r.kw
+		}
 	}
 	if st := f.Stagger; st != nil {
 		switch {
@@ -145,6 +170,9 @@ func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 			continue
 		}
 		p.FailSafe[sig] = fs
+	}
+	if l.Has("rules") && len(f.Rules) == 0 {
+		l.Errorf("rules", "empty: give at least one rule, or delete the key")
 	}
 	first := map[string]string{} // rule name → path of its first definition
 	for i := range f.Rules {
@@ -197,8 +225,16 @@ func (rs *ruleSection) validate(l *strictyaml.Loader, path string, site *config.
 	if rs.Name == "" {
 		l.Errorf(strictyaml.JoinPath(path, "name"), "required")
 	}
-	if rs.When != nil {
-		r.When = rs.When.validate(l, strictyaml.JoinPath(path, "when"), site)
+	whenPath := strictyaml.JoinPath(path, "when")
+	switch {
+	case rs.When != nil && !l.HasKeys(whenPath):
+		// An empty condition always holds: usually the conditions were
+		// deleted or commented out, and the rule now fires for good.
+		l.Errorf(whenPath, "empty: an empty condition always holds; give a condition, or delete when for a rule meant to hold always")
+	case rs.When != nil:
+		r.When = rs.When.validate(l, whenPath, site)
+	case l.Has(whenPath):
+		l.Errorf(whenPath, "empty: an empty condition always holds; give a condition, or delete when for a rule meant to hold always")
 	}
 	thenPath := strictyaml.JoinPath(path, "then")
 	if rs.Then == nil {
@@ -326,8 +362,14 @@ func (t *thenSection) validate(l *strictyaml.Loader, path string, site *config.S
 		l.Errorf(path, "at least one effect is required (site_cap_kw, forbid, force, min_devices or max_devices)")
 		return e
 	}
-	if v := t.SiteCapKW; v != nil && l.NonNegative(strictyaml.JoinPath(path, "site_cap_kw"), *v) {
-		e.SiteCapKW = v
+	if p := strictyaml.JoinPath(path, "site_cap_kw"); t.SiteCapKW != nil && l.NonNegative(p, *t.SiteCapKW) {
+		if v := *t.SiteCapKW; v > site.PowerCapKW {
+			// A rule narrows; above the interconnect cap it would do
+			// nothing, and the author meant something else.
+			l.Errorf(p, "must be at most the interconnect cap, site.power_cap_kw %s (got %s)", strictyaml.FmtFloat(site.PowerCapKW), strictyaml.FmtFloat(v))
+		} else {
+			e.SiteCapKW = t.SiteCapKW
+		}
 	}
 	if len(t.Forbid)+len(t.Force)+len(t.MinDevices)+len(t.MaxDevices) == 0 {
 		return e
@@ -489,4 +531,26 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// ramp is ramp_up_kw_per_min as written: a positive number of kW per
+// minute, or the word unlimited.
+type ramp struct {
+	kw        float64
+	unlimited bool
+}
+
+// DecodeNode implements strictyaml.NodeDecoder.
+func (r *ramp) DecodeNode(l *strictyaml.Loader, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		if n.Value == "unlimited" {
+			r.unlimited = true
+			return
+		}
+		l.Failf(path, n.Line, "must be a number of kW per minute, or unlimited (got %s)", strictyaml.Describe(n))
+		return
+	}
+	if f, ok := l.Number(n, path); ok {
+		r.kw = f
+	}
 }

@@ -1,13 +1,13 @@
 package policies
 
 import (
-	"github.com/switchd/switchd/config"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
 )
 
 func parseTestPolicy(t testing.TB, site *config.Site, src string) *Policy {

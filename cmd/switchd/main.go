@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	siteconfig "github.com/switchd/switchd/config"
-	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim"
 	"github.com/switchd/switchd/trace"
 )
@@ -243,55 +241,6 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	return sim.RunCLI(ctx, o, stdout, stderr)
-}
-
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("validate", stderr)
-	config := fs.String("config", "", "site config `FILE` (required)")
-	policy := fs.String("policy", "", "policy `FILE` (optional)")
-	var traces stringList
-	fs.Var(&traces, "trace", "trace CSV `FILE` (optional, repeatable, merged as by sim): warn where a max_age is shorter than the trace's cadence, or the policy needs a signal the trace lacks")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *config == "" {
-		return usageError{errors.New("--config is required")}
-	}
-	site, err := siteconfig.LoadSite(*config)
-	if err != nil {
-		return configErrors{err}
-	}
-	// The drivers' own settings, exactly as `run` builds them.
-	if err := buildDrivers(site); err != nil {
-		return configErrors{err}
-	}
-	line := site.Summary()
-	var pol *policies.Policy
-	if *policy != "" {
-		if pol, err = policies.LoadPolicy(*policy, site); err != nil {
-			return configErrors{err}
-		}
-		line += "; " + pol.Summary()
-	}
-	fmt.Fprintln(stdout, line)
-	if len(traces) == 0 {
-		return nil
-	}
-	src, _, closer, err := trace.Open(traces)
-	if err != nil {
-		return err
-	}
-	series, err := trace.Collect(src)
-	closer.Close()
-	if err != nil {
-		return err
-	}
-	// Warnings, not errors: the files are valid, the trace may just be
-	// coarser than the live feed.
-	for _, w := range sim.TraceWarnings(site, pol, series, traces) {
-		fmt.Fprintln(stderr, "warning:", w)
-	}
-	return nil
 }
 
 func cmdGenTrace(args []string, stdout, stderr io.Writer) error {

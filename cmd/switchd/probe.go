@@ -25,26 +25,6 @@ type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
 
-// buildDrivers builds every fleet's driver, as `run` does, without I/O:
-// an unknown driver name or a bad settings block is an error naming the
-// site file, line and key.
-func buildDrivers(site *siteconfig.Site) error {
-	var errs []error
-	for i := range site.Fleets {
-		f := &site.Fleets[i]
-		d := all.Deps{Spec: f.Spec, Devices: f.Devices, Settings: site.DriverSettings(i), Clock: wallClock{}, Logger: zap.NewNop()}
-		if _, err := all.Build(f.Driver, d); err != nil {
-			var ce *siteconfig.ConfigError
-			if errors.As(err, &ce) || strings.HasPrefix(err.Error(), site.Source+":") {
-				errs = append(errs, err)
-				continue
-			}
-			errs = append(errs, &siteconfig.ConfigError{File: site.Source, Line: f.DriverLine, Path: fmt.Sprintf("fleets[%d].driver", i), Msg: err.Error()})
-		}
-	}
-	return errors.Join(errs...)
-}
-
 const probeUsage = `usage:
   switchd probe --driver NAME --addr HOST[:PORT] [credential flags] [--format json]
   switchd probe --config FILE [--fleet NAME] [--format json]

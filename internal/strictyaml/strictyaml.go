@@ -704,3 +704,22 @@ func (l *Loader) Given(path, v string) bool {
 	}
 	return true
 }
+
+// Warning formats a problem at path that is not an error (the file stays
+// valid) exactly as Err prints an error, with the file and line.
+func (l *Loader) Warning(path, format string, args ...any) string {
+	e := ConfigError{File: l.file, Line: l.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+	return e.Error()
+}
+
+// HasKeys reports whether the mapping at path holds any key, known or not:
+// an empty mapping is often a section whose keys were deleted.
+func (l *Loader) HasKeys(path string) bool {
+	prefix := path + "."
+	for p := range l.lines {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"time"
+
+	"github.com/switchd/switchd"
+)
+
+// Bounds on what a site file may say. Each is far beyond any real site, so
+// that only a slip (an extra zero, kW for W, hours for minutes) hits one;
+// the policy parser and the override check use the same figures.
+const (
+	// MaxPowerKW bounds every power figure: 10 GW, beyond the largest
+	// power station. A bigger cap or draw is a unit mistake.
+	MaxPowerKW = 10_000_000
+	// MaxTransition bounds a transition time: a device that takes more
+	// than a day to change mode is broken, not slow.
+	MaxTransition = 24 * time.Hour
+	// MinTick bounds how often the controller runs: more often than once
+	// a second only burns a core (drivers are polled every tick).
+	MinTick = time.Second
+	// MaxMaxFuture bounds how far ahead of the clock a signal may be
+	// stamped: clocks drift by seconds; further ahead is a time zone or
+	// unit mistake, and accepting it would let a sample shadow the next
+	// hour's.
+	MaxMaxFuture = 10 * time.Minute
+	// MinTokenBytes is the shortest override token accepted: shorter is
+	// guessable.
+	MinTokenBytes = 16
+	// MaxOverrides bounds the operator overrides in force at once.
+	MaxOverrides = 64
+)
+
+// InferenceGPUs returns how many devices of the site can serve inference:
+// the most an ai_demand signal can plausibly ask of it.
+func (s *Site) InferenceGPUs() int {
+	n := 0
+	for i := range s.Fleets {
+		if f := &s.Fleets[i].Spec; f.Supports[switchd.ModeInference] {
+			n += f.Count
+		}
+	}
+	return n
+}
+
+// SignalRange returns the plausible range of signal sig on this site
+// (signals.<sig>.min and max, or their defaults).
+func (s *Site) SignalRange(sig switchd.Signal) (lo, hi float64) {
+	c := &s.Daemon.Signals[sig]
+	return c.Min, c.Max
+}
