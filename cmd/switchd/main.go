@@ -249,6 +249,8 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	step := fs.Duration("step", 15*time.Minute, "interval length")
 	n := fs.Int("n", 96*31, "number of intervals")
 	seed := fs.Int64("seed", 1, "random seed")
+	aiDemand := fs.Float64("ai-demand", 0, "constant AI demand in `GPUs` (default 2500; give the site's GPU count or less)")
+	spikeAt := fs.Duration("spike-at", 0, "also start a 90-minute spike of 650 USD/MWh this long after --start (0: only the random spikes)")
 	out := fs.String("out", "", "output `FILE` (default stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -263,6 +265,9 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	if *step <= 0 || *n <= 0 {
 		return usageError{errors.New("--step and --n must be positive")}
 	}
+	if *aiDemand < 0 || *spikeAt < 0 {
+		return usageError{errors.New("--ai-demand and --spike-at must not be negative")}
+	}
 	w := stdout
 	if *out != "" {
 		f, err := os.Create(*out)
@@ -272,7 +277,8 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	if err := trace.WriteCSV(w, trace.SyntheticSource(t0, *step, *n, *seed)); err != nil {
+	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt})
+	if err := trace.WriteCSV(w, src); err != nil {
 		return err
 	}
 	if f, ok := w.(*os.File); ok && f != os.Stdout {
