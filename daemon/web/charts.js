@@ -126,7 +126,7 @@
   });
   base.forEach(function (v) { top = Math.max(top, v); });
   H.site_cap_kw.forEach(function (v) { top = Math.max(top, v); });
-  var power = chart('chart-power', 240, 0, top * 1.05, 'site power by fleet, kW', function (x, y) {
+  var power = chart('chart-power', 240, 0, top * 1.12, 'site power by fleet, kW', function (x, y) {
     var s = '';
     if (!T.length) return s;
     var all = T.map(function (_, i) { return i; });
