@@ -4,7 +4,9 @@
 // SWITCHD_REQUIRE_TRACES is set (as CI does): then it fails, so a moved or
 // empty trace folder cannot turn real-data tests into silent skips.
 //
-// It imports only the standard library and is for tests only.
+// It also holds the fuzz helpers the configuration parsers share (seeds
+// from files, the one-line-per-problem report check). It imports only the
+// standard library and is for tests only.
 package testenv
 
 import (
