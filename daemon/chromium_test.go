@@ -1,11 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd/daemon/web"
+	"github.com/switchd/switchd/internal/testenv"
 )
 
 // TestStatusPageChartsInChromium runs a real daemon (embedded broker),
@@ -23,13 +19,7 @@ import (
 // own error catcher and the browser console both stay silent). Skipped
 // without chromium unless SWITCHD_REQUIRE_CHROMIUM is set, as CI does.
 func TestStatusPageChartsInChromium(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		if os.Getenv("SWITCHD_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("SWITCHD_REQUIRE_CHROMIUM is set but chromium is not installed")
-		}
-		t.Skip("chromium not installed (set SWITCHD_REQUIRE_CHROMIUM to make this a failure)")
-	}
+	bin := testenv.Chromium(t)
 	_, base, _, p := startEmbedded(t)
 	pub := pubWith(p)
 	// The history keeps at most a point a second: each phase lasts longer.
@@ -62,12 +52,12 @@ func TestStatusPageChartsInChromium(t *testing.T) {
 	require.Len(t, h.Fleets[0].RunningKW, len(h.T))
 
 	dir := t.TempDir()
-	dom, logs := runChromium(t, bin, dir, "--dump-dom", base+"/")
+	dom, logs := testenv.RunChromium(t, bin, dir, "--dump-dom", base+"/")
 	charts := regexp.MustCompile(`<div id="charts"[^>]*>`).FindString(dom)
 	require.NotEmpty(t, charts, "no chart container in the DOM; browser log:\n%s", logs)
 	require.Contains(t, charts, `data-rendered="ok"`, "charts not drawn; browser log:\n%s\nDOM errors: %s", logs, chartErrors(dom))
 	require.Empty(t, chartErrors(dom), "the page caught an error")
-	checkConsole(t, logs)
+	testenv.CheckConsole(t, logs)
 
 	attr := func(name string) int {
 		m := regexp.MustCompile(name + `="(\d+)"`).FindStringSubmatch(charts)
@@ -100,39 +90,4 @@ func chartErrors(dom string) string {
 		return "(no #chart-errors element)"
 	}
 	return strings.TrimSpace(m[1])
-}
-
-func chromiumPath() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// runChromium runs headless chromium and returns its stdout and log. The
-// deadline only keeps a wedged browser from hanging the test run.
-func runChromium(t *testing.T, bin, dir string, args ...string) (string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-		"--enable-logging=stderr", "--v=0", "--user-data-dir=" + filepath.Join(dir, "profile"), "--no-first-run"}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
-	return stdout.String(), stderr.String()
-}
-
-// checkConsole fails on any message the page wrote to the console (it
-// writes none), uncaught errors and refused content (a CSP violation).
-func checkConsole(t *testing.T, logs string) {
-	t.Helper()
-	for l := range strings.Lines(logs) {
-		if strings.Contains(l, "CONSOLE") || strings.Contains(l, "Uncaught") || strings.Contains(l, "Refused to") {
-			t.Errorf("browser console: %s", strings.TrimSpace(l))
-		}
-	}
 }

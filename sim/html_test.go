@@ -9,7 +9,6 @@ import (
 	"image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -156,13 +155,7 @@ func longTrace(days int) string {
 // headless) and checks that every chart drew and the page raised no error.
 // It is skipped without chromium unless SWITCHD_REQUIRE_CHROMIUM is set.
 func TestHTMLChromium(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		if os.Getenv("SWITCHD_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("SWITCHD_REQUIRE_CHROMIUM is set but chromium is not installed")
-		}
-		t.Skip("chromium not installed")
-	}
+	bin := testenv.Chromium(t)
 	site, err := config.ParseSite("site.yaml", []byte(goldenSite))
 	require.NoError(t, err)
 	r, err := trace.NewReader(strings.NewReader(longTrace(120)), "long.csv")
@@ -192,9 +185,9 @@ func TestHTMLChromium(t *testing.T) {
 
 	// The DOM after the scripts ran: the page marks itself rendered (or
 	// records the error) and lists where each plot area is.
-	dom, logs := runChromium(t, bin, dir, "--dump-dom", "file://"+page)
+	dom, logs := testenv.RunChromium(t, bin, dir, "--dump-dom", "file://"+page)
 	require.Contains(t, dom, `data-rendered="ok"`, "page did not render; browser log:\n%s", logs)
-	checkConsole(t, logs)
+	testenv.CheckConsole(t, logs)
 	m := regexp.MustCompile(`(?s)<pre id="layout" hidden="">(.*?)</pre>`).FindStringSubmatch(dom)
 	require.NotNil(t, m, "no layout in the DOM")
 	var layout []struct {
@@ -213,8 +206,8 @@ func TestHTMLChromium(t *testing.T) {
 	if keep := os.Getenv("SWITCHD_HTML_SHOT"); keep != "" {
 		shot = keep
 	}
-	_, logs = runChromium(t, bin, dir, "--screenshot="+shot, "--window-size=1400,2400", "file://"+page)
-	checkConsole(t, logs)
+	_, logs = testenv.RunChromium(t, bin, dir, "--screenshot="+shot, "--window-size=1400,2400", "file://"+page)
+	testenv.CheckConsole(t, logs)
 	pf, err := os.Open(shot)
 	require.NoError(t, err)
 	img, err := png.Decode(pf)
@@ -236,41 +229,6 @@ func TestHTMLChromium(t *testing.T) {
 		}
 		t.Logf("%s: %d coloured pixels of %d", l.Chart, coloured, l.W*l.H)
 		require.Greater(t, coloured, l.W, "%s: chart area is blank", l.Chart)
-	}
-}
-
-func chromiumPath() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// runChromium runs headless chromium and returns its stdout and log. The
-// deadline only keeps a wedged browser from hanging the test run.
-func runChromium(t *testing.T, bin, dir string, args ...string) (string, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
-		"--enable-logging=stderr", "--v=0", "--user-data-dir=" + filepath.Join(dir, "profile"), "--no-first-run"}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
-	return stdout.String(), stderr.String()
-}
-
-// checkConsole fails on any message the page wrote to the console (it
-// writes none) and on uncaught errors.
-func checkConsole(t *testing.T, logs string) {
-	t.Helper()
-	for l := range strings.Lines(logs) {
-		if strings.Contains(l, "CONSOLE") || strings.Contains(l, "Uncaught") {
-			t.Errorf("browser console: %s", strings.TrimSpace(l))
-		}
 	}
 }
 
