@@ -21,6 +21,7 @@ import (
 	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/daemon/web"
 	"github.com/switchd/switchd/internal/mqtttest"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -76,18 +77,32 @@ rules:
 	return filepath.Join(dir, "site.yaml")
 }
 
-// startDaemon runs the daemon in-process and returns its HTTP base URL.
+// startDaemon runs the daemon in-process, with the test token, and returns
+// its HTTP base URL.
 func startDaemon(t *testing.T, config string) string {
 	t.Helper()
 	t.Setenv("SWITCHD_TEST_TOKEN", testToken)
+	base, _ := runDaemon(t, config, zaptest.NewLogger(t))
+	return base
+}
+
+// runDaemon runs the daemon in-process with the given logger until stop is
+// called; it returns the HTTP base URL.
+func runDaemon(t *testing.T, cfg string, log *zap.Logger) (base string, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigPath: config, Logger: zaptest.NewLogger(t), Version: "test",
+		done <- daemon.Run(ctx, daemon.Options{ConfigPath: cfg, Logger: log, Version: "test",
 			Ready: func(addr string) { ready <- addr }})
 	}()
-	t.Cleanup(func() {
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -95,16 +110,18 @@ func startDaemon(t *testing.T, config string) string {
 		case <-time.After(15 * time.Second):
 			t.Error("daemon did not stop within 15s")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	select {
 	case addr := <-ready:
-		return "http://" + addr
+		return "http://" + addr, stop
 	case err := <-done:
+		stopped = true
 		t.Fatalf("daemon exited: %v", err)
 	case <-time.After(15 * time.Second):
 		t.Fatal("daemon not ready within 15s")
 	}
-	return ""
+	return "", stop
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/switchd/switchd/daemon"
 	"github.com/switchd/switchd/daemon/web"
 	"github.com/switchd/switchd/internal/mqtttest"
 	"go.uber.org/zap"
@@ -60,44 +58,6 @@ rules:
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(pol), 0o644))
 	return filepath.Join(dir, "site.yaml")
-}
-
-// runDaemon runs the daemon in-process with the given logger until stop is
-// called; it returns the HTTP base URL.
-func runDaemon(t *testing.T, cfg string, log *zap.Logger) (base string, stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigPath: cfg, Logger: log, Version: "test",
-			Ready: func(addr string) { ready <- addr }})
-	}()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "graceful shutdown")
-		case <-time.After(15 * time.Second):
-			t.Error("daemon did not stop within 15s")
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case addr := <-ready:
-		return "http://" + addr, stop
-	case err := <-done:
-		stopped = true
-		t.Fatalf("daemon exited: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("daemon not ready within 15s")
-	}
-	return "", stop
 }
 
 // TestRestartDoesNotUseFallbackFirst: the running daemon serves an AI demand
