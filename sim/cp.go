@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"github.com/switchd/switchd/trace"
 )
 
@@ -200,7 +201,7 @@ func (st *cpStudy) notes(partial int, months []cpMonthKey, covered map[cpMonthKe
 	r, cfg := &st.rep, st.cfg
 	add := func(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
 	if step := minStep(s); step > 0 && step < cfg.Interval {
-		add("grid load averaged over each %s interval from the trace's %s rows", cfgInterval(cfg), fmtDur(step))
+		add("grid load averaged over each %s interval from the trace's %s rows", cfgInterval(cfg), strictyaml.FmtDuration(step))
 	}
 	tied := 0
 	for _, p := range r.Peaks {
@@ -348,19 +349,7 @@ func minStep(s *trace.Series) time.Duration {
 	return m
 }
 
-func cfgInterval(cfg *config.CoincidentPeak) string { return fmtDur(cfg.Interval) }
-
-// fmtDur writes 15m rather than 15m0s.
-func fmtDur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func cfgInterval(cfg *config.CoincidentPeak) string { return strictyaml.FmtDuration(cfg.Interval) }
 
 func monthNames(ms []time.Month) string {
 	names := make([]string, len(ms))

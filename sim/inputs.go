@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/internal/strictyaml"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
 	"github.com/switchd/switchd/trace"
@@ -323,8 +324,8 @@ func maxAgeWarning(site *config.Site, pol *policies.Policy, sig switchd.Signal, 
 		where = site.Source + ": " + where
 	}
 	return fmt.Sprintf("%s %s (%s) is shorter than the %s cadence %s of trace %s: %s goes stale %s after each sample and %s until the next; set it to at least %s, e.g. %s",
-		where, fmtDur(maxAge), from, sig, fmtDur(cadence), file, sig, fmtDur(maxAge), what,
-		fmtDur(cadence), fmtDur(DefaultMaxAgeCadences*cadence))
+		where, strictyaml.FmtDuration(maxAge), from, sig, strictyaml.FmtDuration(cadence), file, sig, strictyaml.FmtDuration(maxAge), what,
+		strictyaml.FmtDuration(cadence), strictyaml.FmtDuration(DefaultMaxAgeCadences*cadence))
 }
 
 // fileOf names the trace file that carries sig (every file if unknown).
@@ -506,13 +507,13 @@ func (in *inputPlan) report(pol *Result) *InputsReport {
 		policies.FailSafeHold.String():    pol.HoldFailSafeHours,
 	}, Warnings: append([]string{}, in.warnings...), Notices: append([]string{}, in.notices...)}
 	if in.opts.Resample > 0 {
-		r.Resampled = fmtDur(in.opts.Resample)
+		r.Resampled = strictyaml.FmtDuration(in.opts.Resample)
 	}
 	for _, sig := range switchd.AllSignals {
 		c := &in.cov[sig]
 		ir := InputReport{
 			Signal: sig.String(), InTrace: c.Samples > 0, Samples: c.Samples,
-			MaxAge: fmtDur(in.site.MaxAge[sig]), MaxAgeFrom: in.maxAgeFrom[sig],
+			MaxAge: strictyaml.FmtDuration(in.site.MaxAge[sig]), MaxAgeFrom: in.maxAgeFrom[sig],
 			StaleHours: pol.StaleHours[sig], FailSafe: in.pol.FailSafe[sig].String(),
 			FailSafeHours: pol.FailSafeHours[sig], FallbackHours: pol.FallbackHours[sig],
 			ImputedRevenueUSD: pol.ImputedRevenueUSD[sig], Gaps: []GapReport{},
@@ -521,7 +522,7 @@ func (in *inputPlan) report(pol *Result) *InputsReport {
 			ir.Missing = m.String()
 		}
 		if c.Samples > 0 {
-			ir.Cadence = fmtDur(c.Cadence)
+			ir.Cadence = strictyaml.FmtDuration(c.Cadence)
 			ir.CoveragePct = 100 * c.Covered()
 			ir.GapHours = c.GapTime().Hours()
 			for _, g := range c.Gaps {
