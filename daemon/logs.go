@@ -1,12 +1,15 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/policies"
 	"go.uber.org/zap"
 )
 
@@ -25,10 +28,10 @@ const repeatEvery = time.Minute
 
 // logState is what the log last said: changes are logged, not states.
 type logState struct {
-	fired    map[string]bool
+	fired    []string // rules that fired, in policy order
 	stale    [switchd.NumSignals]bool
 	failSafe string
-	repeats  map[string]*repeated // by condition key, e.g. "driver/asics/state"
+	repeats  map[string]*repeated // by condition key, e.g. "driver/asics"
 }
 
 // repeated is one persisting condition's log rate limit.
@@ -82,19 +85,17 @@ func (d *daemon) logEvaluation() {
 			zap.Float64("cap_kw", ev.Constraints.SiteCapKW), zap.String("plan", planString(&dec.Plan)))
 	}
 
-	fired := make(map[string]bool, len(ev.Fired))
 	for _, r := range ev.Fired {
-		fired[r] = true
-		if !l.fired[r] {
+		if !slices.Contains(l.fired, r) {
 			d.log.Info("rule fired", zap.String("rule", r), zap.String("inputs", valuesString(&ev.Values)))
 		}
 	}
-	for r := range l.fired {
-		if !fired[r] {
+	for _, r := range l.fired {
+		if !slices.Contains(ev.Fired, r) {
 			d.log.Info("rule no longer fires", zap.String("rule", r), zap.String("inputs", valuesString(&ev.Values)))
 		}
 	}
-	l.fired = fired
+	l.fired = append(l.fired[:0], ev.Fired...)
 
 	var stale [switchd.NumSignals]bool
 	for _, s := range ev.Stale {
@@ -120,24 +121,27 @@ func (d *daemon) logEvaluation() {
 	}
 	l.stale = stale
 
-	fs := "none"
-	switch {
-	case ev.Curtail:
-		fs = "curtail"
-	case ev.Constraints.Hold:
-		fs = "hold"
-	}
-	if l.failSafe == "" {
-		l.failSafe = "none"
-	}
-	if fs != l.failSafe {
+	fs := failSafeOf(ev)
+	if was := cmp.Or(l.failSafe, "none"); fs != was {
 		if fs == "none" {
-			d.log.Info("fail-safe lifted", zap.String("was", l.failSafe))
+			d.log.Info("fail-safe lifted", zap.String("was", was))
 		} else {
 			d.log.Warn("fail-safe engaged: stale inputs decide", zap.String("fail_safe", fs), zap.Stringers("stale", ev.Stale))
 		}
-		l.failSafe = fs
 	}
+	l.failSafe = fs
+}
+
+// failSafeOf names the fail-safe an evaluation imposes: none, hold or
+// curtail.
+func failSafeOf(ev *policies.Evaluation) string {
+	switch {
+	case ev.Curtail:
+		return "curtail"
+	case ev.Constraints.Hold:
+		return "hold"
+	}
+	return "none"
 }
 
 // logDecision logs a decision that commanded or held back devices: one line

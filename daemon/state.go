@@ -284,12 +284,7 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	v := web.StateView{Site: site.Name, Time: now, SiteCapKW: site.PowerCapKW, Policy: d.policyInfo, FailSafe: "none"}
 	if d.ticked {
 		v.SiteCapKW = ev.Constraints.SiteCapKW
-		switch {
-		case ev.Curtail:
-			v.FailSafe = "curtail"
-		case ev.Constraints.Hold:
-			v.FailSafe = "hold"
-		}
+		v.FailSafe = failSafeOf(ev)
 		for _, s := range ev.Stale {
 			v.Stale = append(v.Stale, s.String())
 		}
