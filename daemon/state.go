@@ -703,24 +703,15 @@ func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.
 	case req.SiteCapKW != nil && (req.Fleet != "" || req.Mode != ""):
 		return web.OverrideView{}, &web.RequestError{Msg: "give either fleet and mode, or site_cap_kw, not both"}
 	case req.SiteCapKW != nil:
-		if *req.SiteCapKW < 0 {
-			return web.OverrideView{}, &web.RequestError{Msg: "site_cap_kw must not be negative"}
-		}
 		o.HasCap, o.SiteCapKW = true, *req.SiteCapKW
 	default:
-		fi := d.site.FleetIndex(req.Fleet)
-		if fi < 0 {
-			return web.OverrideView{}, &web.RequestError{Msg: fmt.Sprintf("unknown fleet %q", req.Fleet)}
-		}
 		m, err := switchd.ParseMode(req.Mode)
 		if err != nil {
 			return web.OverrideView{}, &web.RequestError{Msg: err.Error()}
 		}
-		if m != switchd.ModeOff && !d.site.Fleets[fi].Spec.Supports[m] {
-			return web.OverrideView{}, &web.RequestError{Msg: fmt.Sprintf("fleet %q has no %s mode", req.Fleet, m)}
-		}
 		o.Fleet, o.HasMode, o.Mode = req.Fleet, true, m
 	}
+	// The cap, fleet and mode are checked against the site there.
 	d.mu.Lock()
 	if err := controller.CheckOverride(d.site, &o, d.overrides, now); err != nil {
 		d.mu.Unlock()
