@@ -294,7 +294,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 			continue
 		}
 		err := f.applyErr
-		if c.recorder != nil && c.recordErr == nil {
+		if c.recorder != nil {
 			c.recorder.Applied(now, f.spec.Name, f.cmds, err)
 		}
 		if err != nil {

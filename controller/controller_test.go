@@ -36,13 +36,16 @@ func load(t *testing.T, site string) (*config.Site, *policies.Policy) {
 	return s, p
 }
 
-// failingRecorder is a journal that cannot be written.
-type failingRecorder struct{}
+// failingRecorder is a journal that cannot be written; it keeps the
+// outcomes it is told of.
+type failingRecorder struct{ applied *[]switchd.Command }
 
 func (failingRecorder) Commands(time.Time, *controller.Decision, []controller.FleetCommands) error {
 	return errors.New("disk full")
 }
-func (failingRecorder) Applied(time.Time, string, []switchd.Command, error) {}
+func (r failingRecorder) Applied(_ time.Time, _ string, cmds []switchd.Command, _ error) {
+	*r.applied = append(*r.applied, cmds...)
+}
 
 // TestJournalFailureShedsButHoldsStarts: the grid comes first, so load
 // still goes down when the journal cannot be written; increases wait.
@@ -50,7 +53,8 @@ func TestJournalFailureShedsButHoldsStarts(t *testing.T) {
 	site, pol := load(t, oneFleet)
 	clk := &clock{t: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)}
 	drv := simdev.New(site.Fleets[0].Spec, simdev.Config{Initial: switchd.ModeMining}, clk)
-	ctl, err := controller.New(controller.Options{Site: site, Policy: pol, Drivers: []switchd.Driver{drv}, Clock: clk, Recorder: failingRecorder{}})
+	var applied []switchd.Command
+	ctl, err := controller.New(controller.Options{Site: site, Policy: pol, Drivers: []switchd.Driver{drv}, Clock: clk, Recorder: failingRecorder{&applied}})
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -73,6 +77,10 @@ func TestJournalFailureShedsButHoldsStarts(t *testing.T) {
 	require.NoError(t, ctl.Tick(ctx))
 	require.Empty(t, ctl.Reports()[0].Commands)
 	require.Equal(t, []switchd.Command{{From: switchd.ModeOff, To: switchd.ModeMining, Count: 8}}, ctl.Reports()[0].Held)
+
+	// The recorder heard the outcome of both sheds (to log and record
+	// them when it can), and of nothing held.
+	require.Equal(t, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: 2}, {From: switchd.ModeMining, To: switchd.ModeOff, Count: 8}}, applied)
 }
 
 // stuckDriver reports some devices unusable, stuck in mining.

@@ -24,11 +24,13 @@ type FleetCommands struct {
 // daemon's journal. The controller calls it from Tick, never concurrently.
 type Recorder interface {
 	// Commands is called once per tick that has commands, before any of
-	// them is sent, and returns once they are durable. If it fails, nothing
-	// is sent this tick (and the controller retries at its next tick).
+	// them is sent, and returns once they are durable. If it fails, only
+	// the commands that shed load are sent this tick (the others are held
+	// and retried at the next tick).
 	Commands(now time.Time, d *Decision, cmds []FleetCommands) error
-	// Applied is called after a fleet's driver answered: err is nil when it
-	// accepted the commands.
+	// Applied is called after a fleet's driver answered, for every fleet
+	// sent commands (sheds sent while Commands fails included): err is nil
+	// when it accepted them.
 	Applied(now time.Time, fleet string, cmds []switchd.Command, err error)
 }
 

@@ -182,12 +182,16 @@ func (d *daemon) logApplied(fleet string, cmds []switchd.Command, err error) {
 	d.log.Info("commands accepted", zap.String("fleet", fleet), zap.String("commands", strings.Join(parts, "; ")))
 }
 
-// logDriverErrors logs each fleet's driver errors of the last tick, a
-// persisting error at most once a minute, and its end.
+// logDriverErrors logs each fleet's state errors of the last tick, a
+// persisting error at most once a minute, and its end. (A failed apply is
+// logged with its commands by logApplied.)
 func (d *daemon) logDriverErrors(now time.Time, reports []controller.FleetReport) {
 	for i, r := range reports {
 		in := d.drivers[i]
 		key := "driver/" + in.fleet
+		if r.Op == "apply" {
+			continue
+		}
 		if r.Err == nil {
 			if was, n := d.logs.ended(key); was {
 				d.log.Info("driver answers again", zap.String("fleet", in.fleet), zap.String("driver", in.driver), zap.Int("errors_not_logged", n))
