@@ -4,9 +4,11 @@
 // SWITCHD_REQUIRE_TRACES is set (as CI does): then it fails, so a moved or
 // empty trace folder cannot turn real-data tests into silent skips.
 //
-// It also holds the fuzz helpers the configuration parsers share (seeds
-// from files, the one-line-per-problem report check). It imports only the
-// standard library and is for tests only.
+// It also finds and runs headless chromium for the page tests (required
+// under SWITCHD_REQUIRE_CHROMIUM), and holds the fuzz helpers the
+// configuration parsers share (seeds from files, the one-line-per-problem
+// report check). It imports only the standard library and is for tests
+// only.
 package testenv
 
 import (
