@@ -28,7 +28,7 @@ import (
 // of each matters, so that is headroom, not a constraint.
 type Broker struct {
 	server    *mochi.Server
-	listener  *listeners.TCP
+	listener  *gatedTCP
 	closeOnce sync.Once
 	closing   *atomic.Bool // shared with the log handler
 }
@@ -51,7 +51,7 @@ func StartBroker(addr string, log *zap.Logger) (*Broker, error) {
 	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: auth hook: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})
+	tcp := &gatedTCP{TCP: listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})}
 	// AddListener binds the socket, so an address in use fails here.
 	if err := server.AddListener(tcp); err != nil {
 		_ = server.Close()
@@ -93,6 +93,8 @@ func (b *Broker) Close() error {
 		// network connection" for each; that is the close, not a fault.
 		b.closing.Store(true)
 		// Mochi's Close waits for its client goroutines; it never fails.
+		// The gate first makes every accepted connection counted by it.
+		b.listener.shut()
 		_ = b.server.Close()
 	})
 	return nil
