@@ -212,7 +212,13 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	// Embedded broker, then the signal source.
 	mq := site.Daemon.MQTT
 	if mq.Embedded != "" {
-		d.broker, err = mqttio.StartBroker(mq.Embedded, log)
+		var bo mqttio.BrokerOptions
+		if mq.Broker == "" {
+			// switchd's own connection: reserve its client ID (see
+			// embeddedIdentity).
+			mq, bo = embeddedIdentity(mq)
+		}
+		d.broker, err = mqttio.StartBrokerWith(mq.Embedded, log, bo)
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}

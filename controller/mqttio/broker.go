@@ -1,7 +1,10 @@
 package mqttio
 
 import (
+	"bytes"
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,8 +12,8 @@ import (
 	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/zap"
 )
 
@@ -18,7 +21,8 @@ import (
 // daemon's Source and the demo's Publisher then talk to it over loopback
 // TCP exactly as they would to Mosquitto.
 //
-// It lets every client in (no authentication, no ACL). That is only safe
+// It lets every client in (no authentication, no ACL) but one: switchd's
+// own client ID can be reserved (see BrokerOptions). That is only safe
 // because StartBroker refuses to listen anywhere but on a loopback address:
 // whoever can reach it can already run code on this host. A site exposing
 // MQTT to its network runs a real broker with authentication.
@@ -37,6 +41,33 @@ type Broker struct {
 // one) and serves MQTT until Close. Broker messages at warn level and above
 // go to log.
 func StartBroker(addr string, log *zap.Logger) (*Broker, error) {
+	return StartBrokerWith(addr, log, BrokerOptions{})
+}
+
+// DefaultMaxPacketSize bounds an MQTT packet the embedded broker reads, in
+// bytes. A signal is a few dozen bytes; the largest valid messages are JSON
+// inputs (DR events, price forecasts) of up to about 16 KiB and the
+// daemon's own retained state, a few KiB per fleet. 256 KiB leaves room for
+// a large site while a 100 MB packet is refused from its header, before
+// mochi allocates a buffer for it.
+const DefaultMaxPacketSize = 256 << 10
+
+// BrokerOptions are the embedded broker's optional settings.
+type BrokerOptions struct {
+	// ReservedClientID, when set, is switchd's own client ID: a client
+	// connecting with it must present ReservedPassword, so that no other
+	// client can take the ID over (MQTT hands the session to the newcomer
+	// and disconnects the holder) to knock switchd off the broker and make
+	// it resubscribe.
+	ReservedClientID string
+	ReservedPassword string
+	// MaxPacketSize bounds a packet in bytes; DefaultMaxPacketSize when 0.
+	// A client sending a larger one is disconnected.
+	MaxPacketSize uint32
+}
+
+// StartBrokerWith is StartBroker with options.
+func StartBrokerWith(addr string, log *zap.Logger, o BrokerOptions) (*Broker, error) {
 	if err := checkLoopback(addr); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
@@ -44,11 +75,20 @@ func StartBroker(addr string, log *zap.Logger) (*Broker, error) {
 		log = zap.NewNop()
 	}
 	closing := new(atomic.Bool)
+	if o.ReservedClientID != "" && o.ReservedPassword == "" {
+		return nil, errors.New("embedded broker: a reserved client id needs a password")
+	}
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = o.MaxPacketSize
+	if caps.MaximumPacketSize == 0 {
+		caps.MaximumPacketSize = DefaultMaxPacketSize
+	}
 	server := mochi.New(&mochi.Options{
 		// Mochi logs through slog and, by default, to stdout at info level.
-		Logger: slog.New(&zapHandler{log: log.Named("broker"), closing: closing}),
+		Logger:       slog.New(&zapHandler{log: log.Named("broker"), closing: closing}),
+		Capabilities: caps,
 	})
-	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := server.AddHook(&reserveHook{id: o.ReservedClientID, password: []byte(o.ReservedPassword)}, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: auth hook: %w", err)
 	}
 	tcp := &gatedTCP{TCP: listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})}
@@ -175,3 +215,31 @@ func (h *zapHandler) WithGroup(name string) slog.Handler {
 }
 
 var _ slog.Handler = (*zapHandler)(nil)
+
+// reserveHook lets every client in and allows every topic, except that a
+// client using the reserved ID must present its password.
+type reserveHook struct {
+	mochi.HookBase
+	id       string
+	password []byte
+}
+
+// ID names the hook.
+func (h *reserveHook) ID() string { return "switchd-reserve-client-id" }
+
+// Provides tells mochi which hook methods are implemented.
+func (h *reserveHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck}, []byte{b})
+}
+
+// OnConnectAuthenticate refuses the reserved ID without its password; mochi
+// answers "bad user name or password" and keeps the current holder.
+func (h *reserveHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if h.id == "" || pk.Connect.ClientIdentifier != h.id {
+		return true
+	}
+	return subtle.ConstantTimeCompare(pk.Connect.Password, h.password) == 1
+}
+
+// OnACLCheck allows every topic: the broker listens on loopback only.
+func (h *reserveHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }

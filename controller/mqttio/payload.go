@@ -48,7 +48,8 @@ type jsonPayload struct {
 //   - a JSON object {"ts": "2024-08-20T19:30:00-05:00", "value": 42.5}: ts is
 //     RFC 3339 with a UTC offset (Z or ±hh:mm) and is when the value was
 //     sampled; other fields are ignored;
-//   - a bare JSON number such as 42.5: it was sampled at arrival.
+//   - a bare JSON number such as 42.5: it was sampled at arrival (the
+//     Source dates a retained one otherwise: see RetainedUntimed).
 //
 // A JSON object without ts is rejected rather than stamped with the arrival
 // time: a producer that sends structure but forgets the time is broken, and a
@@ -190,4 +191,35 @@ func Check(cfg config.SignalConfig, value float64, ts, now, lastAccepted time.Ti
 		return ReasonOutOfOrder, false
 	}
 	return "", true
+}
+
+// HasTimestamp reports whether a payload is of the structured form, which
+// carries its own ts; a bare number does not.
+func HasTimestamp(payload []byte) bool {
+	payload = bytes.TrimSpace(payload)
+	return len(payload) > 0 && payload[0] == '{'
+}
+
+// RetainedUntimed is the time given to a retained bare number arriving at
+// arrival for a signal whose values are stale after maxAge. The broker kept
+// it from an unknown past, so its age is unknown; it is dated just past
+// maxAge so that it is shown but counts as stale until a fresh value
+// arrives. Without a max_age (0) nothing judges staleness, and the arrival
+// is kept.
+func RetainedUntimed(arrival time.Time, maxAge time.Duration) time.Time {
+	if maxAge <= 0 {
+		return arrival
+	}
+	return arrival.Add(-maxAge - time.Nanosecond)
+}
+
+// ClampFuture returns ts, or now when ts is after now. Check has refused a
+// ts further ahead than max_future; one within it (a producer's clock a
+// little fast) is taken as sampled now, so that it never makes a later
+// true value look out of order.
+func ClampFuture(ts, now time.Time) time.Time {
+	if ts.After(now) {
+		return now
+	}
+	return ts
 }

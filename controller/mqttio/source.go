@@ -153,7 +153,7 @@ func NewSource(o SourceOptions) (*Source, error) {
 	// Subscriptions are exact topics, so only a broker bug or a topic that
 	// differs from ours in a way paho's matcher ignores lands here.
 	co.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
-		s.handle(m.Topic(), m.Payload())
+		s.handleMessage(m.Topic(), m.Payload(), m.Retained())
 	})
 	s.client = mqtt.NewClient(co)
 	s.log = s.log.With(zap.String("client_id", co.ClientID))
@@ -248,7 +248,7 @@ func (s *Source) subscribe(c mqtt.Client) bool {
 	}()
 	for {
 		tk := c.SubscribeMultiple(s.subs, func(_ mqtt.Client, m mqtt.Message) {
-			s.handle(m.Topic(), m.Payload())
+			s.handleMessage(m.Topic(), m.Payload(), m.Retained())
 		})
 		timeout := time.NewTimer(subscribeTimeout)
 		var err error
@@ -310,10 +310,24 @@ func (s *Source) onConnectionLost(_ mqtt.Client, err error) {
 	}
 }
 
-// handle parses, checks and delivers one message. It holds the lock the
-// whole way so the out-of-order rule and the order of OnSample calls agree
-// even if paho ever calls it concurrently.
+// handle parses, checks and delivers one live (not retained) message.
 func (s *Source) handle(topic string, payload []byte) {
+	s.handleMessage(topic, payload, false)
+}
+
+// handleMessage parses, checks and delivers one message; retained is the
+// MQTT retain flag as delivered, set only for a message the broker kept
+// from before the subscription. It holds the lock the whole way so the
+// out-of-order rule and the order of OnSample calls agree even if paho
+// ever calls it concurrently.
+//
+// Two rules keep a message from lying about its age. A retained bare
+// number carries no time, and its arrival says only when switchd
+// subscribed, so it is dated just past the signal's max_age: shown, but
+// stale, never a reason to leave the fail-safe (see RetainedUntimed). A
+// ts ahead of the local clock (within max_future) is clamped to the
+// arrival, so that it cannot make later, true values look out of order.
+func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -330,9 +344,22 @@ func (s *Source) handle(topic string, payload []byte) {
 		s.reject(sig, topic, payload, reason, err)
 		return
 	}
+	untimed := retained && !HasTimestamp(payload)
+	if untimed {
+		ts = RetainedUntimed(now, s.opts.Signals[sig].MaxAge)
+		if !s.last[sig].IsZero() && ts.Before(s.last[sig]) {
+			// Redelivered on a resubscription while a newer value is held:
+			// nothing to learn from it, and not a producer's fault.
+			return
+		}
+	}
 	if reason, ok := Check(s.opts.Signals[sig], value, ts, now, s.last[sig]); !ok {
 		s.reject(sig, topic, payload, reason, checkError(s.opts.Signals[sig], reason, value, ts, now, s.last[sig]))
 		return
+	}
+	ts = ClampFuture(ts, now)
+	if untimed {
+		s.log.Debug("retained value without ts counts as stale", zap.String("signal", sig.String()), zap.Float64("value", value))
 	}
 	s.last[sig] = ts
 	s.opts.OnSample(switchd.Sample{Time: ts, Signal: sig, Value: value})
