@@ -587,9 +587,10 @@ type tlsSection struct {
 }
 
 type httpSection struct {
-	Listen    string `yaml:"listen"`
-	TokenFile string `yaml:"token_file"`
-	TokenEnv  string `yaml:"token_env"`
+	Listen    string   `yaml:"listen"`
+	TokenFile string   `yaml:"token_file"`
+	TokenEnv  string   `yaml:"token_env"`
+	Hosts     []string `yaml:"hosts"`
 }
 
 type journalSection struct {
@@ -888,6 +889,13 @@ func (f *siteFile) validateHTTP(l *strictyaml.Loader, s *Site, dir string) {
 			c.Listen = h.Listen
 		}
 	}
+	for i, host := range h.Hosts {
+		if msg := hostNameProblem(host); msg != "" {
+			l.Errorf(strictyaml.IndexPath("http.hosts", i), "%s", msg)
+			continue
+		}
+		c.Hosts = append(c.Hosts, host)
+	}
 	// The token is read again on every override request (HTTPConfig.Token),
 	// so a rotated file needs no restart; here it must already be there
 	// and long enough, or an empty file would silently turn overrides off.
@@ -1104,6 +1112,24 @@ func hostPortProblem(addr string) string {
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Sprintf("bad port %q in %q (want 0 to 65535)", port, addr)
+	}
+	return ""
+}
+
+// hostNameProblem says what is wrong with an http.hosts entry, or "" when
+// nothing is: it must be a bare DNS name or address, as in a Host header
+// without its port.
+func hostNameProblem(h string) string {
+	if net.ParseIP(h) != nil {
+		return ""
+	}
+	if h == "" || len(h) > 253 || strings.ContainsAny(h, ":/ @*") {
+		return fmt.Sprintf("%q is not a host name (give the name alone, without scheme or port, e.g. switchd.example.net)", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			return fmt.Sprintf("%q is not a host name (letters, digits, '-' and '.')", h)
+		}
 	}
 	return ""
 }

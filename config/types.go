@@ -116,6 +116,11 @@ type HTTPConfig struct {
 	// environment variable TokenEnv; with neither, overrides are refused.
 	TokenFile string
 	TokenEnv  string
+	// Hosts are extra Host header names the server answers, beside the
+	// listen host, localhost, the loopback addresses, any IP address and
+	// the machine's host name: the names operators and Prometheus use to
+	// reach it. Others are refused (DNS-rebinding protection).
+	Hosts []string
 }
 
 // JournalConfig is the append-only decision journal.

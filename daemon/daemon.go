@@ -261,12 +261,11 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 			return fmt.Errorf("http: %w", err)
 		}
 		httpAddr = ln.Addr().String()
-		srv := &http.Server{
-			Handler: web.NewHandler(web.Options{
-				Backend: d, Gatherer: d.o.Registry, Token: d.token, Metrics: d.metrics, Logger: log.Named("http"), Version: d.o.Version,
-			}),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
+		var srv *http.Server
+		srv, ln = newHTTPServer(web.NewHandler(web.Options{
+			Backend: d, Gatherer: d.o.Registry, Token: d.token, Metrics: d.metrics, Logger: log.Named("http"), Version: d.o.Version,
+			Hosts: servedHosts(l, site.Daemon.HTTP.Hosts),
+		}), ln, defaultHTTPLimits(), log.Named("http"))
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		defer func() {

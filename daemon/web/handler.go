@@ -13,10 +13,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // MaxOverrideBodyBytes bounds the body of POST /api/v1/override; an
@@ -46,6 +48,13 @@ type Options struct {
 	Logger *zap.Logger
 	// Version is shown on the status page.
 	Version string
+	// Hosts, when not nil, are the Host header names served (see
+	// AllowedHosts); a request for another name, unless an IP address, is
+	// refused with 421. Nil serves every Host.
+	Hosts []string
+	// RejectLogInterval is the least time between two log lines about
+	// refused requests of one kind; DefaultRejectLogInterval when 0.
+	RejectLogInterval time.Duration
 }
 
 type handler struct {
@@ -53,6 +62,7 @@ type handler struct {
 	token   func() (string, error)
 	metrics *Metrics
 	log     *zap.Logger
+	rejects *rejectLogger // refused requests, throttled
 	version string
 }
 
@@ -73,6 +83,7 @@ func NewHandler(o Options) http.Handler {
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
+	h.rejects = newRejectLogger(h.log, o.RejectLogInterval)
 
 	mux := http.NewServeMux()
 	if o.Gatherer != nil {
@@ -103,6 +114,9 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
+	if o.Hosts != nil {
+		return commonHeaders(hostCheck(o.Hosts, h.rejects, mux))
+	}
 	return commonHeaders(mux)
 }
 
@@ -227,7 +241,7 @@ func (h *handler) setOverride(w http.ResponseWriter, r *http.Request) {
 	var req OverrideRequest
 	if status, err := decodeJSON(w, r, &req); err != nil {
 		h.metrics.overrideRequest(resultBadRequest)
-		log.Info("override request rejected", zap.Error(err))
+		h.rejects.log(zapcore.InfoLevel, "override request rejected", zap.String("remote", r.RemoteAddr), zap.String("method", r.Method), zap.Error(err))
 		writeError(w, status, err.Error())
 		return
 	}
@@ -277,7 +291,7 @@ func (h *handler) backendError(w http.ResponseWriter, log *zap.Logger, rejected,
 	var re *RequestError
 	if errors.As(err, &re) {
 		h.metrics.overrideRequest(resultBadRequest)
-		log.Info(rejected, zap.Error(err))
+		h.rejects.logTo(log, zapcore.InfoLevel, rejected, zap.Error(err))
 		writeError(w, http.StatusBadRequest, re.Msg)
 		return
 	}
@@ -302,21 +316,21 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request, log *zap.Log
 	}
 	if want == "" {
 		h.metrics.overrideRequest(resultDisabled)
-		log.Warn("override refused", zap.String("reason", "disabled"))
+		h.rejects.log(zapcore.WarnLevel, "override refused", zap.String("reason", "disabled"), zap.String("remote", r.RemoteAddr), zap.String("method", r.Method))
 		writeError(w, http.StatusForbidden, tokenHint)
 		return false
 	}
 	got, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		h.metrics.overrideRequest(resultUnauthorized)
-		log.Warn("override refused", zap.String("reason", "missing_token"))
+		h.rejects.log(zapcore.WarnLevel, "override refused", zap.String("reason", "missing_token"), zap.String("remote", r.RemoteAddr), zap.String("method", r.Method))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd"`)
 		writeError(w, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 		return false
 	}
 	if !tokenEqual(got, want) {
 		h.metrics.overrideRequest(resultUnauthorized)
-		log.Warn("override refused", zap.String("reason", "invalid_token"))
+		h.rejects.log(zapcore.WarnLevel, "override refused", zap.String("reason", "invalid_token"), zap.String("remote", r.RemoteAddr), zap.String("method", r.Method))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchd", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid bearer token")
 		return false
