@@ -638,6 +638,13 @@ func (d *daemon) readyLocked(now time.Time) (bool, string) {
 		}
 	}
 	var notes []string
+	// A failing journal leaves the daemon ready: it still sheds, and an
+	// orchestrator that pulled it would stop that too. The note is the
+	// alarm (also on the page, in /api/v1/state and switchd_journal_failing).
+	if since, err := d.jhealth.failing(); err != nil {
+		notes = append(notes, fmt.Sprintf("journal failing since %s (%v): starts are held back, sheds still go out",
+			since.UTC().Format(time.RFC3339), err))
+	}
 	for i := range d.health {
 		h := &d.health[i]
 		name := d.site.Fleets[i].Spec.Name

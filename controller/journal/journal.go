@@ -142,7 +142,8 @@ type Journal struct {
 	f      *os.File
 	seq    uint64
 	hash   string
-	err    error // sticky: set when a write or fsync failed
+	err    error // set when a write or fsync failed, until recover succeeds
+	size   int64 // file size after the last fsync that succeeded
 	closed bool
 	buf    bytes.Buffer
 }
@@ -172,7 +173,12 @@ func Open(path string, log *zap.Logger) (*Journal, Recovery, error) {
 		_ = f.Close() // also drops the lock
 		return nil, Recovery{}, err
 	}
-	return &Journal{f: f, seq: rec.LastSeq, hash: rec.LastHash}, rec, nil
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, Recovery{}, fmt.Errorf("journal %q: %w", path, err)
+	}
+	return &Journal{f: f, seq: rec.LastSeq, hash: rec.LastHash, size: st.Size()}, rec, nil
 }
 
 // recoverFile locks f, reads it back and truncates a torn tail.
@@ -242,18 +248,27 @@ func syncDir(dir string) error {
 // there are ignored), writes all of them with one write call and returns
 // after fsync: a nil error means they are durable. An invalid entry (unknown
 // kind, a state entry without fleet, a value JSON cannot hold) is an error
-// and nothing is written. A failed write or fsync makes the journal unusable:
-// that error is returned again by every later Append, since after a failed
-// fsync the kernel may have dropped the data. A crash during Append may keep
-// a prefix of the batch; Open then drops the incomplete line.
+// and nothing is written.
+//
+// A failed write or fsync (a full disk, an I/O error) fails the batch, and
+// nothing of it counts as written. After a failed fsync the kernel may have
+// dropped the data, so the file is not trusted past the last fsync that
+// succeeded: every later Append first truncates the file back to that size
+// and fsyncs it. While that fails, Append returns the error of the failed
+// append again; once it succeeds the journal works again and the chain
+// continues from the last durable entry, with no trace of the failed
+// batches. A crash during Append may keep a prefix of the batch; Open then
+// drops the incomplete line.
 func (j *Journal) Append(entries ...Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	switch {
-	case j.closed:
+	if j.closed {
 		return ErrClosed
-	case j.err != nil:
-		return j.err
+	}
+	if j.err != nil {
+		if !j.recover() {
+			return j.err
+		}
 	}
 	if len(entries) == 0 {
 		return nil
@@ -280,7 +295,23 @@ func (j *Journal) Append(entries ...Entry) error {
 		return j.err
 	}
 	j.seq, j.hash = seq, prev
+	j.size += int64(j.buf.Len())
 	return nil
+}
+
+// recover makes the file end at the last durable entry again after a
+// failed append: it truncates away what the failed batches may have left
+// and fsyncs. It reports whether that worked; then j.err is cleared.
+// Called with j.mu held.
+func (j *Journal) recover() bool {
+	if err := j.f.Truncate(j.size); err != nil {
+		return false
+	}
+	if err := j.f.Sync(); err != nil {
+		return false
+	}
+	j.err = nil
+	return true
 }
 
 // Last returns the seq and hash of the last durable entry (0 and "" for an

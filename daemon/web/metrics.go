@@ -57,6 +57,7 @@ type Metrics struct {
 
 	journalLatency prometheus.Histogram
 	journalErrors  prometheus.Counter
+	journalFailing prometheus.Gauge
 	mqttConnected  prometheus.Gauge
 	overrideReqs   *prometheus.CounterVec
 }
@@ -161,6 +162,8 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Help: "Journal appends that failed (while they fail, starts are held back; sheds are still sent).",
 	})
 	cs = append(cs, m.journalLatency, m.journalErrors)
+	m.journalFailing = gauge("switchd_journal_failing",
+		"1 while journal appends fail (starts are held back, sheds still go out), 0 once one succeeds again.")
 	m.mqttConnected = gauge("switchd_mqtt_connected", "1 while the MQTT client is connected to its broker, else 0.")
 	m.overrideReqs = counterVec("switchd_http_override_requests_total",
 		"Requests to set or clear overrides, by result (created, cleared, bad_request, unauthorized, disabled, error).", "result")
@@ -413,6 +416,9 @@ func (m *Metrics) JournalAppend(d time.Duration, err error) {
 	m.journalLatency.Observe(seconds(d))
 	if err != nil {
 		m.journalErrors.Inc()
+		m.journalFailing.Set(1)
+	} else {
+		m.journalFailing.Set(0)
 	}
 }
 
