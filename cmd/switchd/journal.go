@@ -15,6 +15,7 @@ import (
 var journalCommands = []struct{ name, synopsis, summary string }{
 	{"verify", "journal verify FILE", "check the hash chain; name the first broken entry"},
 	{"export", "journal export FILE [--from T] [--to T]", "write time,fleet,mode,kw CSV for demand-response settlement"},
+	{"repair", "journal repair FILE", "move a corrupt tail aside (FILE.quarantine-TIME) and continue from the last good entry"},
 }
 
 // journalUsage lists the journal's subcommands.
@@ -33,15 +34,15 @@ const timeFlagHelp = "`T`: 2024-08-01 (that day's start), 2024-08-01T15:04, 2024
 
 func cmdJournal(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{errors.New("want journal verify FILE or journal export FILE [--from T] [--to T]")}
+		return usageError{errors.New("want journal verify FILE, journal repair FILE or journal export FILE [--from T] [--to T]")}
 	}
 	if isHelp(args[0]) || args[0] == "help" {
 		fmt.Fprint(stdout, journalUsage())
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	if sub != "verify" && sub != "export" {
-		return usageError{fmt.Errorf("unknown journal command %q (want verify or export)", sub)}
+	if sub != "verify" && sub != "export" && sub != "repair" {
+		return usageError{fmt.Errorf("unknown journal command %q (want verify, repair or export)", sub)}
 	}
 	fs := newFlags("journal "+sub, stderr)
 	var from, to *string
@@ -76,6 +77,9 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("--from %s is not before --to %s: nothing to export", *from, *to)}
 		}
 	}
+	if sub == "repair" {
+		return journalRepair(file, stdout)
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -83,6 +87,9 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 	defer f.Close()
 	if sub == "verify" {
 		n, err := journal.Verify(f)
+		if errors.Is(err, journal.ErrCorrupt) {
+			return fmt.Errorf("%s: %w (%d good entries before it); 'switchd journal repair %s' moves it and what follows aside", file, err, n, file)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w (%d good entries before it)", file, err, n)
 		}
@@ -90,6 +97,39 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return journal.Export(f, t0, t1, stdout)
+}
+
+// exitJournalCorrupt is the exit code of `switchd run` when its journal is
+// corrupt: distinct, so that a service manager does not restart into the
+// same failure (deploy/switchd.service: RestartPreventExitStatus).
+const exitJournalCorrupt = 3
+
+// journalCorruptHelp is what `switchd run` prints when the journal is
+// corrupt, after the error naming the file and line.
+func journalCorruptHelp(err error) string {
+	var le *journal.LineError
+	line := ""
+	if errors.As(err, &le) {
+		line = fmt.Sprintf(" from line %d", le.Line)
+	}
+	return "the journal is corrupt: switchd will not start on a history it cannot trust.\n" +
+		"Inspect it with 'switchd journal verify FILE'; 'switchd journal repair FILE' moves the damaged part" + line +
+		" aside into FILE.quarantine-TIME, keeps the entries before it and records the repair; then start again."
+}
+
+// journalRepair runs `switchd journal repair FILE`.
+func journalRepair(file string, stdout io.Writer) error {
+	res, err := journal.Repair(file, time.Now(), nil)
+	if err != nil {
+		return err
+	}
+	if res.Line == 0 {
+		fmt.Fprintf(stdout, "%s: chain intact, nothing to repair\n", file)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: line %d: %s\n%s: kept %d entries; moved line %d and after (%d bytes) to %s; repair entry appended\n",
+		file, res.Line, res.Reason, file, res.Kept, res.Line, res.Bytes, res.Quarantine)
+	return nil
 }
 
 // timeLayouts are the forms parseTime accepts, most specific first; those

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/sim"
 	"github.com/switchd/switchd/trace"
 )
@@ -148,6 +149,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "switchd %s: %v\n", name, err)
 		return 2
+	case name == "run" && errors.Is(err, journal.ErrCorrupt):
+		fmt.Fprintf(stderr, "switchd %s: %v\n%s\n", name, err, journalCorruptHelp(err))
+		return exitJournalCorrupt
 	default:
 		fmt.Fprintf(stderr, "switchd %s: %v\n", name, err)
 		return 1
