@@ -594,7 +594,8 @@ type httpSection struct {
 }
 
 type journalSection struct {
-	Path string `yaml:"path"`
+	Path         string `yaml:"path"`
+	MaxSegmentMB int    `yaml:"max_segment_mb"`
 }
 
 type demoSection struct {
@@ -656,6 +657,14 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 			l.Errorf("journal.path", "required (or drop the journal section)")
 		} else if l.Given("journal.path", j.Path) {
 			d.Journal.Path = resolvePath(dir, j.Path)
+		}
+		if l.Has("journal.max_segment_mb") {
+			// At least 1 MiB: a segment holds whole lines of up to 1 MiB.
+			if j.MaxSegmentMB < 1 || j.MaxSegmentMB > 1<<20 {
+				l.Errorf("journal.max_segment_mb", "must be between 1 and 1048576 MiB, or left out to never rotate (got %d)", j.MaxSegmentMB)
+			} else {
+				d.Journal.MaxSegmentBytes = int64(j.MaxSegmentMB) << 20
+			}
 		}
 	}
 	f.validateDemo(l, s, dir, explicit)

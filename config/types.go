@@ -126,6 +126,9 @@ type HTTPConfig struct {
 // JournalConfig is the append-only decision journal.
 type JournalConfig struct {
 	Path string // empty means no journal (not recommended in production)
+	// MaxSegmentBytes rotates the journal file into numbered segments
+	// (path.000001, ...) before it grows past this size; 0 never rotates.
+	MaxSegmentBytes int64
 }
 
 // DemoConfig makes `switchd run` replay a trace into its own broker, for

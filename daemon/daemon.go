@@ -175,7 +175,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	// Journal first: resume from the last commanded state.
 	var rec journal.Recovery
 	if p := site.Daemon.Journal.Path; p != "" {
-		d.journal, rec, err = journal.Open(p, log.Named("journal"))
+		d.journal, rec, err = journal.OpenWith(p, log.Named("journal"), journal.Options{MaxSegmentBytes: site.Daemon.Journal.MaxSegmentBytes})
 		if err != nil {
 			return err
 		}

@@ -80,22 +80,27 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 	if sub == "repair" {
 		return journalRepair(file, stdout)
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	if sub == "verify" {
-		n, err := journal.Verify(f)
+		// Rotated segments (FILE.000001, ...) are verified too, oldest
+		// first; the error names the file and line.
+		if _, err := os.Stat(file); err != nil {
+			return err
+		}
+		n, err := journal.VerifyChain(file)
 		if errors.Is(err, journal.ErrCorrupt) {
-			return fmt.Errorf("%s: %w (%d good entries before it); 'switchd journal repair %s' moves it and what follows aside", file, err, n, file)
+			return fmt.Errorf("%w (%d good entries before it); 'switchd journal repair %s' moves it and what follows aside", err, n, file)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w (%d good entries before it)", file, err, n)
+			return fmt.Errorf("%w (%d good entries before it)", err, n)
 		}
 		fmt.Fprintf(stdout, "%s: %d entries, chain intact\n", file, n)
 		return nil
 	}
+	f, err := journal.OpenChain(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	return journal.Export(f, t0, t1, stdout)
 }
 

@@ -138,14 +138,17 @@ var (
 // Journal appends entries to one journal file. It holds an exclusive flock
 // on the file until Close. Its methods are safe for concurrent use.
 type Journal struct {
-	mu     sync.Mutex
-	f      *os.File
-	seq    uint64
-	hash   string
-	err    error // set when a write or fsync failed, until recover succeeds
-	size   int64 // file size after the last fsync that succeeded
-	closed bool
-	buf    bytes.Buffer
+	mu      sync.Mutex
+	f       *os.File
+	seq     uint64
+	hash    string
+	err     error // set when a write or fsync failed, until recover succeeds
+	size    int64 // file size after the last fsync that succeeded
+	path    string
+	max     int64 // Options.MaxSegmentBytes
+	nextSeg int   // number of the next rotated segment
+	closed  bool
+	buf     bytes.Buffer
 }
 
 // Open opens or creates the journal at path (directories 0o750, file
@@ -157,6 +160,14 @@ type Journal struct {
 // A journal already open elsewhere is an error wrapping ErrLocked. Open logs
 // only the truncation, on log as given (nil logs nothing).
 func Open(path string, log *zap.Logger) (*Journal, Recovery, error) {
+	return OpenWith(path, log, Options{})
+}
+
+// OpenWith is Open with options. With rotated segments (see Segments), they
+// are read and verified first, oldest first, and the journal file must
+// continue their chain; damage in a segment is an error wrapping ErrCorrupt
+// naming the segment.
+func OpenWith(path string, log *zap.Logger, o Options) (*Journal, Recovery, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -178,7 +189,16 @@ func Open(path string, log *zap.Logger) (*Journal, Recovery, error) {
 		_ = f.Close()
 		return nil, Recovery{}, fmt.Errorf("journal %q: %w", path, err)
 	}
-	return &Journal{f: f, seq: rec.LastSeq, hash: rec.LastHash, size: st.Size()}, rec, nil
+	nums, _, err := segmentNumbers(path)
+	if err != nil {
+		_ = f.Close()
+		return nil, Recovery{}, err
+	}
+	next := 1
+	if len(nums) > 0 {
+		next = nums[len(nums)-1] + 1
+	}
+	return &Journal{f: f, seq: rec.LastSeq, hash: rec.LastHash, size: st.Size(), path: path, max: o.MaxSegmentBytes, nextSeg: next}, rec, nil
 }
 
 // recoverFile locks f, reads it back and truncates a torn tail.
@@ -197,7 +217,25 @@ func recoverFile(f *os.File, path string, log *zap.Logger) (Recovery, error) {
 		return Recovery{}, fmt.Errorf("journal %q: %w", path, err)
 	}
 	rec := Recovery{LastState: map[string]Entry{}}
+	note := func(e Entry) {
+		rec.Entries++
+		rec.LastTime = e.Time
+		switch e.Kind {
+		case KindState:
+			rec.LastState[e.Fleet] = e
+		case KindDecision:
+			rec.LastDecision = e
+		}
+	}
+	segs, err := Segments(path)
+	if err != nil {
+		return Recovery{}, err
+	}
 	sc := newScanner(f)
+	sc.seq, sc.hash, sc.anchor, _, err = scanSegments(segs, note)
+	if err != nil {
+		return Recovery{}, fmt.Errorf("journal %q: %w", path, err)
+	}
 	for {
 		e, err := sc.next()
 		if err == io.EOF {
@@ -219,14 +257,7 @@ func recoverFile(f *os.File, path string, log *zap.Logger) (Recovery, error) {
 		if err != nil {
 			return Recovery{}, fmt.Errorf("journal %q: %w", path, err)
 		}
-		rec.Entries++
-		rec.LastTime = e.Time
-		switch e.Kind {
-		case KindState:
-			rec.LastState[e.Fleet] = e
-		case KindDecision:
-			rec.LastDecision = e
-		}
+		note(e)
 	}
 	rec.LastSeq, rec.LastHash = sc.seq, sc.hash
 	return rec, nil
@@ -285,6 +316,9 @@ func (j *Journal) Append(entries ...Entry) error {
 		}
 		j.buf.Write(line)
 		prev = hash
+	}
+	if j.max > 0 && j.size > 0 && j.size+int64(j.buf.Len()) > j.max {
+		j.rotate()
 	}
 	if _, err := j.f.Write(j.buf.Bytes()); err != nil {
 		j.err = fmt.Errorf("journal append: %w", err)

@@ -76,7 +76,17 @@ func quarantineTail(path string, now time.Time) (RepairResult, error) {
 		}
 		return RepairResult{}, fmt.Errorf("journal %q: lock: %w", path, err)
 	}
+	segs, err := Segments(path)
+	if err != nil {
+		return RepairResult{}, err
+	}
 	sc := newScanner(f)
+	sc.seq, sc.hash, sc.anchor, _, err = scanSegments(segs, nil)
+	if err != nil {
+		// Only the journal file's tail is repaired; a rotated segment is
+		// closed history, left for the operator to inspect.
+		return RepairResult{}, fmt.Errorf("journal %q: damage in a rotated segment, not repaired automatically: %w", path, err)
+	}
 	var res RepairResult
 	for {
 		_, err := sc.next()

@@ -65,6 +65,10 @@ type scanner struct {
 	good int64  // bytes up to and including the newline of the last good entry
 	seq  uint64 // of the last good entry
 	hash string // of the last good entry
+	// anchor, when set, is the previous segment: the first line must
+	// follow its last entry (seq and hash above) instead of starting the
+	// chain.
+	anchor string
 }
 
 func newScanner(r io.Reader) *scanner {
@@ -172,12 +176,16 @@ func (s *scanner) next() (Entry, error) {
 		return Entry{}, lineErr("hash mismatch")
 	}
 	switch {
-	case s.line == 1 && e.Prev != "":
+	case s.line == 1 && s.anchor == "" && e.Prev != "":
 		return Entry{}, lineErr("prev is not empty on the first line")
+	case s.line == 1 && s.anchor != "" && e.Prev != s.hash:
+		return Entry{}, lineErr("prev does not follow the last entry of " + s.anchor)
 	case s.line > 1 && e.Prev != s.hash:
 		return Entry{}, lineErr(fmt.Sprintf("prev does not match line %d", s.line-1))
-	case s.line == 1 && e.Seq != 1:
+	case s.line == 1 && s.anchor == "" && e.Seq != 1:
 		return Entry{}, lineErr("first seq is not 1")
+	case s.line == 1 && s.anchor != "" && e.Seq != s.seq+1:
+		return Entry{}, lineErr(fmt.Sprintf("seq does not follow the last entry of %s (seq %d)", s.anchor, s.seq))
 	case e.Seq != s.seq+1:
 		return Entry{}, lineErr(fmt.Sprintf("seq does not follow line %d (seq %d)", s.line-1, s.seq))
 	}
