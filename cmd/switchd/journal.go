@@ -78,7 +78,7 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if sub == "repair" {
-		return journalRepair(file, stdout)
+		return journalRepair(file, stdout, stderr)
 	}
 	if sub == "verify" {
 		// Rotated segments (FILE.000001, ...) are verified too, oldest
@@ -122,9 +122,14 @@ func journalCorruptHelp(err error) string {
 		" aside into FILE.quarantine-TIME, keeps the entries before it and records the repair; then start again."
 }
 
-// journalRepair runs `switchd journal repair FILE`.
-func journalRepair(file string, stdout io.Writer) error {
-	res, err := journal.Repair(file, time.Now(), nil)
+// journalRepair runs `switchd journal repair FILE`: a summary on stdout,
+// and each step logged on stderr (JSON, as the daemon logs).
+func journalRepair(file string, stdout, stderr io.Writer) error {
+	log, err := newLogger("info", "json", stderr)
+	if err != nil {
+		return err
+	}
+	res, err := journal.Repair(file, time.Now(), log.Named("journal"))
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,7 @@ fleets:
 
 	code, out, errOut := runCmd("journal", "repair", jpath)
 	require.Equal(t, 0, code, errOut)
+	require.Contains(t, errOut, `"msg":"journal tail quarantined"`, "the repair is logged")
 	require.Contains(t, out, "line 2: hash mismatch")
 	require.Contains(t, out, "kept 1 entries")
 	q, err := filepath.Glob(jpath + ".quarantine-*")

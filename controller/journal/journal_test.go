@@ -439,7 +439,10 @@ func TestAppendRejectsInvalidEntries(t *testing.T) {
 	require.Equal(t, uint64(1), seq)
 }
 
-func TestAppendFailureIsSticky(t *testing.T) {
+// TestAppendFailureRepeats closes the file under the journal: the failed
+// append's error comes back while the journal cannot recover (see
+// TestAppendRecoversAfterFullDisk for the recovery).
+func TestAppendFailureRepeats(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
 	j, _ := openT(t, path)
 	require.NoError(t, j.Append(Entry{Time: t0, Kind: KindStart}))
