@@ -129,6 +129,7 @@ type daemon struct {
 
 	journal *journal.Journal
 	jhealth journalHealth
+	late    lateRecord // sent while the journal failed, journalled when it works
 	broker  *mqttio.Broker
 	source  *mqttio.Source
 	drivers []*instrumented

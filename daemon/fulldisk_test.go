@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,6 +15,20 @@ import (
 
 	"github.com/switchd/switchd/controller/journal"
 )
+
+// readJournal reads every entry of a journal file.
+func readJournal(t *testing.T, path string) []journal.Entry {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var out []journal.Entry
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		var e journal.Entry
+		require.NoError(t, json.Unmarshal(line, &e))
+		out = append(out, e)
+	}
+	return out
+}
 
 // TestJournalFullDiskShedsAndRecovers runs the daemon's tick with its
 // journal on a 64 KiB tmpfs that fills up: a shed still goes out, starts
@@ -96,6 +111,26 @@ func TestJournalFullDiskShedsAndRecovers(t *testing.T) {
 	_, why = d.Ready()
 	require.NotContains(t, why, "journal")
 	require.InDelta(t, 0, metricValue(t, reg, "switchd_journal_failing", nil), 0)
+	// What was sent while the journal failed is recorded now: the shed
+	// commands, their acknowledgement and the state they left, so that a
+	// restart resumes from the truth.
+	entries := readJournal(t, filepath.Join(dir, "journal.log"))
+	var shed, acked bool
+	var shedState *journal.Entry
+	for _, e := range entries {
+		switch {
+		case e.Kind == journal.KindCommand && e.Fleet == "asics" && e.From == "mining" && e.To == "off":
+			shed = true
+		case e.Kind == journal.KindAck && e.Fleet == "asics" && shed:
+			acked = true
+		case e.Kind == journal.KindState && e.Fleet == "asics" && shed && shedState == nil:
+			shedState = &e
+		}
+	}
+	require.True(t, shed, "the shed sent while failing is journalled")
+	require.True(t, acked)
+	require.NotNil(t, shedState)
+	require.Zero(t, shedState.Counts["mining"], "the state the shed left is journalled: %+v", shedState)
 	// Starts resume (after the policy's own dwell and hysteresis).
 	for i := 0; viewFleet(v, "asics").Modes["mining"]+viewFleet(v, "asics").Moving == 0; i++ {
 		require.Less(t, i, 60, "starts never resumed: %+v", v.Decisions[0])
@@ -105,4 +140,16 @@ func TestJournalFullDiskShedsAndRecovers(t *testing.T) {
 		v = d.State()
 	}
 	require.Empty(t, v.Journal.Error)
+}
+
+// TestLateRecordBounded keeps at most maxLateEntries entries for a journal
+// that never recovers, counting those dropped.
+func TestLateRecordBounded(t *testing.T) {
+	var l lateRecord
+	for i := range maxLateEntries + 10 {
+		l.add(journal.Entry{Seq: uint64(i), Kind: journal.KindAck})
+	}
+	require.Len(t, l.pending, maxLateEntries)
+	require.Equal(t, 10, l.dropped)
+	require.Equal(t, uint64(10), l.pending[0].Seq, "the oldest are dropped")
 }

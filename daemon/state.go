@@ -164,10 +164,27 @@ func (d *daemon) appendJournal(entries ...journal.Entry) error {
 	if d.journal == nil {
 		return nil
 	}
+	// Entries that could not be journalled before go first (lateRecord).
+	d.late.mu.Lock()
+	defer d.late.mu.Unlock()
+	all := entries
+	if n := len(d.late.pending); n > 0 {
+		all = append(append(make([]journal.Entry, 0, n+len(entries)), d.late.pending...), entries...)
+		if d.late.dropped > 0 {
+			all[0].Reason = fmt.Sprintf("(%d earlier entries were lost while the journal failed) %s", d.late.dropped, all[0].Reason)
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
 	start := time.Now()
-	err := d.journal.Append(entries...)
+	err := d.journal.Append(all...)
 	d.metrics.JournalAppend(time.Since(start), err)
 	d.jhealth.note(d.clock.Now(), err, d.log.Named("journal"))
+	if err == nil && len(d.late.pending) > 0 {
+		d.log.Named("journal").Info("journalled late what was sent while the journal failed", zap.Int("entries", len(d.late.pending)), zap.Int("lost", d.late.dropped))
+		d.late.pending, d.late.dropped = nil, 0
+	}
 	return err
 }
 
@@ -202,8 +219,10 @@ func (d *daemon) Commands(now time.Time, dec *controller.Decision, cmds []contro
 		entries = append(entries, st)
 	}
 	if err := d.appendJournal(entries...); err != nil {
+		d.late.failed(now, entries[0], cmds)
 		return err
 	}
+	d.late.succeeded()
 	d.crashPoint("decided")
 	return nil
 }
@@ -219,6 +238,13 @@ func (d *daemon) Applied(now time.Time, fleet string, cmds []switchd.Command, er
 	}
 	d.logApplied(fleet, cmds, err)
 	d.crashPoint("sent")
+	if fi := d.site.FleetIndex(fleet); fi >= 0 && d.late.sent(now, e, cmds, func(c [switchd.NumModes]int) journal.Entry { return d.stateEntry(now, fi, c) }) {
+		// Sheds sent although their batch could not be journalled: they
+		// wait in d.late with the ack; journal them as soon as possible.
+		_ = d.appendJournal()
+		d.crashPoint("acked")
+		return
+	}
 	// A failure is logged (at most once a minute) and shown by appendJournal.
 	_ = d.appendJournal(e)
 	d.crashPoint("acked")
