@@ -156,7 +156,8 @@ type Journal struct {
 // chain. An incomplete or unparsable last line, as a crash mid-write leaves
 // it, is truncated away, reported in Recovery.TornBytes and logged once. A
 // damaged line before the last one is an error wrapping ErrCorrupt, and
-// nothing is changed: the operator inspects it with `switchd journal verify`.
+// nothing is changed: the operator inspects it with `switchd journal verify`
+// and moves the damaged tail aside with `switchd journal repair` (Repair).
 // A journal already open elsewhere is an error wrapping ErrLocked. Open logs
 // only the truncation, on log as given (nil logs nothing).
 func Open(path string, log *zap.Logger) (*Journal, Recovery, error) {

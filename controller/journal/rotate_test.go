@@ -94,3 +94,37 @@ func TestRotationDeletedSegment(t *testing.T) {
 	require.ErrorContains(t, err, segs[2]+": line 1")
 	require.ErrorContains(t, err, "does not follow")
 }
+
+// TestRotationCrashAfterRename leaves a rotation half done, as a crash
+// between the rename and the new file would: the journal file is missing
+// and the segment holds everything. Open continues the chain from it.
+func TestRotationCrashAfterRename(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	j, _ := openT(t, path)
+	n := appendAll(t, j)
+	seq, hash := j.Last()
+	require.NoError(t, j.Close())
+	require.NoError(t, os.Rename(path, segmentName(path, 1)))
+
+	j, rec, err := OpenWith(path, nil, Options{MaxSegmentBytes: 1 << 20})
+	require.NoError(t, err)
+	require.Equal(t, seq, rec.LastSeq)
+	require.Equal(t, hash, rec.LastHash)
+	require.Equal(t, n, rec.Entries)
+	require.NoError(t, j.Append(Entry{Time: t0, Kind: KindStop}))
+	require.NoError(t, j.Close())
+	got, err := VerifyChain(path)
+	require.NoError(t, err)
+	require.Equal(t, n+1, got)
+	// The next rotation does not reuse the segment's number.
+	j, _, err = OpenWith(path, nil, Options{MaxSegmentBytes: 1})
+	require.NoError(t, err)
+	require.NoError(t, j.Append(Entry{Time: t0, Kind: KindStart}))
+	require.NoError(t, j.Close())
+	segs, err := Segments(path)
+	require.NoError(t, err)
+	require.Equal(t, []string{segmentName(path, 1), segmentName(path, 2)}, segs)
+	got, err = VerifyChain(path)
+	require.NoError(t, err)
+	require.Equal(t, n+2, got)
+}
