@@ -35,6 +35,17 @@ type DispatchInput struct {
 	// through that is worth part of one. A switch pays when its gain over
 	// the hold exceeds SwitchCostUSD × (1 + BackShare). Missing means 0.
 	BackShare [][switchd.NumModes]float64
+	// IncumbentPrice[i][m], when OK, is the price incumbents of fleet i's
+	// mode m are valued at instead of Values' price (the hysteresis band
+	// still applies): the planner sets it from a price forecast to the
+	// price where a shed decided now would land. Missing means Values'.
+	IncumbentPrice [][switchd.NumModes]LeadPrice
+}
+
+// LeadPrice is an optional price, USD/MWh.
+type LeadPrice struct {
+	USDPerMWh float64
+	OK        bool
 }
 
 // blocksPerFleet is the number of candidate blocks of one fleet: every mode
@@ -254,7 +265,13 @@ func (d *dispatcher) build() {
 					demand: spec.Modes[m].Revenue == switchd.RevenueInference}
 				if incumbent {
 					b.size = inc
-					b.dv = spec.ValuePerHour(m, favour) - spec.ValuePerHour(switchd.ModeOff, favour) +
+					fv := favour
+					if lp := d.incumbentPrice(i, m); lp.OK {
+						led := *favour
+						led.V[switchd.SignalPrice] += lp.USDPerMWh - d.in.Values.V[switchd.SignalPrice]
+						fv = &led
+					}
+					b.dv = spec.ValuePerHour(m, fv) - spec.ValuePerHour(switchd.ModeOff, fv) +
 						switchUSDPerHour
 				} else {
 					b.size = count - inc
@@ -270,6 +287,14 @@ func (d *dispatcher) build() {
 			}
 		}
 	}
+}
+
+// incumbentPrice is IncumbentPrice[i][m], or none when missing.
+func (d *dispatcher) incumbentPrice(i int, m switchd.Mode) LeadPrice {
+	if i < len(d.in.IncumbentPrice) {
+		return d.in.IncumbentPrice[i][m]
+	}
+	return LeadPrice{}
 }
 
 // maxSwitchUSDPerHour keeps an infinite switching cost finite per hour, so
