@@ -34,6 +34,9 @@ type CLIOptions struct {
 	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
 	// lacks (SIGNAL=fail-safe|ignore|VALUE).
 	MaxAge, Missing []string
+	// Forecast gives the policy runs a price forecast: noisy:SIGMA or
+	// column:NAME (forecast.go); empty for none.
+	Forecast string
 }
 
 // Validate checks the flags.
@@ -59,6 +62,11 @@ func (o *CLIOptions) Validate() error {
 	}
 	for _, s := range o.Sets {
 		if _, err := ParseSweep(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Forecast != "" {
+		if _, err := ParseForecastFlag(o.Forecast); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -127,6 +135,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	if o.Forecast != "" {
+		if co.Forecast, err = ParseForecastFlag(o.Forecast); err != nil {
+			return err
+		}
+	}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
 		if cols != nil {
 			cols[i].Hook(ro)

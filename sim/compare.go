@@ -532,6 +532,9 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 	for i, o := range outs {
 		fmt.Fprintf(&b, "  [%d] %s\n", i+1, o.Label)
 	}
+	if f := r0.Forecast; f != nil {
+		fmt.Fprintf(&b, "price forecast (every run, not the baselines): %s\n", f.Description)
+	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	b0 := &r0.Baselines
