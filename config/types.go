@@ -149,6 +149,9 @@ type Daemon struct {
 	Demo       *DemoConfig
 	// Tick is how often the controller runs without a signal change.
 	Tick time.Duration // default 10s
+	// Forecast is where the price forecast is read from
+	// (signals.price_forecast); Min and Max bound its prices.
+	Forecast SignalConfig
 }
 
 // ConfigError is one problem in a configuration file: it prints as
