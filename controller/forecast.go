@@ -173,21 +173,20 @@ func (p *PolicyPlanner) forecastAhead(now time.Time, f *Forecast) {
 				continue
 			}
 			dKW := spec.Modes[m].PowerKW - spec.Modes[switchd.ModeOff].PowerKW
-			if dKW > 0 {
-				if t := now.Add(spec.Transition[m][switchd.ModeOff]); t.After(now) {
-					if q, ok := forecastAfter(f, now, t); ok {
-						p.din.IncumbentPrice[i][m] = policies.LeadPrice{USDPerMWh: q, OK: true}
-					}
-				}
-			}
-			h := p.din.HoldHours[i][m]
-			if math.IsInf(h, 1) || dKW == 0 {
-				continue // no switching cost to spread, or no price exposure
+			if dKW == 0 {
+				continue // no price exposure
 			}
 			dRev := spec.RevenuePerHour(m, &p.din.Values) - spec.RevenuePerHour(switchd.ModeOff, &p.din.Values)
 			threshold := dRev / (dKW / 1000)
 			if math.IsNaN(threshold) || math.IsInf(threshold, 0) {
 				continue
+			}
+			if dKW > 0 {
+				p.leadPrice(now, f, i, m, dKW, threshold)
+			}
+			h := p.din.HoldHours[i][m]
+			if math.IsInf(h, 1) {
+				continue // no switching cost to spread
 			}
 			switchArea := spec.SwitchCostUSD / (math.Abs(dKW) / 1000)
 			hold, back, turned := forecastHold(f, now, live, threshold, dKW < 0, switchArea)
@@ -200,6 +199,38 @@ func (p *PolicyPlanner) forecastAhead(now time.Time, f *Forecast) {
 			p.din.BackShare[i][m] = back
 		}
 	}
+}
+
+// leadPrice sets IncumbentPrice for fleet i's mode m (drawing dKW more
+// than off, worth it below threshold USD/MWh) when a shed decided now lands
+// in a forecast interval after the one holding now: the forecast price
+// there, and the hold of the forecast spell it starts.
+//
+// A shed brought forward by the lead L saves, per device, what the mode
+// would cost over L at the forecast price beyond what it earns: L × dKW ×
+// (q − threshold). When the forecast is wrong the early shed is a wasted
+// switch, so the forecast price is used for a shed only when that saving
+// pays a switch: noise around breakeven must not make a fast-shedding
+// fleet flap at every interval boundary. A forecast price below threshold
+// (the dear spell ends before a shed would land) is always used: it only
+// holds back a shed that would earn nothing.
+func (p *PolicyPlanner) leadPrice(now time.Time, f *Forecast, i int, m switchd.Mode, dKW, threshold float64) {
+	spec := &p.din.Fleets[i]
+	lead := spec.Transition[m][switchd.ModeOff]
+	if lead <= 0 {
+		return
+	}
+	q, ok := forecastAfter(f, now, now.Add(lead))
+	if !ok {
+		return
+	}
+	if q > threshold && lead.Hours()*dKW/1000*(q-threshold) < max(spec.SwitchCostUSD, 0) {
+		return
+	}
+	// The hold that counts is that of the spell the shed would land in.
+	t := now.Add(lead)
+	hold, back, _ := forecastHold(f, t, q, threshold, false, spec.SwitchCostUSD/(dKW/1000))
+	p.din.IncumbentPrice[i][m] = policies.LeadPrice{USDPerMWh: q, HoldHours: hold.Hours(), BackShare: back, OK: true}
 }
 
 // forecastAfter returns the forecast price at t when t lies in an interval
