@@ -130,6 +130,9 @@ func (c *Controller) freshForecast(now time.Time) *Forecast {
 	if !f.Fresh(now, maxAge) {
 		return nil
 	}
+	// The plan may change when the forecast goes stale or runs out.
+	c.wakeAt(f.Issued.Add(maxAge + time.Nanosecond))
+	c.wakeAt(f.End())
 	return f
 }
 

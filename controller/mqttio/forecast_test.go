@@ -126,3 +126,25 @@ func TestSourceForecastOptions(t *testing.T) {
 		Forecast: config.SignalConfig{Topic: "dc1/signals/price", Max: 1}, OnForecast: func(*controller.Forecast) {}})
 	require.ErrorContains(t, err, `topic "dc1/signals/price" is already the topic of price`)
 }
+
+// FuzzParseForecast: any payload is accepted as a valid forecast or
+// rejected with a known reason; never a panic.
+func FuzzParseForecast(f *testing.F) {
+	f.Add([]byte(`{"ts":"2024-08-19T18:00:00Z","start":"2024-08-19T18:00:00Z","interval":"15m","prices":[40,3000]}`))
+	f.Add([]byte(`{"ts":"2024-08-19T18:00:00Z","start":"2024-08-19T18:00:00Z","interval":900,"prices":[1e400]}`))
+	f.Add([]byte(`[1,2]`))
+	now := time.Date(2024, 8, 19, 18, 30, 0, 0, time.UTC)
+	known := map[string]bool{}
+	for _, r := range Reasons {
+		known[r] = true
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fc, reason, err := ParseForecast(data, forecastCfg, now, time.Time{})
+		if err != nil {
+			require.Nil(t, fc)
+			require.True(t, known[reason], "reason %q", reason)
+			return
+		}
+		require.NoError(t, fc.Validate(forecastCfg.Min, forecastCfg.Max))
+	})
+}
