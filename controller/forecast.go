@@ -158,6 +158,10 @@ func (c *Controller) freshForecast(now time.Time) *Forecast {
 // Newcomers keep the live price: a start draws its new mode's power from
 // the moment it is commanded, so starting before a price drop only moves
 // the warm-up's energy onto the higher price.
+//
+// A forecast says nothing of rules: a mode a rule will force out of reach
+// (a schedule window, a cap) is not foreseen, unlike in the history-based
+// estimate, which counts forced spells.
 func (p *PolicyPlanner) forecastAhead(now time.Time, f *Forecast) {
 	n := len(p.din.Fleets)
 	if cap(p.din.IncumbentPrice) < n {

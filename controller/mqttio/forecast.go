@@ -183,3 +183,15 @@ func (s *Source) handleForecast(topic string, payload []byte) {
 	s.lastForecast = f.Issued
 	s.opts.OnForecast(f)
 }
+
+// signalName names sig in logs: a signal's name, "price_forecast" for
+// ForecastSignal, "unknown" for NoSignal.
+func signalName(sig switchd.Signal) string {
+	switch sig {
+	case NoSignal:
+		return "unknown"
+	case ForecastSignal:
+		return config.ForecastKey
+	}
+	return sig.String()
+}

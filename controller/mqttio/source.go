@@ -280,7 +280,7 @@ func (s *Source) subscribe(c mqtt.Client) bool {
 					if code >= 0x80 {
 						refused = true
 						s.log.Error("subscription refused by broker", zap.String("topic", topic),
-							zap.String("signal", s.topics[topic].String()), zap.Uint8("return_code", code))
+							zap.String("signal", signalName(s.topics[topic])), zap.Uint8("return_code", code))
 					}
 				}
 			}
@@ -384,16 +384,8 @@ func (s *Source) reject(sig switchd.Signal, topic string, payload []byte, reason
 	if len(payload) > maxLoggedPayload {
 		payload = payload[:maxLoggedPayload]
 	}
-	name := "unknown"
-	switch sig {
-	case NoSignal:
-	case ForecastSignal:
-		name = config.ForecastKey
-	default:
-		name = sig.String()
-	}
 	s.log.Warn("signal payload rejected",
-		zap.String("signal", name),
+		zap.String("signal", signalName(sig)),
 		zap.String("topic", topic),
 		zap.String("reason", reason),
 		zap.Error(err),
