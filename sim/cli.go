@@ -34,8 +34,9 @@ type CLIOptions struct {
 	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
 	// lacks (SIGNAL=fail-safe|ignore|VALUE).
 	MaxAge, Missing []string
-	// Forecast gives the policy runs a price forecast: noisy:SIGMA or
-	// column:NAME (forecast.go); empty for none.
+	// Forecast gives the policy runs a price forecast: noisy:SIGMA,
+	// column:NAME or none (forecast.go); empty means the trace's
+	// ForecastColumn if it has one, else none.
 	Forecast string
 }
 
@@ -138,6 +139,14 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	if o.Forecast != "" {
 		if co.Forecast, err = ParseForecastFlag(o.Forecast); err != nil {
 			return err
+		}
+	} else {
+		var file string
+		if co.Forecast, file, err = forecastFromTrace(o.Traces); err != nil {
+			return err
+		}
+		if co.Forecast != nil {
+			fmt.Fprintf(stderr, "notice: trace %s: column %s is the price forecast of the policy runs (--forecast none: without)\n", file, ForecastColumn)
 		}
 	}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {

@@ -19,6 +19,11 @@ import (
 // day-ahead market result published the day before.
 const ForecastHorizon = 48 * time.Hour
 
+// ForecastColumn is the trace column a real price forecast is read from
+// when --forecast is not given: the forecast (for example the day-ahead
+// price) of each row's interval, USD/MWh.
+const ForecastColumn = "price_forecast_usd_mwh"
+
 // ForecastOptions say which price forecast the policy run is given
 // (`switchd sim --forecast`). The baselines never get one, and the oracle
 // has perfect foresight anyway, so it stays an upper bound.
@@ -38,13 +43,17 @@ type ForecastOptions struct {
 
 // ParseForecastFlag parses --forecast: "noisy:SIGMA" (a synthetic
 // forecast: actual prices with lognormal noise, SIGMA ≥ 0, e.g. 0.1; 0 is
-// perfect foresight over the horizon) or "column:NAME" (the trace file's
-// column NAME, e.g. a day-ahead price).
+// perfect foresight over the horizon), "column:NAME" (the trace file's
+// column NAME, e.g. a day-ahead price) or "none" (nil: no forecast, even
+// from a ForecastColumn).
 func ParseForecastFlag(s string) (*ForecastOptions, error) {
+	if s == "none" {
+		return nil, nil
+	}
 	kind, arg, ok := strings.Cut(s, ":")
 	switch {
 	case !ok || arg == "":
-		return nil, fmt.Errorf("--forecast %q: want noisy:SIGMA (e.g. noisy:0.1) or column:NAME", s)
+		return nil, fmt.Errorf("--forecast %q: want noisy:SIGMA (e.g. noisy:0.1), column:NAME or none", s)
 	case kind == "noisy":
 		sigma, err := strconv.ParseFloat(arg, 64)
 		if err != nil || !(sigma >= 0) || sigma > 3 {
@@ -191,4 +200,19 @@ func (f *ForecastFeed) Report() *ForecastReport {
 	r.Description = fmt.Sprintf("SYNTHETIC: the trace's actual prices × lognormal noise (σ=%g of the log, mean 1), issued at each midnight (site time) for the next %s",
 		f.opts.Sigma, strconv.FormatFloat(ForecastHorizon.Hours(), 'f', -1, 64)+" h")
 	return r
+}
+
+// forecastFromTrace returns the forecast a trace carries in a
+// ForecastColumn (the first file that has one), or nil.
+func forecastFromTrace(files []string) (*ForecastOptions, string, error) {
+	for _, f := range files {
+		ok, err := trace.HasColumn(f, ForecastColumn)
+		if err != nil {
+			return nil, "", err
+		}
+		if ok {
+			return &ForecastOptions{Spec: "column:" + ForecastColumn, Column: ForecastColumn}, f, nil
+		}
+	}
+	return nil, "", nil
 }

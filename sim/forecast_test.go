@@ -3,9 +3,11 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,9 @@ func TestParseForecastFlag(t *testing.T) {
 	o, err = ParseForecastFlag("column:da_price_usd_mwh")
 	require.NoError(t, err)
 	require.Equal(t, "da_price_usd_mwh", o.Column)
+	o, err = ParseForecastFlag("none")
+	require.NoError(t, err)
+	require.Nil(t, o)
 	for _, bad := range []string{"", "noisy", "noisy:", "noisy:-1", "noisy:NaN", "noisy:4", "gauss:0.1"} {
 		_, err := ParseForecastFlag(bad)
 		require.Error(t, err, bad)
@@ -181,4 +186,44 @@ func TestForecastRealTraces(t *testing.T) {
 			checkInvariants(t, site, rep)
 		})
 	}
+}
+
+// TestForecastColumnCLI: a trace with a price_forecast_usd_mwh column gives
+// the policy run its forecast without a flag, said on stderr and in the
+// report; --forecast none runs without it.
+func TestForecastColumnCLI(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("time,price_usd_mwh,price_forecast_usd_mwh\n")
+	t0 := time.Date(2024, 8, 20, 0, 0, 0, 0, time.FixedZone("CDT", -5*3600))
+	for i := range 192 {
+		p := 30.0
+		if i%40 >= 30 && i%40 < 34 {
+			p = 900
+		}
+		b.WriteString(t0.Add(time.Duration(i)*15*time.Minute).Format(time.RFC3339) + "," +
+			strconv.FormatFloat(p, 'f', -1, 64) + "," + strconv.FormatFloat(p*1.1, 'f', -1, 64) + "\n")
+	}
+	tr := filepath.Join(dir, "t.csv")
+	require.NoError(t, os.WriteFile(tr, []byte(b.String()), 0o644))
+	run := func(flag string) (map[string]any, string) {
+		var out, errOut bytes.Buffer
+		o := CLIOptions{Config: "../examples/site.yaml", Policies: []string{"../examples/policies/price-only.yaml"},
+			Traces: []string{tr}, Format: "json", Forecast: flag}
+		require.NoError(t, o.Validate())
+		require.NoError(t, RunCLI(context.Background(), o, &out, &errOut))
+		var rep map[string]any
+		require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+		return rep, errOut.String()
+	}
+	rep, notices := run("")
+	require.Contains(t, notices, "column price_forecast_usd_mwh is the price forecast")
+	fc, ok := rep["forecast"].(map[string]any)
+	require.True(t, ok, "report has a forecast")
+	require.Equal(t, "column:price_forecast_usd_mwh", fc["source"])
+	require.Equal(t, false, fc["synthetic"])
+	rep, notices = run("none")
+	require.NotContains(t, notices, "is the price forecast")
+	require.Nil(t, rep["forecast"])
+	require.Error(t, (&CLIOptions{Config: "c", Policies: []string{"p"}, Traces: []string{"t"}, Format: "text", Forecast: "noisy:"}).Validate())
 }

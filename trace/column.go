@@ -132,3 +132,23 @@ func intervalIndex(ts []int64, t int64) int {
 	}
 	return i
 }
+
+// HasColumn reports whether the trace CSV at path has a column name in its
+// header; it reads the header only.
+func HasColumn(path, name string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	header, err := csv.NewReader(f).Read()
+	if err != nil {
+		return false, &Error{File: path, Line: 1, Err: fmt.Errorf("read header: %w", err)}
+	}
+	for _, h := range header {
+		if strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
