@@ -568,6 +568,14 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 		}
 		return fmt.Sprintf("%.1f%%", 100**r.OracleCapture)
 	})
+	if r0.Forecast != nil {
+		perRun("forecast gain (USD)", func(r *Report) string {
+			if r.Forecast == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%+.0f", r.Forecast.GainUSD)
+		})
+	}
 	perRun("vs always_on (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.AlwaysOn.ProfitUSD) })
 	perRun("vs threshold_debounce (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.ThresholdDebounce.ProfitUSD) })
 	moneyRows(line)

@@ -75,6 +75,40 @@ type ForecastReport struct {
 	HorizonHours float64 `json:"horizon_hours"`
 	Issues       int     `json:"issues"`
 	Description  string  `json:"description"`
+	// The same policy replayed without the forecast, and what the forecast
+	// gained over it: GapClosed is the gain over the gap between that run
+	// and the oracle (null when there is no gap).
+	ProfitWithoutUSD     float64  `json:"profit_without_usd"`
+	OracleCaptureWithout *float64 `json:"oracle_capture_without"`
+	GainUSD              float64  `json:"gain_usd"`
+	GapClosed            *float64 `json:"gap_closed"`
+}
+
+// compareWithout fills the report's comparison with a run of the same
+// policy without the forecast, whose profit is without, against the oracle's.
+func (r *ForecastReport) compareWithout(with, without, oracle float64) {
+	r.ProfitWithoutUSD, r.GainUSD = without, with-without
+	if oracle > 0 {
+		c := without / oracle
+		r.OracleCaptureWithout = &c
+	}
+	if gap := oracle - without; gap > 0 {
+		g := r.GainUSD / gap
+		r.GapClosed = &g
+	}
+}
+
+// writeText writes the forecast's lines of the text report.
+func (r *ForecastReport) writeText(b *strings.Builder, withCapture *float64) {
+	fmt.Fprintf(b, "price forecast (policy run only): %s; %d issued\n", r.Description, r.Issues)
+	fmt.Fprintf(b, "       gain over the same policy without it: %+.0f USD (profit %.0f without)", r.GainUSD, r.ProfitWithoutUSD)
+	if withCapture != nil && r.OracleCaptureWithout != nil {
+		fmt.Fprintf(b, "; oracle capture %.1f%% without, %.1f%% with", 100**r.OracleCaptureWithout, 100**withCapture)
+	}
+	if r.GapClosed != nil {
+		fmt.Fprintf(b, "; %.0f%% of the gap to the oracle closed", 100**r.GapClosed)
+	}
+	b.WriteString("\n")
 }
 
 // ForecastFeed issues the policy run's forecasts: one at the trace's start

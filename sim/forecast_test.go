@@ -121,6 +121,11 @@ func TestForecastGoldenUnchangedAndBounded(t *testing.T) {
 		require.Equal(t, plain.Baselines, rep.Baselines, spec)
 		require.NotNil(t, rep.Forecast)
 		require.Equal(t, spec, rep.Forecast.Source)
+		// The comparison run is the plain policy run, replayed again.
+		require.Equal(t, plain.ProfitUSD, rep.Forecast.ProfitWithoutUSD)
+		require.InDelta(t, rep.ProfitUSD-plain.ProfitUSD, rep.Forecast.GainUSD, 1e-9)
+		require.Equal(t, *plain.OracleCapture, *rep.Forecast.OracleCaptureWithout)
+		require.InDelta(t, rep.Forecast.GainUSD/(rep.Baselines.Oracle.ProfitUSD-plain.ProfitUSD), *rep.Forecast.GapClosed, 1e-12)
 		var text bytes.Buffer
 		require.NoError(t, rep.WriteText(&text))
 		require.Contains(t, text.String(), "price forecast (policy run only): SYNTHETIC")

@@ -230,6 +230,14 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	rep.Inputs = in.report(pol)
 	if feed != nil {
 		rep.Forecast = feed.Report()
+		plain, err := Run(ctx, RunOptions{
+			Site: o.Site, Policy: o.Policy, Source: o.Series.Source(),
+			End: o.Series.End(), TopPriceUSDPerMWh: top, Gaps: in.gaps,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("policy without forecast: %w", err)
+		}
+		rep.Forecast.compareWithout(pol.ProfitUSD, plain.ProfitUSD, or.ProfitUSD)
 	}
 	rep.Baselines.ThresholdDebounce = runReport(th, ao)
 	rep.Baselines.Oracle = OracleReport{ProfitUSD: or.ProfitUSD, Exact: or.Exact, Method: or.Method}
@@ -287,7 +295,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	if f := r.Forecast; f != nil {
-		fmt.Fprintf(&b, "price forecast (policy run only): %s; %d issued\n", f.Description, f.Issues)
+		f.writeText(&b, r.OracleCapture)
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
