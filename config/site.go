@@ -798,6 +798,10 @@ func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [swi
 	cfg := &s.Daemon.Signals
 	hasMQTT := l.Has("mqtt")
 	for _, e := range f.Signals {
+		if e.Key == ForecastKey {
+			f.validateForecast(l, s, e.Path, &e.Value)
+			continue
+		}
 		sig, err := switchd.ParseSignal(e.Key)
 		if err != nil {
 			l.Errorf(e.Path, "%v", err)
@@ -853,6 +857,7 @@ func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [swi
 		return explicit
 	}
 	m := &s.Daemon.MQTT
+	defer f.forecastTopic(l, s, cfg)
 	owner := map[string]switchd.Signal{}
 	for _, sig := range switchd.AllSignals {
 		c := &cfg[sig]

@@ -124,6 +124,7 @@ type Controller struct {
 	recordErr error
 
 	snap      switchd.Snapshot
+	forecast  *Forecast // latest price forecast observed, nil if none
 	overrides []Override
 	batch     []FleetCommands
 	fleets    []fleet
@@ -253,6 +254,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 		}
 	}
 	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
+	c.in.Forecast = c.freshForecast(now)
 	c.planner.Plan(now, &c.in, &c.dec)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)

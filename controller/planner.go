@@ -25,6 +25,9 @@ type PlanInput struct {
 	// Overrides are the operator's manual instructions (some may have
 	// expired: check Active).
 	Overrides []Override
+	// Forecast is a fresh price forecast, or nil: without one the planner
+	// decides from the live price and its history alone.
+	Forecast *Forecast
 }
 
 // Decision is a planner's output: the evaluated policy (values, constraints,
@@ -80,6 +83,10 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
 	p.estimateHolds(now, in.Site, in.Snap)
+	p.din.IncumbentPrice = p.din.IncumbentPrice[:0]
+	if in.Forecast != nil {
+		p.forecastAhead(now, in.Forecast)
+	}
 	policies.DispatchInto(&p.din, &d.Plan)
 }
 
@@ -150,7 +157,14 @@ func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *sw
 	}
 }
 
-// NextWake implements Planner: the next schedule window edge.
+// NextWake implements Planner: the next schedule window edge, or with a
+// forecast the next instant a slow shed would land on a forecast interval.
 func (p *PolicyPlanner) NextWake(now time.Time, in *PlanInput) time.Time {
-	return in.Policy.NextEdge(now, in.Site)
+	w := in.Policy.NextEdge(now, in.Site)
+	if in.Forecast != nil {
+		if f := p.forecastWake(now, in.Forecast); !f.IsZero() && (w.IsZero() || f.Before(w)) {
+			w = f
+		}
+	}
+	return w
 }

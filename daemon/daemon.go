@@ -155,6 +155,10 @@ type daemon struct {
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
 	cadence cadenceWatch        // the loop's: warns of feeds slower than max_age
 	logs    logState            // the loop's: what the log last said
+
+	// forecasts holds the latest price forecast from MQTT until the loop
+	// hands it to the controller (forecast.go).
+	forecasts forecastInbox
 }
 
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
@@ -233,10 +237,13 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		d.source, err = mqttio.NewSource(mqttio.SourceOptions{
 			MQTT: mq, Signals: site.Daemon.Signals, Clock: d.clock, Logger: log.Named("mqtt"),
 			OnSample: d.onSample,
+			Forecast: site.Daemon.Forecast, OnForecast: d.onForecast,
 			OnReject: func(s switchd.Signal, reason string) {
 				name := "unknown"
 				if s < switchd.NumSignals {
 					name = s.String()
+				} else if s == mqttio.ForecastSignal {
+					name = config.ForecastKey
 				}
 				d.metrics.SignalRejected(name, reason)
 			},
@@ -406,6 +413,7 @@ func (d *daemon) loop(ctx context.Context) {
 		case <-wakeTimer.C:
 		case <-d.wake:
 		}
+		d.takeForecast()
 		// A tick under way when shutdown starts finishes its commands
 		// (each driver call bounded by driverCallTimeout) rather than
 		// being cut off half-sent.

@@ -34,6 +34,10 @@ type CLIOptions struct {
 	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
 	// lacks (SIGNAL=fail-safe|ignore|VALUE).
 	MaxAge, Missing []string
+	// Forecast gives the policy runs a price forecast: noisy:SIGMA,
+	// column:NAME or none (forecast.go); empty means the trace's
+	// ForecastColumn if it has one, else none.
+	Forecast string
 }
 
 // Validate checks the flags.
@@ -59,6 +63,11 @@ func (o *CLIOptions) Validate() error {
 	}
 	for _, s := range o.Sets {
 		if _, err := ParseSweep(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Forecast != "" {
+		if _, err := ParseForecastFlag(o.Forecast); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -127,6 +136,19 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	if o.Forecast != "" {
+		if co.Forecast, err = ParseForecastFlag(o.Forecast); err != nil {
+			return err
+		}
+	} else {
+		var file string
+		if co.Forecast, file, err = forecastFromTrace(o.Traces); err != nil {
+			return err
+		}
+		if co.Forecast != nil {
+			fmt.Fprintf(stderr, "notice: trace %s: column %s is the price forecast of the policy runs (--forecast none: without)\n", file, ForecastColumn)
+		}
+	}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
 		if cols != nil {
 			cols[i].Hook(ro)

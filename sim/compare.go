@@ -532,6 +532,9 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 	for i, o := range outs {
 		fmt.Fprintf(&b, "  [%d] %s\n", i+1, o.Label)
 	}
+	if f := r0.Forecast; f != nil {
+		fmt.Fprintf(&b, "price forecast (every run, not the baselines): %s\n", f.Description)
+	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	b0 := &r0.Baselines
@@ -565,6 +568,14 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 		}
 		return fmt.Sprintf("%.1f%%", 100**r.OracleCapture)
 	})
+	if r0.Forecast != nil {
+		perRun("forecast gain (USD)", func(r *Report) string {
+			if r.Forecast == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%+.0f", r.Forecast.GainUSD)
+		})
+	}
 	perRun("vs always_on (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.AlwaysOn.ProfitUSD) })
 	perRun("vs threshold_debounce (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.ThresholdDebounce.ProfitUSD) })
 	moneyRows(line)

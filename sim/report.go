@@ -37,6 +37,9 @@ type CompareOptions struct {
 	// Inputs say how to treat the trace's inputs (inputs.go).
 	Inputs InputOptions
 	Oracle oracle.Options
+	// Forecast, when set, gives the policy run a price forecast
+	// (forecast.go); the baselines and the oracle are unchanged.
+	Forecast *ForecastOptions
 }
 
 // ModeFigures is a figure split by mode.
@@ -151,6 +154,8 @@ type Report struct {
 	// Inputs is each signal's coverage, gaps, fail-safe time and what was
 	// imputed (inputs.go).
 	Inputs *InputsReport `json:"inputs"`
+	// Forecast is the price forecast the policy run had; nil for none.
+	Forecast *ForecastReport `json:"forecast,omitempty"`
 }
 
 // Compare replays the series through the policy and the two baselines, and
@@ -171,11 +176,21 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	o.Site, o.Policy = in.site, in.pol // max ages and --missing applied
 	top := TopPriceThreshold(o.Series, TopFraction)
+	var feed *ForecastFeed
+	if o.Forecast != nil {
+		if feed, err = NewForecastFeed(o.Forecast, o.Series, o.Files, o.Site.Location); err != nil {
+			return nil, err
+		}
+	}
 	run := func(p controller.Planner, on func(*IntervalRecord)) (*Result, error) {
-		return Run(ctx, RunOptions{
+		ro := RunOptions{
 			Site: o.Site, Policy: o.Policy, Planner: p, Source: o.Series.Source(),
 			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on, Gaps: in.gaps,
-		})
+		}
+		if p == nil { // the policy run only
+			ro.Forecasts = feed
+		}
+		return Run(ctx, ro)
 	}
 	// Each run's draw in the coincident peaks is metered as it goes.
 	cps := newCPStudy(o.Site.CoincidentPeak, o.Site.Location, o.Series)
@@ -213,6 +228,17 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	rep := &Report{Simulated: true, Site: o.Site.Name, Policy: o.Policy.Source, RunReport: runReport(pol, ao)}
 	rep.Baselines.AlwaysOn = runReport(ao, ao)
 	rep.Inputs = in.report(pol)
+	if feed != nil {
+		rep.Forecast = feed.Report()
+		plain, err := Run(ctx, RunOptions{
+			Site: o.Site, Policy: o.Policy, Source: o.Series.Source(),
+			End: o.Series.End(), TopPriceUSDPerMWh: top, Gaps: in.gaps,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("policy without forecast: %w", err)
+		}
+		rep.Forecast.compareWithout(pol.ProfitUSD, plain.ProfitUSD, or.ProfitUSD)
+	}
 	rep.Baselines.ThresholdDebounce = runReport(th, ao)
 	rep.Baselines.Oracle = OracleReport{ProfitUSD: or.ProfitUSD, Exact: or.Exact, Method: or.Method}
 	if or.ProfitUSD > 0 {
@@ -267,6 +293,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "; top 1%% = %d intervals at ≥ %.2f USD/MWh", tr.TopPriceIntervals, *tr.TopPriceThreshold)
 		}
 		b.WriteString("\n")
+	}
+	if f := r.Forecast; f != nil {
+		f.writeText(&b, r.OracleCapture)
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

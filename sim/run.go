@@ -45,6 +45,9 @@ type RunOptions struct {
 	// own (trace.Series.Coverage); accounting there is imputed and
 	// reported. Nil means every value the source gives was measured.
 	Gaps [switchd.NumSignals][]trace.Gap
+	// Forecasts, when set, issues the price forecasts the controller is
+	// given as the replay reaches each issue time; nil gives none.
+	Forecasts *ForecastFeed
 }
 
 // IntervalRecord is one trace interval's outcome, for the time series.
@@ -419,6 +422,11 @@ func (r *runner) feed(cur trace.Row) {
 		}
 		r.fed[s] = at
 		r.ctl.Observe(switchd.Sample{Time: at, Signal: s, Value: cur.Values[s]})
+	}
+	if r.o.Forecasts != nil {
+		if f := r.o.Forecasts.Due(cur.Time); f != nil {
+			r.ctl.ObserveForecast(f)
+		}
 	}
 }
 

@@ -236,11 +236,13 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var maxAge, missing stringList
 	fs.Var(&maxAge, "max-age", "`SIGNAL=DURATION`, SIGNAL=auto or auto: override the site's max_age (auto: from the trace's cadence, 2 cadences or the default if longer; that is already done where the site file sets none); repeatable")
 	fs.Var(&missing, "missing", "`SIGNAL=fail-safe|ignore|VALUE`: run a policy that needs a signal the trace lacks (fail-safe: absent throughout, its fail-safe applies; ignore: as if the policy did not read it; VALUE: a constant); repeatable")
+	forecast := fs.String("forecast", "", "give the policy runs a price forecast issued each midnight for 48 h: `noisy:SIGMA` (SYNTHETIC: the trace's actual prices × lognormal noise, e.g. noisy:0.1) column:NAME (a day-ahead price column of the trace file; a price_forecast_usd_mwh column is used without the flag) or none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
 		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing}
+	o.Forecast = *forecast
 	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}
