@@ -34,6 +34,9 @@ type CLIOptions struct {
 	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
 	// lacks (SIGNAL=fail-safe|ignore|VALUE).
 	MaxAge, Missing []string
+	// Repeats[i], when set, is how Traces[i] is tiled over the timeline
+	// (trace.ParseRepeat: "weekly"); missing entries leave a file as is.
+	Repeats []string
 }
 
 // Validate checks the flags.
@@ -55,6 +58,9 @@ func (o *CLIOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("--resample must be positive (got %s)", o.Resample))
 	}
 	if _, err := ParseInputOptions(o.MaxAge, o.Missing); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := o.repeats(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, s := range o.Sets {
@@ -94,7 +100,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	}
 	inputs.Resample = o.Resample
 	inputs.SignalFiles = SignalFiles(o.Traces)
-	src, notices, closer, err := trace.Open(o.Traces)
+	repeats, err := o.repeats()
+	if err != nil {
+		return err
+	}
+	src, notices, closer, err := trace.OpenRepeat(o.Traces, repeats, site.Location)
 	if err != nil {
 		return err
 	}
@@ -126,7 +136,7 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 			cols[i] = NewHTMLCollector(site)
 		}
 	}
-	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs, Repeated: repeatedNotes(o.Traces, repeats, site)}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
 		if cols != nil {
 			cols[i].Hook(ro)

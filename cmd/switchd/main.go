@@ -225,6 +225,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&sets, "set", "`PATH=V1,V2,...`: one run per value of a key of the policy file, e.g. hysteresis_usd_mwh=0,5,10 or rules[1].when.price_above_usd_mwh=500,1000 (rules[NAME] picks a rule by name); repeat for the cross product, at most 64 runs")
 	var traces stringList
 	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable; the first sets the timeline, the others are merged in)")
+	repeats := &repeatFlag{traces: &traces}
+	fs.Var(repeats, "repeat", "`weekly`: tile the --trace just before it over the timeline by whole weeks (same weekday and time of day in the site's zone), for a trace shorter than the first; days of the week it lacks stay missing")
 	format := fs.String("format", "text", "report format: text or json (several runs: a JSON list of reports)")
 	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report (charts and summary; opens without network) to this `FILE`")
@@ -236,7 +238,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
-		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing}
+		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing, Repeats: repeats.values}
 	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}
