@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/switchd/switchd"
@@ -65,8 +66,8 @@ func (c AICause) String() string {
 
 // AIResult is what a replay did with AI demand.
 type AIResult struct {
-	// Active is set when the site has a fleet that serves inference or the
-	// trace carries ai_demand.
+	// Active is set when the trace carries ai_demand (a source that can
+	// tell its signals).
 	Active             bool
 	DemandGPUHours     float64
 	ServedGPUHours     float64
@@ -105,7 +106,6 @@ func (r *runner) initAI() {
 		if !earnsInference(spec) {
 			continue
 		}
-		r.res.AI.Active = true
 		a.capable += spec.Count
 		a.dual[i] = spec.Supports[switchd.ModeMining]
 		dp := spec.Modes[switchd.ModeInference].PowerKW - spec.Modes[switchd.ModeOff].PowerKW
@@ -114,6 +114,10 @@ func (r *runner) initAI() {
 		}
 	}
 	a.infKW = max(a.infKW, 0)
+	// Only a trace that carries ai_demand says what was wanted.
+	if src, ok := r.o.Source.(interface{ Signals() []switchd.Signal }); ok {
+		r.res.AI.Active = slices.Contains(src.Signals(), switchd.SignalAIDemand)
+	}
 }
 
 // earnsInference reports whether a fleet serves AI demand.
@@ -153,9 +157,6 @@ func (r *runner) accountAI(h, inferenceDH float64) {
 	res := &r.res.AI
 	if h <= 0 {
 		return
-	}
-	if r.row.Has[switchd.SignalAIDemand] {
-		res.Active = true
 	}
 	if !res.Active {
 		return

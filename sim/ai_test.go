@@ -1,0 +1,204 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/policies"
+	"github.com/switchd/switchd/trace"
+)
+
+// aiSite is a small site whose GPUs mine (a fixed USD per GPU-hour) or
+// serve inference, next to ASICs, under a cap below full load: 1,000 ASICs
+// at 3.5 kW and 400 GPUs at up to 1.275 kW would draw 4,010 kW.
+const aiSite = `
+site: {name: ai, timezone: America/Chicago, power_cap_kw: %g}
+fleets:
+  - name: asics
+    kind: asic
+    count: 1000
+    driver: sim
+    settings: {initial: off}
+    min_dwell: 5m
+    switch_cost_usd: 0.05
+    modes:
+      off: {power_kw: 0.02}
+      mining: {power_kw: 3.5, hashrate_ths: 200}
+    transitions: {off->mining: 5m, mining->off: 30s}
+  - name: gpus
+    kind: gpu
+    count: 400
+    driver: sim
+    settings: {initial: %s}
+    min_dwell: 5m
+    switch_cost_usd: 0.1
+    modes:
+      off: {power_kw: 0.2}
+      mining: {power_kw: 0.9, revenue: fixed, usd_per_hour: 0.30}
+      inference: {power_kw: 1.275}
+    transitions: {default: 1m, mining->inference: 4m, off->inference: 3m, inference->off: 30s}
+`
+
+const aiPolicy = `
+fallbacks: {hashprice_usd_ph_day: 48, inference_usd_gpu_hour: %g, ai_demand_gpus: 0}
+hysteresis_usd_mwh: 5
+%s
+`
+
+// aiRun replays rows of (hours from start, price, demand) through the
+// policy on the virtual clock, 15-minute rows, and returns the result and
+// every interval's record.
+type aiStep struct {
+	price, demand float64
+}
+
+func aiRun(t *testing.T, capKW float64, gpuInitial string, inferencePrice float64, rules string, steps []aiStep) (*Result, []IntervalRecord) {
+	t.Helper()
+	site, err := config.ParseSite("ai-site.yaml", []byte(fmt.Sprintf(aiSite, capKW, gpuInitial)))
+	require.NoError(t, err)
+	pol, err := policies.ParsePolicy("ai-policy.yaml", []byte(fmt.Sprintf(aiPolicy, inferencePrice, rules)), site)
+	require.NoError(t, err)
+	var b strings.Builder
+	b.WriteString("time,price_usd_mwh,ai_demand_gpus\n")
+	t0 := time.Date(2024, 11, 6, 0, 0, 0, 0, site.Location)
+	for i, s := range steps {
+		fmt.Fprintf(&b, "%s,%g,%g\n", t0.Add(time.Duration(i)*15*time.Minute).Format(time.RFC3339), s.price, s.demand)
+	}
+	rd, err := trace.NewReader(strings.NewReader(b.String()), "ai.csv")
+	require.NoError(t, err)
+	series, err := trace.Collect(rd)
+	require.NoError(t, err)
+	var recs []IntervalRecord
+	res, err := Run(context.Background(), RunOptions{Site: site, Policy: pol, Source: series.Source(), End: series.End(),
+		OnInterval: func(r *IntervalRecord) {
+			c := *r
+			c.Counts = append([][switchd.NumModes]int(nil), r.Counts...)
+			c.Moving = append([]int(nil), r.Moving...)
+			recs = append(recs, c)
+		}})
+	require.NoError(t, err)
+	require.Zero(t, res.SiteCapExceeded, "the cap holds at every tick")
+	require.True(t, res.AI.Active)
+	a := &res.AI
+	sum := 0.0
+	for _, x := range a.ByCauseGPUHours {
+		sum += x
+	}
+	require.InDelta(t, a.UnservedGPUHours, sum, 1e-6, "causes add up to the unserved")
+	require.InDelta(t, a.DemandGPUHours, a.ServedGPUHours+a.UnservedGPUHours, 1e-6)
+	return res, recs
+}
+
+// repeat returns n copies of s.
+func repeat(s aiStep, n int) []aiStep {
+	out := make([]aiStep, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+const (
+	asics = 0
+	gpus  = 1
+)
+
+// An AI surge under the cap: GPUs leave mining for inference and ASICs
+// shed to make room; a GPU still loading serves nothing. When demand
+// falls, the GPUs go back to mining (it pays at 30 USD/MWh) and the ASICs
+// come back under the cap.
+func TestAISurgeShedsMinersUnderCap(t *testing.T) {
+	steps := append(repeat(aiStep{30, 0}, 8), repeat(aiStep{30, 400}, 8)...) // surge at 2 h
+	steps = append(steps, repeat(aiStep{30, 0}, 8)...)                        // demand gone at 4 h
+	res, recs := aiRun(t, 3600, "mining", 2.10, "", steps)
+
+	before, surge, after := recs[7], recs[15], recs[23]
+	// Before: every GPU mines, the ASICs fill the rest of the cap.
+	require.Equal(t, 400, before.Counts[gpus][switchd.ModeMining])
+	require.Zero(t, before.Counts[gpus][switchd.ModeInference])
+	asicsBefore := before.Counts[asics][switchd.ModeMining]
+	require.Greater(t, asicsBefore, 900)
+	// Surge: all 400 GPUs serve; the ASICs shed to stay under 3,600 kW.
+	require.Equal(t, 400, surge.Counts[gpus][switchd.ModeInference])
+	asicsSurge := surge.Counts[asics][switchd.ModeMining]
+	require.Less(t, asicsSurge, asicsBefore, "miners give their power to the higher-value load")
+	require.LessOrEqual(t, float64(asicsSurge)*3.5+400*1.275+float64(1000-asicsSurge)*0.02, 3600.0)
+	require.Greater(t, float64(asicsSurge)*3.5, 3600-400*1.275-3.5-20, "and no more than that")
+	// After: mining is back on both fleets.
+	require.Equal(t, 400, after.Counts[gpus][switchd.ModeMining])
+	require.Equal(t, asicsBefore, after.Counts[asics][switchd.ModeMining])
+
+	// Unserved: only while the GPUs load (4 min from mining, more if the
+	// ASICs must shed first); nothing is unserved for want of GPUs, cap,
+	// price or rules.
+	a := &res.AI
+	require.InDelta(t, 400*2.0, a.DemandGPUHours, 1e-6)
+	for _, c := range []AICause{AICauseGPUs, AICauseStale, AICauseRule, AICauseCap, AICausePrice} {
+		require.Zero(t, a.ByCauseGPUHours[c], c.String())
+	}
+	load := 400 * 4.0 / 60
+	require.GreaterOrEqual(t, a.UnservedGPUHours, load-1e-6, "a GPU still loading serves nothing")
+	require.Greater(t, a.ByCauseGPUHours[AICauseTransition], 0.0)
+	require.Less(t, a.UnservedGPUHours, 400*0.25, "served within the surge's first interval")
+	require.InDelta(t, a.UnservedGPUHours*2.10, a.UnservedUSD, 1e-6)
+	// The first surge interval earns less inference than a full one.
+	require.Less(t, recs[8].RevenueUSD, recs[9].RevenueUSD)
+	// The dual-use fleet shows both uses.
+	h := a.FleetModeHours[gpus]
+	require.Greater(t, h[switchd.ModeMining], 0.0)
+	require.Greater(t, h[switchd.ModeInference], 0.0)
+}
+
+// When demand falls but mining does not pay (price above the GPUs' and
+// the ASICs' breakeven), the freed GPUs go off, not to mining.
+func TestAIDemandFallsMiningOnlyIfItPays(t *testing.T) {
+	steps := append(repeat(aiStep{500, 400}, 8), repeat(aiStep{500, 100}, 8)...)
+	_, recs := aiRun(t, 3600, "inference", 2.10, "", steps)
+	last := recs[len(recs)-1]
+	require.Equal(t, 100, last.Counts[gpus][switchd.ModeInference])
+	require.Zero(t, last.Counts[gpus][switchd.ModeMining], "0.30 USD/h at 0.9 kW does not pay at 500 USD/MWh")
+	require.Zero(t, last.Counts[asics][switchd.ModeMining])
+}
+
+// With GPUs warm and demand they can serve under the cap, nothing goes
+// unserved; demand above the GPUs is unserved for want of GPUs, and only
+// that part.
+func TestAIUnservedZeroWhenCapAndGPUsAllow(t *testing.T) {
+	res, _ := aiRun(t, 3600, "inference", 2.10, "", repeat(aiStep{30, 350}, 16))
+	require.InDelta(t, 350*4.0, res.AI.DemandGPUHours, 1e-6)
+	require.Zero(t, res.AI.UnservedGPUHours)
+	require.InDelta(t, res.AI.ServedGPUHours*2.10, res.RevenueUSD[switchd.ModeInference], 1e-6)
+
+	res, _ = aiRun(t, 3600, "inference", 2.10, "", repeat(aiStep{30, 500}, 16))
+	require.InDelta(t, 100*4.0, res.AI.UnservedGPUHours, 1e-6)
+	require.InDelta(t, 100*4.0, res.AI.ByCauseGPUHours[AICauseGPUs], 1e-6)
+}
+
+// Each remaining cause is named: a cap with no room, a rule that caps
+// inference, and a price at which inference loses money.
+func TestAIUnservedCauses(t *testing.T) {
+	// 300 kW of cap: 400 × 0.2 kW idle GPUs + 1,000 × 0.02 kW ASICs leave
+	// room for (300 − 100) / 1.075 = 186 GPUs in inference.
+	res, _ := aiRun(t, 300, "off", 2.10, "", repeat(aiStep{30, 300}, 16))
+	a := &res.AI
+	require.Greater(t, a.ByCauseGPUHours[AICauseCap], 0.0)
+	require.InDelta(t, (300-186)*4.0, a.ByCauseGPUHours[AICauseCap], 1e-6)
+
+	rule := `rules:
+  - name: inference-max
+    when: {price_above_usd_mwh: 0}
+    then: {max_devices: {gpus: {inference: 100}}}`
+	res, _ = aiRun(t, 3600, "inference", 2.10, rule, repeat(aiStep{30, 300}, 16))
+	require.InDelta(t, 200*4.0, res.AI.ByCauseGPUHours[AICauseRule], 0.05*200*4.0, "GPUs beyond the rule's max")
+
+	// At 2,000 USD/MWh a GPU serving costs 2.55 USD/h, more than 2.10.
+	res, _ = aiRun(t, 3600, "off", 2.10, "", repeat(aiStep{2000, 300}, 8))
+	require.InDelta(t, 300*2.0, res.AI.ByCauseGPUHours[AICausePrice], 1e-6)
+}
