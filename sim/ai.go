@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"html"
 	"slices"
 	"strings"
 
@@ -429,4 +430,62 @@ func writeRepeated(b *strings.Builder, notes []string) {
 	for _, n := range notes {
 		fmt.Fprintf(b, "       REPEATED %s\n", n)
 	}
+}
+
+// writeAIHTML writes the HTML report's AI demand table: one column per run
+// and baseline, unserved demand by cause, or nothing when no run has AI
+// figures.
+func writeAIHTML(p *strings.Builder, outs []Outcome) {
+	type col struct {
+		name string
+		ai   *AIReport
+	}
+	var cols []col
+	for i, o := range outs {
+		name := "policy"
+		if len(outs) > 1 {
+			name = fmt.Sprintf("[%d] %s", i+1, o.Label)
+		}
+		cols = append(cols, col{name, o.AI})
+	}
+	if len(outs) > 0 {
+		b := &outs[0].Baselines
+		cols = append(cols, col{"always_on", b.AlwaysOn.AI}, col{"threshold_debounce", b.ThresholdDebounce.AI})
+	}
+	some := false
+	for _, c := range cols {
+		some = some || c.ai != nil
+	}
+	if !some {
+		return
+	}
+	p.WriteString("<h2>AI demand (simulated)</h2>\n<table id=\"ai-demand\">\n<tr><th></th>")
+	for _, c := range cols {
+		fmt.Fprintf(p, "<th>%s</th>", html.EscapeString(c.name))
+	}
+	p.WriteString("</tr>\n")
+	row := func(name string, get func(*AIReport) float64) {
+		fmt.Fprintf(p, "<tr><td>%s</td>", html.EscapeString(name))
+		for _, c := range cols {
+			if c.ai == nil {
+				p.WriteString("<td>-</td>")
+				continue
+			}
+			fmt.Fprintf(p, "<td>%.0f</td>", get(c.ai))
+		}
+		p.WriteString("</tr>\n")
+	}
+	row("demand (GPU-h)", func(a *AIReport) float64 { return a.DemandGPUHours })
+	row("served (GPU-h)", func(a *AIReport) float64 { return a.ServedGPUHours })
+	row("unserved (GPU-h)", func(a *AIReport) float64 { return a.UnservedGPUHours })
+	row("served revenue (USD)", func(a *AIReport) float64 { return a.ServedUSD })
+	row("unserved revenue (USD)", func(a *AIReport) float64 { return a.UnservedUSD })
+	for c := range numAICauses {
+		row("unserved: "+c.String()+" (GPU-h)", func(a *AIReport) float64 { return a.byCause[c].GPUHours })
+	}
+	row("hours without measured demand", func(a *AIReport) float64 { return a.DemandUnknownH })
+	p.WriteString("</table>\n<p class=\"sub\">The oracle computes a profit bound only; it does not report served demand. " +
+		"Causes: gpus = demand above the GPUs; stale = fail-safe or stale demand; rule = a rule forbade or capped inference; " +
+		"cap = no room under the site cap; price = not worth it at the prices; transition = GPUs still starting or loading; " +
+		"pacing = not yet commanded (ramp, stagger, dwell, back-off) or out of service.</p>\n")
 }

@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +119,7 @@ const (
 // come back under the cap.
 func TestAISurgeShedsMinersUnderCap(t *testing.T) {
 	steps := append(repeat(aiStep{30, 0}, 8), repeat(aiStep{30, 400}, 8)...) // surge at 2 h
-	steps = append(steps, repeat(aiStep{30, 0}, 8)...)                        // demand gone at 4 h
+	steps = append(steps, repeat(aiStep{30, 0}, 8)...)                       // demand gone at 4 h
 	res, recs := aiRun(t, 3600, "mining", 2.10, "", steps)
 
 	before, surge, after := recs[7], recs[15], recs[23]
@@ -201,4 +204,73 @@ func TestAIUnservedCauses(t *testing.T) {
 	// At 2,000 USD/MWh a GPU serving costs 2.55 USD/h, more than 2.10.
 	res, _ = aiRun(t, 3600, "off", 2.10, "", repeat(aiStep{2000, 300}, 8))
 	require.InDelta(t, 300*2.0, res.AI.ByCauseGPUHours[AICausePrice], 1e-6)
+}
+
+// The example AI site over three weeks of prices with a 2-day demand file
+// repeated weekly: the JSON report says the file was repeated and carries
+// the AI figures of the policy and both baselines, the text and HTML
+// reports show them.
+func TestAIExampleRepeatWeeklyCLI(t *testing.T) {
+	dir := t.TempDir()
+	loc, err := time.LoadLocation("America/Chicago")
+	require.NoError(t, err)
+	var p, d strings.Builder
+	p.WriteString("time,price_usd_mwh\n")
+	t0 := time.Date(2024, 3, 4, 0, 0, 0, 0, loc) // a Monday; DST starts on the 10th
+	for i := 0; ; i++ {
+		tm := t0.Add(time.Duration(i) * 15 * time.Minute)
+		if !tm.Before(t0.AddDate(0, 0, 21)) {
+			break
+		}
+		fmt.Fprintf(&p, "%s,%d\n", tm.Format(time.RFC3339), 20+(i%96)/2)
+	}
+	d.WriteString("time,ai_demand_gpus\n")
+	d0 := time.Date(2024, 11, 6, 0, 0, 0, 0, loc) // Wed-Thu
+	for i := range 2 * 96 {
+		fmt.Fprintf(&d, "%s,%d\n", d0.Add(time.Duration(i)*15*time.Minute).Format(time.RFC3339), (i%96)*40)
+	}
+	pf, df := dir+"/p.csv", dir+"/d.csv"
+	require.NoError(t, os.WriteFile(pf, []byte(p.String()), 0o600))
+	require.NoError(t, os.WriteFile(df, []byte(d.String()), 0o600))
+	o := CLIOptions{Config: "../examples/ai-site.yaml", Policies: []string{"../examples/policies/ai-demand.yaml"},
+		Traces: []string{pf, df}, Repeats: []string{"", "weekly"}, Format: "json", HTML: dir + "/r.html"}
+	require.NoError(t, o.Validate())
+	var out, errb bytes.Buffer
+	require.NoError(t, RunCLI(context.Background(), o, &out, &errb))
+	var rep struct {
+		AI    *AIReport `json:"ai_demand"`
+		Trace struct {
+			Repeated []string `json:"repeated"`
+		} `json:"trace"`
+		Baselines struct {
+			AlwaysOn struct {
+				AI *AIReport `json:"ai_demand"`
+			} `json:"always_on"`
+		} `json:"baselines"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	require.Len(t, rep.Trace.Repeated, 1)
+	require.Contains(t, rep.Trace.Repeated[0], "d.csv: repeated weekly")
+	require.NotNil(t, rep.AI)
+	require.NotNil(t, rep.Baselines.AlwaysOn.AI)
+	// Three Wednesdays and Thursdays of demand, the rest unknown.
+	require.InDelta(t, 3*2*24.0, 21*24-rep.AI.DemandUnknownH, 1.0)
+	require.Greater(t, rep.AI.ServedGPUHours, 0.0)
+	require.InDelta(t, rep.AI.DemandGPUHours, rep.AI.ServedGPUHours+rep.AI.UnservedGPUHours, 1e-3)
+	require.Contains(t, rep.AI.UnservedByCause, "gpus", "demand peaks at 3,800 GPUs, above the 3,000")
+	require.NotEmpty(t, rep.AI.DualUseFleets)
+	page, err := os.ReadFile(dir + "/r.html")
+	require.NoError(t, err)
+	require.Contains(t, string(page), `<table id="ai-demand">`)
+	require.Contains(t, string(page), "REPEATED")
+
+	o.Format, o.HTML = "text", ""
+	out.Reset()
+	require.NoError(t, RunCLI(context.Background(), o, &out, &errb))
+	require.Contains(t, out.String(), "AI unserved (GPU-h)")
+
+	o.Repeats = []string{"weekly"}
+	require.ErrorContains(t, o.Validate(), "--repeat cannot apply to the first --trace")
+	o.Repeats = []string{"", "daily"}
+	require.ErrorContains(t, o.Validate(), `unknown repeat "daily"`)
 }
