@@ -58,6 +58,7 @@ type PolicyPlanner struct {
 	// tracks[i][m] folds the price history into spells against fleet i's
 	// breakeven for mode m.
 	tracks [][switchd.NumModes]holdTrack
+	warm   aiWarmTrack // recent AI demand, for the policy's ai_warm
 }
 
 // Plan implements Planner.
@@ -80,6 +81,7 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
 	p.estimateHolds(now, in.Site, in.Snap)
+	p.warm.apply(now, &p.din.Values, in.Policy.AIWarm)
 	policies.DispatchInto(&p.din, &d.Plan)
 }
 
@@ -150,7 +152,12 @@ func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *sw
 	}
 }
 
-// NextWake implements Planner: the next schedule window edge.
+// NextWake implements Planner: the next schedule window edge, or when the
+// peak of recent AI demand kept warm (ai_warm.hold) expires.
 func (p *PolicyPlanner) NextWake(now time.Time, in *PlanInput) time.Time {
-	return in.Policy.NextEdge(now, in.Site)
+	w := in.Policy.NextEdge(now, in.Site)
+	if x := p.warm.nextWake(now, in.Policy.AIWarm.Hold); !x.IsZero() && (w.IsZero() || x.Before(w)) {
+		w = x
+	}
+	return w
 }

@@ -241,6 +241,7 @@ func TestAIExampleRepeatWeeklyCLI(t *testing.T) {
 		AI    *AIReport `json:"ai_demand"`
 		Trace struct {
 			Repeated []string `json:"repeated"`
+			Hours    float64  `json:"hours"`
 		} `json:"trace"`
 		Baselines struct {
 			AlwaysOn struct {
@@ -253,8 +254,10 @@ func TestAIExampleRepeatWeeklyCLI(t *testing.T) {
 	require.Contains(t, rep.Trace.Repeated[0], "d.csv: repeated weekly")
 	require.NotNil(t, rep.AI)
 	require.NotNil(t, rep.Baselines.AlwaysOn.AI)
-	// Three Wednesdays and Thursdays of demand, the rest unknown.
-	require.InDelta(t, 3*2*24.0, 21*24-rep.AI.DemandUnknownH, 1.0)
+	// Three Wednesdays and Thursdays of demand, the rest unknown (the
+	// span is 503 h: DST starts on the first Sunday).
+	require.Equal(t, 503.0, rep.Trace.Hours)
+	require.InDelta(t, 3*2*24.0, rep.Trace.Hours-rep.AI.DemandUnknownH, 1e-9)
 	require.Greater(t, rep.AI.ServedGPUHours, 0.0)
 	require.InDelta(t, rep.AI.DemandGPUHours, rep.AI.ServedGPUHours+rep.AI.UnservedGPUHours, 1e-3)
 	require.Contains(t, rep.AI.UnservedByCause, "gpus", "demand peaks at 3,800 GPUs, above the 3,000")
@@ -273,4 +276,19 @@ func TestAIExampleRepeatWeeklyCLI(t *testing.T) {
 	require.ErrorContains(t, o.Validate(), "--repeat cannot apply to the first --trace")
 	o.Repeats = []string{"", "daily"}
 	require.ErrorContains(t, o.Validate(), `unknown repeat "daily"`)
+}
+
+// ai_warm keeps GPUs loaded through a dip in demand: when it comes back
+// they serve at once, where without it they reload (and serve nothing
+// meanwhile).
+func TestAIWarmServesReturningDemand(t *testing.T) {
+	steps := append(repeat(aiStep{30, 400}, 8), repeat(aiStep{30, 100}, 2)...)
+	steps = append(steps, repeat(aiStep{30, 400}, 4)...)
+	cold, _ := aiRun(t, 3600, "inference", 2.10, "", steps)
+	warm, recs := aiRun(t, 3600, "inference", 2.10, "ai_warm: {hold: 1h}", steps)
+	require.Greater(t, cold.AI.ByCauseGPUHours[AICauseTransition], 0.0, "without ai_warm the returning demand waits for a reload")
+	require.Zero(t, warm.AI.UnservedGPUHours, "kept warm, it is served at once")
+	require.Equal(t, 400, recs[9].Counts[gpus][switchd.ModeInference], "the 300 GPUs not wanted during the dip stay loaded")
+	// The warm GPUs earn nothing during the dip: revenue counts demand only.
+	require.InDelta(t, warm.AI.ServedGPUHours*2.10, warm.RevenueUSD[switchd.ModeInference], 1e-6)
 }
