@@ -292,3 +292,33 @@ func TestAIWarmServesReturningDemand(t *testing.T) {
 	// The warm GPUs earn nothing during the dip: revenue counts demand only.
 	require.InDelta(t, warm.AI.ServedGPUHours*2.10, warm.RevenueUSD[switchd.ModeInference], 1e-6)
 }
+
+// The AI demo (examples/ai-demo.yaml) over its SYNTHETIC trace: one GPU
+// fleet both mines and serves, and its demand fits the GPUs.
+func TestAIDemoSwitchesOneFleet(t *testing.T) {
+	site, err := config.LoadSite("../examples/ai-demo.yaml")
+	require.NoError(t, err)
+	pol, err := policies.LoadPolicy("../examples/policies/ai-demo.yaml", site)
+	require.NoError(t, err)
+	require.NotNil(t, site.Daemon.Demo)
+	require.Contains(t, site.Daemon.Demo.Trace, "SYNTHETIC")
+	src, _, c, err := trace.Open([]string{site.Daemon.Demo.Trace})
+	require.NoError(t, err)
+	defer c.Close()
+	series, err := trace.Collect(src)
+	require.NoError(t, err)
+	lo, hi := 1e9, 0.0
+	for i := range series.Len() {
+		d, ok := series.Value(i, switchd.SignalAIDemand)
+		require.True(t, ok)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	require.Equal(t, 30.0, lo)
+	require.Equal(t, float64(site.Fleets[gpus].Spec.Count), hi, "peak demand is the demo's GPU count")
+	res, err := Run(context.Background(), RunOptions{Site: site, Policy: pol, Source: series.Source(), End: series.End()})
+	require.NoError(t, err)
+	h := res.AI.FleetModeHours[gpus]
+	require.Greater(t, h[switchd.ModeMining], 0.2*(h[switchd.ModeMining]+h[switchd.ModeInference]), "the GPUs mine when demand is low")
+	require.Greater(t, h[switchd.ModeInference], 0.2*(h[switchd.ModeMining]+h[switchd.ModeInference]), "and serve when it is high")
+	require.Less(t, res.AI.UnservedGPUHours, 0.01*res.AI.DemandGPUHours)
+}

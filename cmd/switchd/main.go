@@ -253,6 +253,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Int64("seed", 1, "random seed")
 	aiDemand := fs.Float64("ai-demand", 0, "constant AI demand in `GPUs` (default 2500; give the site's GPU count or less)")
 	spikeAt := fs.Duration("spike-at", 0, "also start a 90-minute spike of 650 USD/MWh this long after --start (0: only the random spikes)")
+	aiDaily := fs.Bool("ai-demand-daily", false, "AI demand follows a daily shape (--ai-demand at 15:00, a tenth of it at 03:00) instead of staying constant")
 	out := fs.String("out", "", "output `FILE` (default stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -279,7 +280,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt})
+	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt, AIDemandDaily: *aiDaily})
 	if err := trace.WriteCSV(w, src); err != nil {
 		return err
 	}

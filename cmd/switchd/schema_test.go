@@ -54,6 +54,8 @@ var schemaKinds = map[string]string{
 	"examples/fake-site/policy.yaml":    "policy",
 	"examples/ai-site.yaml":             "site",
 	"examples/policies/ai-demand.yaml":  "policy",
+	"examples/ai-demo.yaml":             "site",
+	"examples/policies/ai-demo.yaml":    "policy",
 }
 
 // Every YAML file the examples hold, and every valid golden config case,
