@@ -88,10 +88,9 @@ type AIResult struct {
 // span being accounted.
 type aiState struct {
 	capable  int     // inference-capable devices on the site
-	steady   int     // devices steady in an inference-earning mode
-	arriving int     // devices on their way to it
+	arriving int     // devices on their way to an inference-earning mode
 	dual     []bool  // fleet i can both mine and serve inference
-	infKW    float64 // least extra draw of one more inference device
+	infKW    float64 // least extra draw of one more inference device, from any mode
 }
 
 // initAI prepares the AI bookkeeping of a run.
@@ -109,9 +108,14 @@ func (r *runner) initAI() {
 		}
 		a.capable += spec.Count
 		a.dual[i] = spec.Supports[switchd.ModeMining]
-		dp := spec.Modes[switchd.ModeInference].PowerKW - spec.Modes[switchd.ModeOff].PowerKW
-		if a.infKW < 0 || dp < a.infKW {
-			a.infKW = dp
+		for m := range switchd.NumModes {
+			if m == int(switchd.ModeInference) || !spec.Supports[m] {
+				continue
+			}
+			dp := max(spec.Modes[switchd.ModeInference].PowerKW-spec.Modes[m].PowerKW, 0)
+			if a.infKW < 0 || dp < a.infKW {
+				a.infKW = dp
+			}
 		}
 	}
 	a.infKW = max(a.infKW, 0)
@@ -126,17 +130,16 @@ func earnsInference(spec *switchd.FleetSpec) bool {
 	return spec.Supports[switchd.ModeInference] && spec.Modes[switchd.ModeInference].Revenue == switchd.RevenueInference
 }
 
-// aiSpanStart notes, before the drivers settle, the inference devices at
-// the start of the span.
+// aiSpanStart notes, before the drivers settle, the devices on their way
+// to inference at the start of the span.
 func (r *runner) aiSpanStart() {
 	a := &r.ai
-	a.steady, a.arriving = 0, 0
+	a.arriving = 0
 	for _, d := range r.drivers {
 		if !earnsInference(d.Spec()) {
 			continue
 		}
-		steady, arriving := d.Counts()
-		a.steady += steady[switchd.ModeInference]
+		_, arriving := d.Counts()
 		a.arriving += arriving[switchd.ModeInference]
 	}
 }
@@ -204,8 +207,8 @@ func (r *runner) aiCauses(d, h, left float64) [numAICauses]float64 {
 	}
 	planned := 0
 	allowed := 0
-	for i, d := range r.drivers {
-		spec := d.Spec()
+	for i, drv := range r.drivers {
+		spec := drv.Spec()
 		if !earnsInference(spec) || i >= len(dec.Plan.Fleets) {
 			continue
 		}
