@@ -32,13 +32,13 @@ echo "$json" | jq -r '
   def m: . / 1e6 | r;
   def k: . / 1e3 | r;
   def row(name; x):
-    "| \(name) | \(x.profit_usd | m) | \(x.ai_demand.demand_gpu_hours | k) | \(x.ai_demand.served_gpu_hours | k) | \(x.ai_demand.unserved_gpu_hours | k) | \((x.ai_demand.unserved_gpu_hours / x.ai_demand.demand_gpu_hours * 100) | r)% | \(x.ai_demand.unserved_revenue_usd | k) | \(x.ai_demand.unserved_by_cause | to_entries | map("\(.key) \(.value.gpu_hours / 1e3 | r)") | join(", ")) |";
-  "| run | profit (M USD) | AI demand (k GPU-h) | served (k GPU-h) | unserved (k GPU-h) | unserved share | unserved revenue (k USD) | unserved by cause (k GPU-h) |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| \(name) | \(x.profit_usd | m) | \(x.revenue_usd.inference | m) | \(x.revenue_usd.mining | m) | \(x.ai_demand.demand_gpu_hours | k) | \(x.ai_demand.served_gpu_hours | k) | \(x.ai_demand.unserved_gpu_hours | k) | \((x.ai_demand.unserved_gpu_hours / x.ai_demand.demand_gpu_hours * 100) | r)% | \(x.ai_demand.unserved_revenue_usd | k) | \(x.ai_demand.unserved_by_cause | to_entries | map("\(.key) \(.value.gpu_hours / 1e3 | r)") | join(", ")) |";
+  "| run | profit (M USD) | inference revenue (M USD) | mining revenue (M USD) | AI demand (k GPU-h) | served (k GPU-h) | unserved (k GPU-h) | unserved share | unserved revenue (k USD) | unserved by cause (k GPU-h) |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   row("policy"; .),
   row("always_on"; .baselines.always_on),
   row("threshold_debounce"; .baselines.threshold_debounce),
-  "| oracle (bound) | \(.baselines.oracle.profit_usd | m) | - | - | - | - | - | profit bound only; served demand not modelled |",
+  "| oracle (bound) | \(.baselines.oracle.profit_usd | m) | - | - | - | - | - | - | - | profit bound only; revenue split and served demand not reported |",
   "",
   "oracle capture: \(.oracle_capture * 1000 | round / 10)%; GPU fleet device-hours: \(.ai_demand.dual_use_fleets[]? | "\(.fleet) mining \(.mining_device_hours / 1e3 | round) k, inference \(.inference_device_hours / 1e3 | round) k, off \(.off_device_hours / 1e3 | round) k")",
   "switches: policy \(.switches), always_on \(.baselines.always_on.switches), threshold_debounce \(.baselines.threshold_debounce.switches)"'
