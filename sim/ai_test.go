@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -72,7 +73,11 @@ func aiRun(t *testing.T, capKW float64, gpuInitial string, inferencePrice float6
 	b.WriteString("time,price_usd_mwh,ai_demand_gpus\n")
 	t0 := time.Date(2024, 11, 6, 0, 0, 0, 0, site.Location)
 	for i, s := range steps {
-		fmt.Fprintf(&b, "%s,%g,%g\n", t0.Add(time.Duration(i)*15*time.Minute).Format(time.RFC3339), s.price, s.demand)
+		price := fmt.Sprint(s.price)
+		if math.IsNaN(s.price) {
+			price = "" // no price sample: the feed is down
+		}
+		fmt.Fprintf(&b, "%s,%s,%g\n", t0.Add(time.Duration(i)*15*time.Minute).Format(time.RFC3339), price, s.demand)
 	}
 	rd, err := trace.NewReader(strings.NewReader(b.String()), "ai.csv")
 	require.NoError(t, err)
@@ -204,6 +209,15 @@ func TestAIUnservedCauses(t *testing.T) {
 	// At 2,000 USD/MWh a GPU serving costs 2.55 USD/h, more than 2.10.
 	res, _ = aiRun(t, 3600, "off", 2.10, "", repeat(aiStep{2000, 300}, 8))
 	require.InDelta(t, 300*2.0, res.AI.ByCauseGPUHours[AICausePrice], 1e-6)
+
+	// The price feed stops for 3 hours and its fail-safe curtails: the
+	// demand that goes unserved meanwhile is the fail-safe's.
+	steps := append(repeat(aiStep{30, 300}, 4), repeat(aiStep{math.NaN(), 300}, 12)...)
+	steps = append(steps, repeat(aiStep{30, 300}, 4)...)
+	res, _ = aiRun(t, 3600, "inference", 2.10, "fail_safe: {price: curtail}", steps)
+	a = &res.AI
+	require.Greater(t, a.ByCauseGPUHours[AICauseStale], 300*2.0, "curtailed for most of the 3 h")
+	require.Less(t, a.ByCauseGPUHours[AICauseStale], 300*3.0)
 }
 
 // The example AI site over three weeks of prices with a 2-day demand file
