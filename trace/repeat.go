@@ -52,10 +52,10 @@ func ParseRepeat(s string) (Repeat, error) {
 	return 0, fmt.Errorf("unknown repeat %q (want weekly or none)", s)
 }
 
-// weekDays is the tiling period of RepeatWeekly, in calendar days.
+// weekDays is the tiling period of TileWeekly, in calendar days.
 const weekDays = 7
 
-// TileWeekly returns a Source that yields rows's values every week at the
+// TileWeekly returns a Source that yields the rows' values every week at the
 // same weekday and wall-clock time in loc, starting with the copy that holds
 // the last row at or before from (so the value in force at from is known)
 // and without end: merge it behind a source that sets the timeline (Merge
