@@ -61,6 +61,7 @@ type PolicyPlanner struct {
 	// tracks[i][m] folds the price history into spells against fleet i's
 	// breakeven for mode m.
 	tracks [][switchd.NumModes]holdTrack
+	warm   aiWarmTrack // recent AI demand, for the policy's ai_warm
 }
 
 // Plan implements Planner.
@@ -87,6 +88,7 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	if in.Forecast != nil {
 		p.forecastAhead(now, in.Forecast)
 	}
+	p.warm.apply(now, &p.din.Values, in.Policy.AIWarm)
 	policies.DispatchInto(&p.din, &d.Plan)
 }
 
@@ -157,14 +159,19 @@ func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *sw
 	}
 }
 
-// NextWake implements Planner: the next schedule window edge, or with a
-// forecast the next instant a slow shed would land on a forecast interval.
+// NextWake implements Planner: the next schedule window edge, the next
+// instant a slow shed would land on a forecast interval (with a forecast),
+// or when the peak of recent AI demand kept warm (ai_warm.hold) expires,
+// whichever comes first.
 func (p *PolicyPlanner) NextWake(now time.Time, in *PlanInput) time.Time {
 	w := in.Policy.NextEdge(now, in.Site)
 	if in.Forecast != nil {
 		if f := p.forecastWake(now, in.Forecast); !f.IsZero() && (w.IsZero() || f.Before(w)) {
 			w = f
 		}
+	}
+	if x := p.warm.nextWake(now, in.Policy.AIWarm.Hold); !x.IsZero() && (w.IsZero() || x.Before(w)) {
+		w = x
 	}
 	return w
 }

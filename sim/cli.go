@@ -38,6 +38,9 @@ type CLIOptions struct {
 	// column:NAME or none (forecast.go); empty means the trace's
 	// ForecastColumn if it has one, else none.
 	Forecast string
+	// Repeats[i], when set, is how Traces[i] is tiled over the timeline
+	// (trace.ParseRepeat: "weekly"); missing entries leave a file as is.
+	Repeats []string
 }
 
 // Validate checks the flags.
@@ -59,6 +62,9 @@ func (o *CLIOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("--resample must be positive (got %s)", o.Resample))
 	}
 	if _, err := ParseInputOptions(o.MaxAge, o.Missing); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := o.repeats(); err != nil {
 		errs = append(errs, err)
 	}
 	for _, s := range o.Sets {
@@ -103,7 +109,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	}
 	inputs.Resample = o.Resample
 	inputs.SignalFiles = SignalFiles(o.Traces)
-	src, notices, closer, err := trace.Open(o.Traces)
+	repeats, err := o.repeats()
+	if err != nil {
+		return err
+	}
+	src, notices, closer, err := trace.OpenRepeat(o.Traces, repeats, site.Location)
 	if err != nil {
 		return err
 	}
@@ -135,7 +145,7 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 			cols[i] = NewHTMLCollector(site)
 		}
 	}
-	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs, Repeated: repeatedNotes(o.Traces, repeats, site)}
 	if o.Forecast != "" {
 		if co.Forecast, err = ParseForecastFlag(o.Forecast); err != nil {
 			return err

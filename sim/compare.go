@@ -528,6 +528,7 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 	tr := &r0.Trace
 	fmt.Fprintf(&b, "SIMULATED replay (simulated devices, real controller) — site %s, %d runs side by side\n", r0.Site, len(outs))
 	fmt.Fprintf(&b, "trace: %s\n", strings.Join(tr.Files, ", "))
+	writeRepeated(&b, tr.Repeated)
 	fmt.Fprintf(&b, "       %s to %s, %d intervals, %.1f h\n", tr.Start.Format("2006-01-02T15:04:05Z07:00"), tr.End.Format("2006-01-02T15:04:05Z07:00"), tr.Intervals, tr.Hours)
 	for i, o := range outs {
 		fmt.Fprintf(&b, "  [%d] %s\n", i+1, o.Label)
@@ -581,6 +582,7 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 	moneyRows(line)
 	tailRows(line)
 	r0.cpRows(line)
+	aiRows(line, cols...)
 	if r0.CoincidentPeak != nil && r0.CoincidentPeak.Computed {
 		perRun("net of CP vs threshold_debounce (USD)", func(r *Report) string {
 			if r.CP == nil || r.Baselines.ThresholdDebounce.CP == nil {

@@ -40,6 +40,9 @@ type CompareOptions struct {
 	// Forecast, when set, gives the policy run a price forecast
 	// (forecast.go); the baselines and the oracle are unchanged.
 	Forecast *ForecastOptions
+	// Repeated says which trace files were tiled over the timeline, for
+	// the report (repeatedNotes).
+	Repeated []string
 }
 
 // ModeFigures is a figure split by mode.
@@ -82,6 +85,9 @@ type RunReport struct {
 	// CP is the run's coincident-peak charge (sim/cp.go); nil when the
 	// site has none or the trace cannot say where the peaks were.
 	CP *RunCP `json:"coincident_peak_charge,omitempty"`
+	// AI is AI demand served and unserved (ai.go); nil when the site
+	// serves no inference and the trace has no ai_demand.
+	AI *AIReport `json:"ai_demand,omitempty"`
 }
 
 func runReport(r *Result, alwaysOn *Result) RunReport {
@@ -102,6 +108,7 @@ func runReport(r *Result, alwaysOn *Result) RunReport {
 		ForcedMoves:       r.ForcedMoves,
 		EarlyMoves:        r.EarlyMoves,
 		TopPriceIntervals: r.TopPriceIntervals,
+		AI:                aiReport(r),
 	}
 	if alwaysOn != nil {
 		rr.TopPriceMWhAvoid = alwaysOn.TopPriceEnergyMWh - r.TopPriceEnergyMWh
@@ -131,6 +138,8 @@ type TraceReport struct {
 	AvgPrice          *float64  `json:"avg_price_usd_mwh"`
 	TopPriceThreshold *float64  `json:"top1pct_price_threshold_usd_mwh"`
 	TopPriceIntervals int       `json:"top1pct_intervals"`
+	// Repeated names the files tiled over the timeline (--repeat) and how.
+	Repeated []string `json:"repeated,omitempty"`
 }
 
 // Report is the whole comparison. The policy's figures are at the top level.
@@ -247,6 +256,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	tr := &rep.Trace
 	tr.Files = o.Files
+	tr.Repeated = o.Repeated
 	tr.Start, tr.End = o.Series.Time(0), o.Series.End()
 	tr.Intervals, tr.Hours = pol.Intervals, pol.Hours
 	for _, s := range o.Series.Signals() {
@@ -285,6 +295,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	tr := &r.Trace
 	fmt.Fprintf(&b, "SIMULATED replay (simulated devices, real controller) — site %s, policy %s\n", r.Site, r.Policy)
 	fmt.Fprintf(&b, "trace: %s\n", strings.Join(tr.Files, ", "))
+	writeRepeated(&b, tr.Repeated)
 	fmt.Fprintf(&b, "       %s to %s, %d intervals, %.1f h, signals: %s\n",
 		tr.Start.Format(time.RFC3339), tr.End.Format(time.RFC3339), tr.Intervals, tr.Hours, strings.Join(tr.Signals, ", "))
 	if tr.AvgPrice != nil {
@@ -318,10 +329,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	line("energy in transition (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Transition) }, "")
 	tailRows(line)
 	r.cpRows(line)
+	aiRows(line, rows...)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	b.WriteString("\n")
+	writeAIText(&b, &r.RunReport)
 	if r.OracleCapture != nil {
 		fmt.Fprintf(&b, "oracle capture: %.1f%% of the perfect-foresight bound\n", 100**r.OracleCapture)
 	} else {

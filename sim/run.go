@@ -103,6 +103,9 @@ type Result struct {
 	// ImputedRevenueUSD[s] is revenue priced on s where the trace had no
 	// sample of it.
 	ImputedRevenueUSD [switchd.NumSignals]float64
+
+	// AI is AI demand served and unserved (ai.go).
+	AI AIResult
 }
 
 // EnergyTotalMWh is all the energy drawn.
@@ -155,6 +158,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	r := &runner{o: o, clock: clock, drivers: drivers, ctl: ctl, res: &Result{TopPriceThreshold: o.TopPriceUSDPerMWh}}
 	r.alwaysOn = newAlwaysOn(site)
+	r.initAI()
 	if o.OnInterval != nil {
 		r.rec.Counts = make([][switchd.NumModes]int, len(site.Fleets))
 		r.rec.Moving = make([]int, len(site.Fleets))
@@ -181,6 +185,7 @@ type runner struct {
 	// per-interval accumulators
 	ivCost, ivRev, ivKWh float64
 	rec                  IntervalRecord
+	ai                   aiState
 }
 
 func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
@@ -273,9 +278,11 @@ func (r *runner) advance(t time.Time) {
 	h := t.Sub(from).Hours()
 	off := 0
 	var inferenceDH, inferenceRate float64
+	r.aiSpanStart()
 	for _, d := range r.drivers {
 		d.Settle(t)
 		u := d.TakeUsage()
+		r.aiUsage(d, &u)
 		spec := d.Spec()
 		r.res.Switches += u.Switches
 		r.res.Failures += u.Failures
@@ -314,6 +321,7 @@ func (r *runner) advance(t time.Time) {
 		steady, arriving := d.Counts()
 		off += steady[switchd.ModeOff] + arriving[switchd.ModeOff]
 	}
+	r.accountAI(h, inferenceDH)
 	if inferenceDH > 0 {
 		if d, ok := r.values.Get(switchd.SignalAIDemand); ok {
 			inferenceDH = min(inferenceDH, max(d, 0)*h)

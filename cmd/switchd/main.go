@@ -229,6 +229,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&sets, "set", "`PATH=V1,V2,...`: one run per value of a key of the policy file, e.g. hysteresis_usd_mwh=0,5,10 or rules[1].when.price_above_usd_mwh=500,1000 (rules[NAME] picks a rule by name); repeat for the cross product, at most 64 runs")
 	var traces stringList
 	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable; the first sets the timeline, the others are merged in)")
+	repeats := &repeatFlag{traces: &traces}
+	fs.Var(repeats, "repeat", "`weekly`: tile the --trace just before it over the timeline by whole weeks (same weekday and time of day in the site's zone), for a trace shorter than the first; days of the week it lacks stay missing")
 	format := fs.String("format", "text", "report format: text or json (several runs: a JSON list of reports)")
 	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report (charts and summary; opens without network) to this `FILE`")
@@ -241,7 +243,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
-		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing}
+		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing, Repeats: repeats.values}
 	o.Forecast = *forecast
 	if err := o.Validate(); err != nil {
 		return usageError{err}
@@ -257,6 +259,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Int64("seed", 1, "random seed")
 	aiDemand := fs.Float64("ai-demand", 0, "constant AI demand in `GPUs` (default 2500; give the site's GPU count or less)")
 	spikeAt := fs.Duration("spike-at", 0, "also start a 90-minute spike of 650 USD/MWh this long after --start (0: only the random spikes)")
+	aiDaily := fs.Bool("ai-demand-daily", false, "AI demand follows a daily shape (--ai-demand at 15:00, a tenth of it at 03:00) instead of staying constant")
 	out := fs.String("out", "", "output `FILE` (default stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -283,7 +286,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt})
+	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt, AIDemandDaily: *aiDaily})
 	if err := trace.WriteCSV(w, src); err != nil {
 		return err
 	}
