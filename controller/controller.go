@@ -141,6 +141,8 @@ type Controller struct {
 	rampBudget float64   // kW of increase allowed now
 	nextWake   time.Time
 	lastTick   time.Time
+
+	dr drState // demand-response events (see dr.go)
 }
 
 // New returns a controller; opts must be valid.
@@ -166,6 +168,7 @@ func New(opts Options) (*Controller, error) {
 		c.fleets[i].spec = &opts.Site.Fleets[i].Spec
 		c.fleets[i].driver = opts.Drivers[i]
 	}
+	c.dr.lead = drLead(c.fleets)
 	return c, nil
 }
 
@@ -253,6 +256,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 		}
 	}
 	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
+	c.in.DRCapKW, c.in.DRFired = c.drBeforePlan(now)
 	c.planner.Plan(now, &c.in, &c.dec)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)
@@ -309,6 +313,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 			c.wakeAt(now.Add(f.spec.Transition[cmd.From][cmd.To]))
 		}
 	}
+	c.drAfterApply(now)
 	return nil
 }
 

@@ -25,6 +25,11 @@ type PlanInput struct {
 	// Overrides are the operator's manual instructions (some may have
 	// expired: check Active).
 	Overrides []Override
+	// DRCapKW is the tightest demand-response cap in force (+Inf or 0
+	// with DRFired empty: none), DRFired the ids of the events in force
+	// as "dr:<id>".
+	DRCapKW float64
+	DRFired []string
 }
 
 // Decision is a planner's output: the evaluated policy (values, constraints,
@@ -64,6 +69,7 @@ type PolicyPlanner struct {
 func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	in.Policy.EvaluateInto(now, in.Snap, in.Site, &d.Eval)
 	applyOverrides(now, in.Site, in.Overrides, &d.Eval)
+	applyDR(in, &d.Eval)
 	if p.site != in.Site {
 		p.din.Fleets, p.site = in.Site.Specs(), in.Site
 	}
