@@ -50,8 +50,9 @@ type Record struct {
 	// deadline for the slowest shed to land, never before notice nor
 	// after start.
 	EffectiveFrom time.Time `json:"effective_from"`
-	// MetAt is the first instant from start on at which the load was at
-	// or under the cap (zero: not yet); Met says it was by the deadline.
+	// MetAt is the first instant from EffectiveFrom on at which the load
+	// was at or under the cap (zero: not yet; it may be before the start);
+	// Met says it was by the deadline.
 	MetAt time.Time `json:"met_at,omitzero"`
 	Met   bool      `json:"met"`
 	// Alarm is set (an Alarm constant) when the site failed its target;
@@ -106,6 +107,15 @@ func (r *Record) NextEdge(now time.Time) time.Time {
 	return time.Time{}
 }
 
+// TimeToTarget is how long the site took from the cap taking force to
+// being under it; ok is false while it has not been.
+func (r *Record) TimeToTarget() (d time.Duration, ok bool) {
+	if r.MetAt.IsZero() {
+		return 0, false
+	}
+	return r.MetAt.Sub(r.EffectiveFrom), true
+}
+
 // Update brings the record to now from the meter (which must hold the load
 // up to now). loadKW is the load at now, used for a baseline when the meter
 // holds none. It returns the alarm raised by this update, if any.
@@ -120,19 +130,19 @@ func (r *Record) Update(now time.Time, m *Meter, loadKW float64) (alarm string) 
 	if !r.baselined {
 		return ""
 	}
+	until := earlier(now, ev.End)
+	deadline := ev.DeadlineOrStart()
+	if r.MetAt.IsZero() && !now.Before(r.EffectiveFrom) {
+		if t := m.FirstAtOrBelow(r.EffectiveFrom, until.Add(time.Nanosecond), r.CapKW); !t.IsZero() {
+			r.MetAt = t
+			r.Met = !t.After(deadline)
+		}
+	}
 	if !now.Before(ev.Start) && r.Phase == PhaseScheduled {
 		r.Phase = PhaseActive
 	}
 	if r.Phase != PhaseActive {
 		return ""
-	}
-	until := earlier(now, ev.End)
-	deadline := ev.DeadlineOrStart()
-	if r.MetAt.IsZero() {
-		if t := m.FirstAtOrBelow(ev.Start, until.Add(time.Nanosecond), r.CapKW); !t.IsZero() {
-			r.MetAt = t
-			r.Met = !t.After(deadline)
-		}
 	}
 	r.closeIntervals(until, m)
 	if !until.Before(deadline) && r.Alarm == "" {
