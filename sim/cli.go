@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/internal/decimal"
 	"github.com/switchd/switchd/trace"
 )
@@ -34,6 +35,9 @@ type CLIOptions struct {
 	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
 	// lacks (SIGNAL=fail-safe|ignore|VALUE).
 	MaxAge, Missing []string
+	// Events is a JSON-lines file of demand-response events replayed into
+	// the policy runs (events.go); "" for none.
+	Events string
 }
 
 // Validate checks the flags.
@@ -127,6 +131,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	if o.Events != "" {
+		if co.Events, err = dr.ReadEvents(o.Events); err != nil {
+			return err
+		}
+	}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
 		if cols != nil {
 			cols[i].Hook(ro)
@@ -157,6 +166,18 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, out := range outs {
+		if out.DR == nil {
+			continue
+		}
+		label := ""
+		if len(outs) > 1 {
+			label = out.Label
+		}
+		if err := out.DR.WriteText(&text, label); err != nil {
+			return err
+		}
 	}
 	if o.HTML != "" {
 		if err := writeHTMLFile(o.HTML, HTMLOptions{Site: site, Outcomes: outs, Collectors: cols, Summary: text.String()}); err != nil {

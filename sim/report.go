@@ -13,6 +13,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
 	"github.com/switchd/switchd/trace"
@@ -37,6 +38,9 @@ type CompareOptions struct {
 	// Inputs say how to treat the trace's inputs (inputs.go).
 	Inputs InputOptions
 	Oracle oracle.Options
+	// Events are demand-response events replayed into the policy run (not
+	// the baselines, which know nothing of programs).
+	Events []dr.Event
 }
 
 // ModeFigures is a figure split by mode.
@@ -151,6 +155,9 @@ type Report struct {
 	// Inputs is each signal's coverage, gaps, fail-safe time and what was
 	// imputed (inputs.go).
 	Inputs *InputsReport `json:"inputs"`
+	// DR is the demand-response compliance of the policy run, when events
+	// were replayed (events.go).
+	DR *DRReport `json:"dr,omitempty"`
 }
 
 // Compare replays the series through the policy and the two baselines, and
@@ -175,6 +182,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 		return Run(ctx, RunOptions{
 			Site: o.Site, Policy: o.Policy, Planner: p, Source: o.Series.Source(),
 			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on, Gaps: in.gaps,
+			Events: eventsFor(p, o.Events),
 		})
 	}
 	// Each run's draw in the coincident peaks is metered as it goes.
@@ -235,6 +243,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	tr.TopPriceIntervals = pol.TopPriceIntervals
 	cps.fill(rep, o.Site, polCP, aoCP, thCP)
+	rep.DR = drReport(o.Events, pol.DR)
 	return rep, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -45,6 +46,9 @@ type RunOptions struct {
 	// own (trace.Series.Coverage); accounting there is imputed and
 	// reported. Nil means every value the source gives was measured.
 	Gaps [switchd.NumSignals][]trace.Gap
+	// Events are demand-response events, each given to the controller at
+	// its notice time (events.go).
+	Events []dr.Event
 }
 
 // IntervalRecord is one trace interval's outcome, for the time series.
@@ -100,6 +104,9 @@ type Result struct {
 	// ImputedRevenueUSD[s] is revenue priced on s where the trace had no
 	// sample of it.
 	ImputedRevenueUSD [switchd.NumSignals]float64
+	// DR is the compliance record of each demand-response event delivered
+	// (RunOptions.Events), as of the end of the trace.
+	DR []dr.Record
 }
 
 // EnergyTotalMWh is all the energy drawn.
@@ -152,6 +159,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	r := &runner{o: o, clock: clock, drivers: drivers, ctl: ctl, res: &Result{TopPriceThreshold: o.TopPriceUSDPerMWh}}
 	r.alwaysOn = newAlwaysOn(site)
+	r.events = sortedEvents(o.Events)
 	if o.OnInterval != nil {
 		r.rec.Counts = make([][switchd.NumModes]int, len(site.Fleets))
 		r.rec.Moving = make([]int, len(site.Fleets))
@@ -174,6 +182,8 @@ type runner struct {
 	priceFallback bool // the current price is the policy's fallback
 	alwaysOn      *alwaysOnPlanner
 	aoOff         int // devices always-on keeps off in the current interval
+
+	events []dr.Event // not yet delivered, by notice time (events.go)
 
 	// per-interval accumulators
 	ivCost, ivRev, ivKWh float64
@@ -209,7 +219,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 			return nil, err
 		}
 		for {
-			w := earliest(r.ctl.NextWake(), r.nextWithdrawal())
+			w := earliest(earliest(r.ctl.NextWake(), r.nextWithdrawal()), r.nextNotice())
 			if w.IsZero() || !w.Before(end) {
 				break
 			}
@@ -221,6 +231,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 		r.advance(end)
 		r.endInterval(cur.Time, end)
 		if errors.Is(err, io.EOF) {
+			r.res.DR = r.ctl.DRRecords()
 			return r.res, nil
 		}
 		cur = next
@@ -240,6 +251,9 @@ func (r *runner) startInterval(cur trace.Row) {
 
 func (r *runner) tick(ctx context.Context) error {
 	r.withdrawStale()
+	if err := r.deliverEvents(); err != nil {
+		return err
+	}
 	if err := r.ctl.Tick(ctx); err != nil {
 		return err
 	}

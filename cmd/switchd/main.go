@@ -227,6 +227,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable; the first sets the timeline, the others are merged in)")
 	format := fs.String("format", "text", "report format: text or json (several runs: a JSON list of reports)")
 	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
+	events := fs.String("events", "", "replay the demand-response events of this JSON-lines `FILE` (one event a line) and report compliance per event")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report (charts and summary; opens without network) to this `FILE`")
 	resample := fs.Duration("resample", 0, "average the trace into intervals of this `STEP` first (e.g. 1h: interval-weighted means; never makes a sample up)")
 	var maxAge, missing stringList
@@ -237,6 +238,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
 		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing}
+	o.Events = *events
 	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}
