@@ -15,6 +15,7 @@ import (
 var journalCommands = []struct{ name, synopsis, summary string }{
 	{"verify", "journal verify FILE", "check the hash chain; name the first broken entry"},
 	{"export", "journal export FILE [--from T] [--to T]", "write time,fleet,mode,kw CSV for demand-response settlement"},
+	{"events", "journal events FILE [--format json]", "print each demand-response event's compliance record (also --events FILE)"},
 }
 
 // journalUsage lists the journal's subcommands.
@@ -40,14 +41,21 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	if sub != "verify" && sub != "export" {
-		return usageError{fmt.Errorf("unknown journal command %q (want verify or export)", sub)}
+	if sub == "--events" || sub == "-events" {
+		sub = "events"
+	}
+	if sub != "verify" && sub != "export" && sub != "events" {
+		return usageError{fmt.Errorf("unknown journal command %q (want verify, export or events)", sub)}
 	}
 	fs := newFlags("journal "+sub, stderr)
 	var from, to *string
 	if sub == "export" {
 		from = fs.String("from", "", "export entries at or after "+timeFlagHelp)
 		to = fs.String("to", "", "export entries before "+timeFlagHelp)
+	}
+	format := "text"
+	if sub == "events" {
+		fs.StringVar(&format, "format", "text", "output `format`: text or json")
 	}
 	// Accept the file before or after the flags.
 	var file string
@@ -75,6 +83,9 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 		if !t0.IsZero() && !t1.IsZero() && !t0.Before(t1) {
 			return usageError{fmt.Errorf("--from %s is not before --to %s: nothing to export", *from, *to)}
 		}
+	}
+	if sub == "events" {
+		return journalEvents(file, format, stdout)
 	}
 	f, err := os.Open(file)
 	if err != nil {
