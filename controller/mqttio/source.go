@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/dr"
 )
 
 // NoSignal is the signal passed to OnReject for a message on a topic that
@@ -52,6 +53,12 @@ type SourceOptions struct {
 	// (re)connection (true) and when that connection is lost (false).
 	// Optional.
 	OnConnection func(connected bool)
+	// DRTopic, when set, is read for demand-response events (dr.go):
+	// each valid one goes to OnDR (required then), each invalid one to
+	// OnDRReject with its reason (optional).
+	DRTopic    string
+	OnDR       func(dr.Event)
+	OnDRReject func(reason string)
 }
 
 // Source receives signal values from MQTT and publishes state on the same
@@ -83,6 +90,7 @@ type Source struct {
 	// logs limits rejection log lines per signal; index NoSignal is for
 	// unknown topics.
 	logs [switchd.NumSignals + 1]rejectLog
+	dr   drInput
 }
 
 // rejectLog is the log rate limit state of one signal.
@@ -129,6 +137,17 @@ func NewSource(o SourceOptions) (*Source, error) {
 		}
 		s.topics[cfg.Topic] = sig
 		s.subs[cfg.Topic] = 1
+	}
+	if t := o.DRTopic; t != "" {
+		if err := checkTopicName(t); err != nil {
+			errs = append(errs, fmt.Errorf("demand response: %w", err))
+		} else if sig, dup := s.topics[t]; dup {
+			errs = append(errs, fmt.Errorf("demand response: topic %q is already the topic of %s", t, sig))
+		} else if o.OnDR == nil {
+			errs = append(errs, errors.New("demand response: no OnDR callback"))
+		} else {
+			s.subs[t] = 1
+		}
 	}
 	if len(s.topics) > 0 && o.OnSample == nil {
 		errs = append(errs, errors.New("no OnSample callback"))
@@ -317,6 +336,10 @@ func (s *Source) handle(topic string, payload []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		return
+	}
+	if topic == s.opts.DRTopic && topic != "" {
+		s.handleDR(payload)
 		return
 	}
 	sig, ok := s.topics[topic]
