@@ -115,6 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: polHash, LoadedAt: d.started, Summary: pol.Summary()}
 	d.metrics.Reload(true, polHash, d.started)
+	d.initDR(o.Registry)
 	return d.run(ctx, pol)
 }
 
@@ -154,6 +155,7 @@ type daemon struct {
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
 	cadence cadenceWatch        // the loop's: warns of feeds slower than max_age
 	logs    logState            // the loop's: what the log last said
+	dr      daemonDR            // demand-response events (dr.go)
 }
 
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
@@ -223,7 +225,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		}
 	}
 	if mq.Broker != "" {
-		d.source, err = mqttio.NewSource(mqttio.SourceOptions{
+		so := mqttio.SourceOptions{
 			MQTT: mq, Signals: site.Daemon.Signals, Clock: d.clock, Logger: log.Named("mqtt"),
 			OnSample: d.onSample,
 			OnReject: func(s switchd.Signal, reason string) {
@@ -235,7 +237,9 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 			},
 			// The source logs connections and losses itself.
 			OnConnection: d.metrics.MQTTConnected,
-		})
+		}
+		d.drSourceOptions(&so)
+		d.source, err = mqttio.NewSource(so)
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -396,6 +400,8 @@ func (d *daemon) loop(ctx context.Context) {
 				}
 			}
 			d.mu.Unlock()
+		case ev := <-d.dr.in:
+			d.addDR(ev)
 		case <-ticker.C:
 		case <-wakeTimer.C:
 		case <-d.wake:
@@ -490,6 +496,7 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 		d.logDecision()
 	}
 	d.refreshViews(now, "")
+	d.refreshDR()
 	d.publishState()
 	next := time.Minute
 	if w := d.ctl.NextWake(); !w.IsZero() {

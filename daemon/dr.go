@@ -1,0 +1,118 @@
+package daemon
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/controller/journal"
+	"github.com/switchd/switchd/controller/mqttio"
+	"github.com/switchd/switchd/dr"
+)
+
+// drQueue is how many demand-response events may wait for the loop; a
+// program sends a handful a day, so a full queue means the loop is stuck.
+const drQueue = 64
+
+// daemonDR is the daemon's demand-response plumbing: events from MQTT to
+// the loop, and their metrics.
+type daemonDR struct {
+	in       chan dr.Event
+	received prometheus.Counter
+	alarms   prometheus.Counter
+	events   *prometheus.GaugeVec // by phase: scheduled, active
+}
+
+// initDR makes the queue and registers the metrics.
+func (d *daemon) initDR(reg prometheus.Registerer) {
+	x := &d.dr
+	x.in = make(chan dr.Event, drQueue)
+	x.received = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchd_dr_events_received_total",
+		Help: "Demand-response events (and updates of them) accepted."})
+	x.alarms = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchd_dr_alarms_total",
+		Help: "Demand-response events whose target the site failed: not met by the deadline, or lost before the end."})
+	x.events = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchd_dr_events",
+		Help: "Demand-response events tracked, by phase (scheduled: before start; active: start to end)."}, []string{"phase"})
+	for _, p := range []dr.Phase{dr.PhaseScheduled, dr.PhaseActive} {
+		x.events.WithLabelValues(string(p))
+	}
+	reg.MustRegister(x.received, x.alarms, x.events)
+}
+
+// drSourceOptions adds the demand-response topic to the MQTT source's
+// options when the site has one.
+func (d *daemon) drSourceOptions(o *mqttio.SourceOptions) {
+	if d.site.DR.Topic == "" {
+		return
+	}
+	o.DRTopic = d.site.DR.Topic
+	o.OnDR = d.onDR
+	o.OnDRReject = func(reason string) { d.metrics.SignalRejected("dr", reason) }
+}
+
+// onDR is the MQTT callback: hand the event to the loop.
+func (d *daemon) onDR(ev dr.Event) {
+	select {
+	case d.dr.in <- ev:
+	default:
+		d.metrics.SignalRejected("dr", "overload")
+	}
+}
+
+// addDR gives the controller an event; called from the loop.
+func (d *daemon) addDR(ev dr.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed, err := d.ctl.AddDREvent(d.clock.Now(), ev)
+	switch {
+	case err != nil:
+		d.metrics.SignalRejected("dr", mqttio.ReasonRefused)
+		d.log.Warn("demand-response event refused", zap.String("event", ev.ID), zap.Error(err))
+	case changed:
+		d.dr.received.Inc()
+	}
+}
+
+// DR implements controller.DRRecorder: every moment of an event is
+// journalled with its record, logged, and alarms counted.
+func (d *daemon) DR(now time.Time, moment string, rec *dr.Record) {
+	log := d.log.With(zap.String("event", rec.Event.ID), zap.String("program", rec.Event.Program))
+	switch moment {
+	case controller.DRReceived:
+		log.Info("demand-response event received", zap.Time("notice", rec.Event.Notice),
+			zap.Time("start", rec.Event.Start), zap.Time("end", rec.Event.End), zap.Time("deadline", rec.Event.DeadlineOrStart()))
+	case controller.DRStarted:
+		log.Info("demand-response event started", zap.Float64("baseline_kw", rec.BaselineKW), zap.Float64("cap_kw", rec.CapKW), zap.Bool("met", !rec.MetAt.IsZero()))
+	case controller.DRAlarm:
+		d.dr.alarms.Inc()
+		log.Error("demand-response target not met", zap.String("alarm", rec.Alarm), zap.Float64("cap_kw", rec.CapKW),
+			zap.Float64("max_over_kw", rec.MaxOverKW), zap.Float64("shortfall_kwh", rec.ShortfallKWh))
+	case controller.DREnded:
+		log.Info("demand-response event ended", zap.Bool("met", rec.Met), zap.Float64("shortfall_kwh", rec.ShortfallKWh), zap.String("alarm", rec.Alarm))
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		log.Error("demand-response record not journalled", zap.Error(err))
+		return
+	}
+	// A journal failure is counted and logged by appendJournal's health
+	// watch; the record stays in memory and in the state API.
+	_ = d.appendJournal(journal.Entry{Time: now, Kind: journal.KindDR, Reason: moment, DR: raw})
+}
+
+// refreshDR puts the events' records in the state view and the gauges.
+// Called with d.mu held, after refreshViews.
+func (d *daemon) refreshDR() {
+	recs := d.ctl.DRRecords()
+	d.view.DR = recs
+	n := map[dr.Phase]int{}
+	for i := range recs {
+		n[recs[i].Phase]++
+	}
+	for _, p := range []dr.Phase{dr.PhaseScheduled, dr.PhaseActive} {
+		d.dr.events.WithLabelValues(string(p)).Set(float64(n[p]))
+	}
+}
