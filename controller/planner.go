@@ -83,6 +83,11 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	p.din.Constraints = d.Eval.Constraints
 	// Devices the plan cannot move still draw power under the cap.
 	p.din.Constraints.SiteCapKW = max(p.din.Constraints.SiteCapKW-in.UnusableKW, 0)
+	if len(in.DRFired) == 0 {
+		// Capacity committed to programs stays sheddable, except while
+		// an event is using it.
+		policies.CommitFloor(p.din.Fleets, &p.din.Constraints, in.Site.DR.Programs, &p.din.Values)
+	}
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
 	p.estimateHolds(now, in.Site, in.Snap)
