@@ -158,7 +158,7 @@ func (d *DRReport) WriteText(w io.Writer, label string) error {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "event\tprogram\tstart\tend\tbaseline kW\tcap kW\tmet\tmet at\tto target\tshortfall kWh\tmax over kW\talarm\t")
+	fmt.Fprintln(tw, "event\tprogram\tstart (UTC)\tend (UTC)\tbaseline kW\tcap kW\tmet\tmet at (UTC)\tto target\tshortfall kWh\tmax over kW\talarm\t")
 	for _, e := range d.Events {
 		metAt, to := "-", "-"
 		if e.MetAt != nil {

@@ -77,3 +77,33 @@ func TestJournalEvents(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "--format must be text or json")
 }
+
+// TestSimEventsExample replays the example events file over the example
+// trace: every event is met, in text and in the JSON block.
+func TestSimEventsExample(t *testing.T) {
+	args := []string{"sim", "--config", "../../examples/site.yaml", "--policy", "../../examples/policies/price-only.yaml",
+		"--trace", "../../examples/traces/SYNTHETIC-sample-2024-01.csv", "--events", "../../examples/SYNTHETIC-dr-events.jsonl"}
+	code, out, errOut := runCmd(args...)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "SIMULATED demand-response compliance: 3 met by deadline, 0 not met")
+	code, out, errOut = runCmd(append(args, "--format", "json")...)
+	require.Equal(t, 0, code, errOut)
+	var rep struct {
+		DR struct {
+			Simulated bool `json:"simulated"`
+			Met       int  `json:"met"`
+			Events    []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+		} `json:"dr"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.True(t, rep.DR.Simulated)
+	require.Equal(t, 3, rep.DR.Met)
+	require.Len(t, rep.DR.Events, 3)
+
+	code, _, errOut = runCmd("sim", "--config", "../../examples/site.yaml", "--policy", "../../examples/policies/price-only.yaml",
+		"--trace", "../../examples/traces/SYNTHETIC-sample-2024-01.csv", "--events", "../../examples/site.yaml")
+	require.NotZero(t, code)
+	require.Contains(t, errOut, "site.yaml:11: event: invalid character", "a bad events file names the line")
+}
