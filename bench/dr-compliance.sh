@@ -7,8 +7,10 @@
 # with `switchd sim --events` through the real controller on simulated
 # devices (examples/site.yaml, examples/policies/price-only.yaml, merged
 # with the hashprice and AI-demand traces). Prints one Markdown row per
-# trace: events met by their deadline, median and worst time to target
-# (from the cap taking force to the site being under it), shortfall.
+# trace and target: events met by their deadline, how many needed a shed
+# (the price alone had not already brought the site under the target),
+# median and worst time to target (from the cap taking force to the site
+# being under it), shortfall.
 # Needs Go and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +21,8 @@ trap 'rm -rf "$work"' EXIT
 go build -o "$work/switchd" ./cmd/switchd
 go build -o "$work/drevents" ./bench/drevents
 extra=(--trace "$T/btc_hashprice_daily_2023-04_2024-04.csv" --trace "$T/ai_demand_burstgpt_15min.csv")
-echo "| trace | target kW | events | met by deadline | median time to target | worst time to target | shortfall kWh | alarms | sim wall time |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| trace | target kW | events | met by deadline | shed needed (time to target > 0) | median time to target | worst time to target | shortfall kWh | alarms | sim wall time |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for f in "$T"/ercot_*.csv; do for kw in $TARGETS_KW; do
   "$work/drevents" --trace "$f" --n 10 --target-kw "$kw" >"$work/events.jsonl"
   t0=$(date +%s.%N)
@@ -36,8 +38,8 @@ ttt = [e["time_to_target_seconds"] for e in evs if e["time_to_target_seconds"] i
 alarms = sum(1 for e in evs if e.get("alarm"))
 med = d["median_time_to_target_seconds"]
 fmt = lambda s: "–" if s is None else "%.0f s" % s
-print("| %s | %d | %d of %d | %s | %s | %.1f | %d | %.1f s |" % (
-    sys.argv[2], len(evs), d["met"], len(evs), fmt(med), fmt(max(ttt) if ttt else None),
+print("| %s | %d | %d of %d | %d | %s | %s | %.1f | %d | %.1f s |" % (
+    sys.argv[2], len(evs), d["met"], len(evs), sum(1 for x in ttt if x > 0), fmt(med), fmt(max(ttt) if ttt else None),
     d["shortfall_kwh"], alarms, float(sys.argv[3])))
 PY
 done; done
