@@ -26,7 +26,9 @@ type daemonDR struct {
 	events   *prometheus.GaugeVec // by phase: scheduled, active
 }
 
-// initDR makes the queue and registers the metrics.
+// initDR makes the queue and registers the metrics. A daemon built
+// without it (unit tests of its parts) has no demand-response input and
+// no metrics; the methods below allow for that.
 func (d *daemon) initDR(reg prometheus.Registerer) {
 	x := &d.dr
 	x.in = make(chan dr.Event, drQueue)
@@ -71,7 +73,7 @@ func (d *daemon) addDR(ev dr.Event) {
 	case err != nil:
 		d.metrics.SignalRejected("dr", mqttio.ReasonRefused)
 		d.log.Warn("demand-response event refused", zap.String("event", ev.ID), zap.Error(err))
-	case changed:
+	case changed && d.dr.received != nil:
 		d.dr.received.Inc()
 	}
 }
@@ -87,7 +89,9 @@ func (d *daemon) DR(now time.Time, moment string, rec *dr.Record) {
 	case controller.DRStarted:
 		log.Info("demand-response event started", zap.Float64("baseline_kw", rec.BaselineKW), zap.Float64("cap_kw", rec.CapKW), zap.Bool("met", !rec.MetAt.IsZero()))
 	case controller.DRAlarm:
-		d.dr.alarms.Inc()
+		if d.dr.alarms != nil {
+			d.dr.alarms.Inc()
+		}
 		log.Error("demand-response target not met", zap.String("alarm", rec.Alarm), zap.Float64("cap_kw", rec.CapKW),
 			zap.Float64("max_over_kw", rec.MaxOverKW), zap.Float64("shortfall_kwh", rec.ShortfallKWh))
 	case controller.DREnded:
@@ -108,6 +112,9 @@ func (d *daemon) DR(now time.Time, moment string, rec *dr.Record) {
 func (d *daemon) refreshDR() {
 	recs := d.ctl.DRRecords()
 	d.view.DR = recs
+	if d.dr.events == nil {
+		return // a daemon built without Run (tests)
+	}
 	n := map[dr.Phase]int{}
 	for i := range recs {
 		n[recs[i].Phase]++
