@@ -51,6 +51,11 @@ func (c *Controller) AddDREvent(now time.Time, ev dr.Event) (bool, error) {
 	if err := ev.Validate(); err != nil {
 		return false, fmt.Errorf("event %q: %w", ev.ID, err)
 	}
+	if !now.Before(ev.End) {
+		// A message delayed past the event's end (or a retained one
+		// redelivered) has nothing left to instruct.
+		return false, fmt.Errorf("event %q ended at %s, before it arrived", ev.ID, ev.End.Format(time.RFC3339))
+	}
 	d := &c.dr
 	live := 0
 	for i, r := range d.recs {

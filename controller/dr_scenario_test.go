@@ -25,9 +25,14 @@ func (s *scenario) drStep(where string, f []string) {
 	default:
 		t.Fatalf("%s: want shed or target, got %q", where, f[2])
 	}
+	refused := ""
 	for _, kv := range f[4:] {
 		k, v, ok := strings.Cut(kv, "=")
 		require.True(t, ok, where)
+		if k == "refused" {
+			refused = strings.ReplaceAll(v, "_", " ")
+			continue
+		}
 		d, err := time.ParseDuration(v)
 		require.NoError(t, err, where)
 		switch k {
@@ -46,6 +51,10 @@ func (s *scenario) drStep(where string, f []string) {
 		}
 	}
 	_, err = s.ctl.AddDREvent(now, ev)
+	if refused != "" {
+		require.ErrorContains(t, err, refused, where)
+		return
+	}
 	require.NoError(t, err, where)
 }
 

@@ -33,7 +33,8 @@ import (
 //	  expect-power KW            site draw now (±0.5 kW)
 //	  expect-fired NAME,...|-    rules fired at the last tick
 //	  dr ID shed|target KW notice=D start=D end=D [deadline=D] [interval=D]
-//	                             a demand-response event, times relative to now
+//	                             a demand-response event, times relative to now;
+//	                             refused=TEXT (_ for spaces): AddDREvent fails so
 //	  expect-dr ID k=v ...       its record: phase, met, alarm (or -),
 //	                             cap, baseline (kW ±0.5), shortfall (kWh ±0.05),
 //	                             met-after (met at now−D), intervals (count)
