@@ -85,6 +85,37 @@ func (c *Controller) AddDREvent(now time.Time, ev dr.Event) (bool, error) {
 	return true, nil
 }
 
+// ResumeDR takes back the events a previous run was tracking, with their
+// records as last journalled (baseline, cap, intervals), so a restart in the
+// middle of an event keeps its cap. Records already ended, or whose id is
+// known, are skipped; one whose end passed while the daemon was down is
+// closed at the next tick, on what was measured. It returns how many were
+// taken. Callers serialise it with Tick.
+func (c *Controller) ResumeDR(recs []dr.Record) int {
+	n := 0
+	for _, r := range recs {
+		if r.Phase == dr.PhaseEnded || r.Event.Validate() != nil || c.drIndex(r.Event.ID) >= 0 {
+			continue
+		}
+		if len(c.dr.recs) >= MaxDREvents {
+			break
+		}
+		c.dr.recs = append(c.dr.recs, dr.Resume(r))
+		n++
+	}
+	return n
+}
+
+// drIndex is the index of the event's record, or -1.
+func (c *Controller) drIndex(id string) int {
+	for i, r := range c.dr.recs {
+		if r.Event.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
 // DRRecords returns copies of the tracked events' records, in order of
 // receipt (the recent ended ones included).
 func (c *Controller) DRRecords() []dr.Record {

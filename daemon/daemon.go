@@ -207,6 +207,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		return err
 	}
 	d.resume(rec.LastDecision)
+	d.resumeDR(site.Daemon.Journal.Path)
 	if err := d.appendJournal(journal.Entry{Time: d.clock.Now(), Kind: "start", Reason: "switchd " + d.o.Version}); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,5 +122,47 @@ func (d *daemon) refreshDR() {
 	}
 	for _, p := range []dr.Phase{dr.PhaseScheduled, dr.PhaseActive} {
 		d.dr.events.WithLabelValues(string(p)).Set(float64(n[p]))
+	}
+}
+
+// resumeDR gives the controller back the events the journal at path shows
+// in progress (their last entry is not "ended"), with their records.
+func (d *daemon) resumeDR(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		d.log.Warn("demand-response events not resumed: journal unreadable", zap.Error(err))
+		return
+	}
+	defer f.Close()
+	entries, err := journal.DREntries(f)
+	if err != nil {
+		d.log.Warn("demand-response events not resumed: journal unreadable", zap.Error(err))
+		return
+	}
+	last := map[string]dr.Record{}
+	var order []string
+	for _, e := range entries {
+		var rec dr.Record
+		if err := json.Unmarshal(e.DR, &rec); err != nil {
+			d.log.Warn("demand-response record unreadable", zap.Uint64("seq", e.Seq), zap.Error(err))
+			continue
+		}
+		if _, ok := last[rec.Event.ID]; !ok {
+			order = append(order, rec.Event.ID)
+		}
+		if e.Reason == controller.DREnded {
+			rec.Phase = dr.PhaseEnded
+		}
+		last[rec.Event.ID] = rec
+	}
+	recs := make([]dr.Record, 0, len(order))
+	for _, id := range order {
+		recs = append(recs, last[id])
+	}
+	if n := d.ctl.ResumeDR(recs); n > 0 {
+		d.log.Info("demand-response events resumed from the journal", zap.Int("events", n))
 	}
 }

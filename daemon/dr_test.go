@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/daemon/web"
@@ -88,4 +89,50 @@ func TestDREndToEndMosquitto(t *testing.T) {
 	require.NotEmpty(t, final.Intervals)
 	require.LessOrEqual(t, final.Intervals[0].MeanKW, 400.0)
 	require.False(t, strings.Contains(string(entries[0].DR), "\n"), "stored compacted")
+}
+
+// TestDRResumedAfterRestart: a daemon restarted in the middle of an event
+// takes it back from the journal with its baseline and cap, and keeps the
+// site under the cap.
+func TestDRResumedAfterRestart(t *testing.T) {
+	port := startMosquitto(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf("  broker: tcp://127.0.0.1:%d", port))
+	t.Setenv("SWITCHD_TEST_TOKEN", testToken)
+	base, stop := runDaemon(t, cfg, zaptest.NewLogger(t))
+	pub := mosquittoPub(port)
+	sendPrice(t, base, pub, 30)
+	waitMining(t, base, 100)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	pub(t, "e2e/signals/dr", fmt.Sprintf(`{"id":"long","program":"ers","target_kw":100,"notice":%q,"start":%q,"end":%q,"interval":"1m"}`,
+		ts(0), ts(time.Second), ts(10*time.Minute)))
+	active := func(base string) (dr.Record, bool) {
+		var st web.StateView
+		getJSON(t, base+"/api/v1/state", &st)
+		for _, r := range st.DR {
+			if r.Event.ID == "long" && r.Phase == dr.PhaseActive && r.Met {
+				return r, fleet(st, "asics").Modes["mining"] <= 21
+			}
+		}
+		return dr.Record{}, false
+	}
+	var before dr.Record
+	require.Eventually(t, func() bool {
+		var ok bool
+		before, ok = active(base)
+		return ok
+	}, 20*time.Second, 50*time.Millisecond)
+	stop()
+
+	base, _ = runDaemon(t, cfg, zaptest.NewLogger(t))
+	var after dr.Record
+	require.Eventually(t, func() bool {
+		var ok bool
+		after, ok = active(base)
+		return ok
+	}, 20*time.Second, 50*time.Millisecond, "the restarted daemon holds the event's cap")
+	require.Equal(t, before.BaselineKW, after.BaselineKW)
+	require.Equal(t, before.CapKW, after.CapKW)
+	require.Equal(t, before.MetAt, after.MetAt)
 }

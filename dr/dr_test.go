@@ -1,6 +1,7 @@
 package dr
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,39 @@ func TestRecordLead(t *testing.T) {
 	ev := Event{ID: "e", Program: "p", ShedKW: shed(1), Notice: at("0s"), Start: at("1h"), End: at("2h")}
 	require.Equal(t, at("55m"), NewRecord(ev, at("0s"), 5*time.Minute).EffectiveFrom, "sheds land by the start")
 	require.Equal(t, at("0s"), NewRecord(ev, at("0s"), 3*time.Hour).EffectiveFrom, "never before notice")
+}
+
+// TestResume: a record journalled mid-event and resumed ends as the
+// original does, given the same load afterwards.
+func TestResume(t *testing.T) {
+	var m Meter
+	m.Set(at("0s"), 1000)
+	ev := Event{ID: "e", Program: "p", ShedKW: shed(700), Notice: at("3h"), Start: at("3h10m"), End: at("4h10m")}
+	r := NewRecord(ev, at("3h"), time.Minute)
+	for _, s := range []struct {
+		at string
+		kw float64
+	}{{"3h", 1000}, {"3h9m", 1000}, {"3h10m", 250}, {"3h30m", 250}} {
+		m.Set(at(s.at), s.kw)
+		r.Update(at(s.at), &m, s.kw)
+	}
+	raw, err := json.Marshal(r)
+	require.NoError(t, err)
+	var back Record
+	require.NoError(t, json.Unmarshal(raw, &back))
+	res := Resume(back)
+	for _, s := range []struct {
+		at string
+		kw float64
+	}{{"3h40m", 400}, {"3h50m", 250}, {"4h10m", 250}} {
+		m.Set(at(s.at), s.kw)
+		r.Update(at(s.at), &m, s.kw)
+		res.Update(at(s.at), &m, s.kw)
+	}
+	require.Equal(t, PhaseEnded, res.Phase)
+	require.Equal(t, r.Intervals, res.Intervals)
+	require.InDelta(t, r.ShortfallKWh, res.ShortfallKWh, 1e-9)
+	require.InDelta(t, 100.0/6, res.ShortfallKWh, 1e-9, "100 kW over the 300 kW cap for 10 minutes")
+	require.Equal(t, AlarmLost, res.Alarm)
+	require.Equal(t, r.MaxOverKW, res.MaxOverKW)
 }

@@ -66,9 +66,12 @@ type Record struct {
 	ShortfallKWh float64 `json:"shortfall_kwh"`
 	MaxOverKW    float64 `json:"max_over_kw"`
 
-	baselined bool
-	closed    time.Time // end of the last closed interval
-	checked   time.Time // MaxOverKW covers up to here
+	// Baselined says the baseline and cap are fixed (at the first update
+	// from notice on).
+	Baselined bool `json:"baselined"`
+
+	closed  time.Time // end of the last closed interval
+	checked time.Time // MaxOverKW covers up to here
 }
 
 // NewRecord starts the record of ev received at now. lead is how long the
@@ -80,9 +83,25 @@ func NewRecord(ev Event, now time.Time, lead time.Duration) *Record {
 	return &Record{Event: ev, ReceivedAt: now, Phase: PhaseScheduled, EffectiveFrom: from, closed: ev.Start, Intervals: []Interval{}}
 }
 
+// Resume rebuilds a record from its JSON form (as journalled), so that a
+// restarted daemon carries on with the baseline, cap and intervals it had.
+// The load while it was down is unknown: intervals then show less than
+// full Known, and met and shortfall are judged on what was measured.
+func Resume(r Record) *Record {
+	r.closed = r.Event.Start
+	if n := len(r.Intervals); n > 0 {
+		r.closed = r.Intervals[n-1].End
+	}
+	r.checked = r.closed
+	if r.Intervals == nil {
+		r.Intervals = []Interval{}
+	}
+	return &r
+}
+
 // CapActive reports whether the event's cap is in force at now.
 func (r *Record) CapActive(now time.Time) bool {
-	return r.baselined && !now.Before(r.EffectiveFrom) && now.Before(r.Event.End)
+	return r.Baselined && !now.Before(r.EffectiveFrom) && now.Before(r.Event.End)
 }
 
 // Edges are the instants at which Update has something to do after now
@@ -124,10 +143,10 @@ func (r *Record) Update(now time.Time, m *Meter, loadKW float64) (alarm string) 
 		return ""
 	}
 	ev := &r.Event
-	if !r.baselined && !now.Before(ev.Notice) {
+	if !r.Baselined && !now.Before(ev.Notice) {
 		r.baseline(m, loadKW)
 	}
-	if !r.baselined {
+	if !r.Baselined {
 		return ""
 	}
 	until := earlier(now, ev.End)
@@ -186,7 +205,7 @@ func (r *Record) baseline(m *Meter, loadKW float64) {
 		r.BaselineKW, r.BaselineKnown = loadKW, 0
 	}
 	r.CapKW = ev.CapKW(r.BaselineKW)
-	r.baselined = true
+	r.Baselined = true
 }
 
 // closeIntervals closes the settlement intervals that ended by until (the
