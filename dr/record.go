@@ -104,9 +104,9 @@ func (r *Record) CapActive(now time.Time) bool {
 	return r.Baselined && !now.Before(r.EffectiveFrom) && now.Before(r.Event.End)
 }
 
-// Edges are the instants at which Update has something to do after now
-// (cap in force, start, deadline, interval ends, end): a controller wakes
-// at the earliest.
+// NextEdge is the first instant after now at which Update has something
+// to do (notice, cap in force, start, deadline, an interval's end, end), or
+// zero once the event has ended: a controller wakes then.
 func (r *Record) NextEdge(now time.Time) time.Time {
 	if r.Phase == PhaseEnded {
 		return time.Time{}
