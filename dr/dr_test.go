@@ -191,3 +191,24 @@ func TestResume(t *testing.T) {
 	require.Equal(t, AlarmLost, res.Alarm)
 	require.Equal(t, r.MaxOverKW, res.MaxOverKW)
 }
+
+// FuzzParse: no input panics Parse, and what it accepts is valid and
+// survives a round trip through JSON.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(okEvent))
+	f.Add([]byte(`{"id":"a","program":"b","target_kw":0,"notice":"2026-01-01T00:00:00Z","start":"2026-01-01T00:00:00Z","end":"2026-01-01T00:01:00Z","deadline":"2026-01-01T00:01:00Z","interval":"1m"}`))
+	f.Add([]byte(`{"id":"a","shed_kw":1e309}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, reason, err := Parse(data)
+		if err != nil {
+			require.NotEmpty(t, reason)
+			return
+		}
+		require.NoError(t, ev.Validate())
+		raw, err := json.Marshal(ev)
+		require.NoError(t, err)
+		back, _, err := Parse(raw)
+		require.NoError(t, err)
+		require.True(t, back.Same(&ev))
+	})
+}

@@ -53,3 +53,12 @@ func (s *Source) rejectDR(payload []byte, reason string, err error) {
 	l.at = now
 	l.suppressed = 0
 }
+
+// topicSignal names what a subscribed topic carries, for log lines: a
+// signal's name, or "dr" for the demand-response topic.
+func (s *Source) topicSignal(topic string) string {
+	if topic == s.opts.DRTopic && topic != "" {
+		return "dr"
+	}
+	return s.topics[topic].String()
+}

@@ -288,7 +288,7 @@ func (s *Source) subscribe(c mqtt.Client) bool {
 					if code >= 0x80 {
 						refused = true
 						s.log.Error("subscription refused by broker", zap.String("topic", topic),
-							zap.String("signal", s.topics[topic].String()), zap.Uint8("return_code", code))
+							zap.String("signal", s.topicSignal(topic)), zap.Uint8("return_code", code))
 					}
 				}
 			}
