@@ -45,6 +45,10 @@ type Options struct {
 	// fleets are polled and commanded at the same time. Nil runs them one
 	// after another (the simulator). The core itself starts no goroutine.
 	Parallel func(n int, fn func(i int))
+	// DRKeepEnded is how many ended demand-response events DRRecords
+	// keeps: 0 means 32 (the daemon: the journal has them all), negative
+	// means every one (the simulator reports them all).
+	DRKeepEnded int
 }
 
 // Validate checks that the options fit together.
@@ -169,6 +173,7 @@ func New(opts Options) (*Controller, error) {
 		c.fleets[i].driver = opts.Drivers[i]
 	}
 	c.dr.lead = drLead(c.fleets)
+	c.dr.keepEnded = opts.DRKeepEnded
 	return c, nil
 }
 

@@ -41,6 +41,8 @@ type drState struct {
 	recs   []*dr.Record // in order of receipt; ended ones pruned to keepEndedDR
 	lead   time.Duration
 	alarms int // alarms raised since the controller started
+	// keepEnded is Options.DRKeepEnded.
+	keepEnded int
 }
 
 // AddDREvent accepts a demand-response event at now (callers serialise it
@@ -148,16 +150,15 @@ func drLead(fleets []fleet) time.Duration {
 
 // drBeforePlan measures the site's draw as observed this tick, brings the
 // records up to now and returns the tightest cap in force (+Inf if none)
-// with the ids of the events whose cap is in force.
+// with the ids of the events whose cap is in force. The draw is measured
+// whether or not an event is known: the next one's baseline is the load
+// before its notice.
 func (c *Controller) drBeforePlan(now time.Time) (capKW float64, fired []string) {
 	capKW = math.Inf(1)
-	if len(c.dr.recs) == 0 {
-		return capKW, nil
-	}
 	load, _ := c.powerKW()
 	c.dr.meter.Set(now, load)
 	for _, r := range c.dr.recs {
-		c.drUpdate(now, r)
+		c.drUpdate(now, r, load)
 		if r.CapActive(now) {
 			capKW = min(capKW, r.CapKW)
 			fired = append(fired, "dr:"+r.Event.ID)
@@ -172,9 +173,6 @@ func (c *Controller) drBeforePlan(now time.Time) (capKW float64, fired []string)
 // draw only when it lands, at a later tick) and updates the records, then
 // forgets ended events beyond keepEndedDR.
 func (c *Controller) drAfterApply(now time.Time) {
-	if len(c.dr.recs) == 0 {
-		return
-	}
 	load, _ := c.powerKW()
 	for i := range c.fleets {
 		f := &c.fleets[i]
@@ -188,12 +186,16 @@ func (c *Controller) drAfterApply(now time.Time) {
 	c.dr.meter.Set(now, load)
 	ended := 0
 	for _, r := range c.dr.recs {
-		c.drUpdate(now, r)
+		c.drUpdate(now, r, load)
 		if r.Phase == dr.PhaseEnded {
 			ended++
 		}
 	}
-	for i := 0; ended > keepEndedDR && i < len(c.dr.recs); {
+	keep := c.dr.keepEnded
+	if keep == 0 {
+		keep = keepEndedDR
+	}
+	for i := 0; keep > 0 && ended > keep && i < len(c.dr.recs); {
 		if c.dr.recs[i].Phase == dr.PhaseEnded {
 			c.dr.recs = slices.Delete(c.dr.recs, i, i+1)
 			ended--
@@ -203,10 +205,13 @@ func (c *Controller) drAfterApply(now time.Time) {
 	}
 }
 
-// drUpdate updates one record and journals what changed.
-func (c *Controller) drUpdate(now time.Time, r *dr.Record) {
+// drUpdate updates one record with the load at now and journals what
+// changed.
+func (c *Controller) drUpdate(now time.Time, r *dr.Record, load float64) {
 	before := r.Phase
-	load, _ := c.dr.meter.At(now)
+	if before == dr.PhaseEnded {
+		return
+	}
 	if alarm := r.Update(now, &c.dr.meter, load); alarm != "" {
 		c.dr.alarms++
 		c.drRecord(now, DRAlarm, r)

@@ -58,14 +58,15 @@ func (m *Meter) merge() {
 }
 
 // prune drops steps that end before cut, keeping the one in force at cut.
+// It runs on every Set (every controller tick): it looks at the oldest
+// steps only and reslices, so the dead head is freed when append next
+// grows the array (amortised O(1), at most twice the live steps held).
 func (m *Meter) prune(cut time.Time) {
 	i := 0
 	for i+1 < len(m.steps) && !m.steps[i+1].At.After(cut) {
 		i++
 	}
-	if i > 0 {
-		m.steps = append(m.steps[:0], m.steps[i:]...)
-	}
+	m.steps = m.steps[i:]
 }
 
 // Known is the span over which the load is known: [first Set, latest Set].
@@ -80,6 +81,9 @@ func (m *Meter) Known() (from, to time.Time) {
 func (m *Meter) At(t time.Time) (float64, bool) {
 	if len(m.steps) == 0 || t.Before(m.steps[0].At) || t.After(m.last) {
 		return 0, false
+	}
+	if n := len(m.steps); !t.Before(m.steps[n-1].At) {
+		return m.steps[n-1].KW, true // the common case: now
 	}
 	kw := m.steps[0].KW
 	for _, s := range m.steps[1:] {

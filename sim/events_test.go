@@ -69,6 +69,7 @@ func TestCompareWithEvents(t *testing.T) {
 	require.Empty(t, noon.Alarm)
 	require.Zero(t, noon.ShortfallKWh)
 	require.Greater(t, noon.BaselineKW, 3000.0, "the site ran near its 4 MW cap before noon")
+	require.InDelta(t, 1, noon.BaselineKnown, 1e-9, "the load was measured over all 10 intervals before notice")
 	require.NotNil(t, noon.TimeToTargetSeconds)
 	require.Len(t, noon.Intervals, 4)
 	for _, in := range noon.Intervals {

@@ -153,7 +153,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		drivers[i] = simdev.New(site.Fleets[i].Spec, cfg, clock)
 		ifaces[i] = drivers[i]
 	}
-	ctl, err := controller.New(controller.Options{Site: site, Policy: o.Policy, Drivers: ifaces, Clock: clock, Planner: o.Planner})
+	ctl, err := controller.New(controller.Options{Site: site, Policy: o.Policy, Drivers: ifaces, Clock: clock, Planner: o.Planner, DRKeepEnded: -1})
 	if err != nil {
 		return nil, err
 	}
