@@ -115,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: polHash, LoadedAt: d.started, Summary: pol.Summary()}
 	d.metrics.Reload(true, polHash, d.started)
-	d.initDR(o.Registry)
+	d.initDR()
 	return d.run(ctx, pol)
 }
 

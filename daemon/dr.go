@@ -5,7 +5,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/switchd/switchd/controller"
@@ -19,30 +18,15 @@ import (
 const drQueue = 64
 
 // daemonDR is the daemon's demand-response plumbing: events from MQTT to
-// the loop, and their metrics.
+// the loop (the metrics are web.Metrics').
 type daemonDR struct {
-	in       chan dr.Event
-	received prometheus.Counter
-	alarms   prometheus.Counter
-	events   *prometheus.GaugeVec // by phase: scheduled, active
+	in chan dr.Event
 }
 
-// initDR makes the queue and registers the metrics. A daemon built
-// without it (unit tests of its parts) has no demand-response input and
-// no metrics; the methods below allow for that.
-func (d *daemon) initDR(reg prometheus.Registerer) {
-	x := &d.dr
-	x.in = make(chan dr.Event, drQueue)
-	x.received = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchd_dr_events_received_total",
-		Help: "Demand-response events (and updates of them) accepted."})
-	x.alarms = prometheus.NewCounter(prometheus.CounterOpts{Name: "switchd_dr_alarms_total",
-		Help: "Demand-response events whose target the site failed: not met by the deadline, or lost before the end."})
-	x.events = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "switchd_dr_events",
-		Help: "Demand-response events tracked, by phase (scheduled: before start; active: start to end)."}, []string{"phase"})
-	for _, p := range []dr.Phase{dr.PhaseScheduled, dr.PhaseActive} {
-		x.events.WithLabelValues(string(p))
-	}
-	reg.MustRegister(x.received, x.alarms, x.events)
+// initDR makes the queue. A daemon built without it (unit tests of its
+// parts) has no demand-response input.
+func (d *daemon) initDR() {
+	d.dr.in = make(chan dr.Event, drQueue)
 }
 
 // drSourceOptions adds the demand-response topic to the MQTT source's
@@ -74,8 +58,8 @@ func (d *daemon) addDR(ev dr.Event) {
 	case err != nil:
 		d.metrics.SignalRejected("dr", mqttio.ReasonRefused)
 		d.log.Warn("demand-response event refused", zap.String("event", ev.ID), zap.Error(err))
-	case changed && d.dr.received != nil:
-		d.dr.received.Inc()
+	case changed:
+		d.metrics.DRReceived()
 	}
 }
 
@@ -90,9 +74,7 @@ func (d *daemon) DR(now time.Time, moment string, rec *dr.Record) {
 	case controller.DRStarted:
 		log.Info("demand-response event started", zap.Float64("baseline_kw", rec.BaselineKW), zap.Float64("cap_kw", rec.CapKW), zap.Bool("met", !rec.MetAt.IsZero()))
 	case controller.DRAlarm:
-		if d.dr.alarms != nil {
-			d.dr.alarms.Inc()
-		}
+		d.metrics.DRAlarm()
 		log.Error("demand-response target not met", zap.String("alarm", rec.Alarm), zap.Float64("cap_kw", rec.CapKW),
 			zap.Float64("max_over_kw", rec.MaxOverKW), zap.Float64("shortfall_kwh", rec.ShortfallKWh))
 	case controller.DREnded:
@@ -113,16 +95,11 @@ func (d *daemon) DR(now time.Time, moment string, rec *dr.Record) {
 func (d *daemon) refreshDR() {
 	recs := d.ctl.DRRecords()
 	d.view.DR = recs
-	if d.dr.events == nil {
-		return // a daemon built without Run (tests)
-	}
 	n := map[dr.Phase]int{}
 	for i := range recs {
 		n[recs[i].Phase]++
 	}
-	for _, p := range []dr.Phase{dr.PhaseScheduled, dr.PhaseActive} {
-		d.dr.events.WithLabelValues(string(p)).Set(float64(n[p]))
-	}
+	d.metrics.DREvents(n[dr.PhaseScheduled], n[dr.PhaseActive])
 }
 
 // resumeDR gives the controller back the events the journal at path shows
