@@ -263,6 +263,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
 	c.in.DRCapKW, c.in.DRFired = c.drBeforePlan(now)
 	c.planner.Plan(now, &c.in, &c.dec)
+	c.drCheckPlan(now, unusableKW)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)
 

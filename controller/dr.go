@@ -231,6 +231,34 @@ func (c *Controller) drRecord(now time.Time, moment string, r *dr.Record) {
 	}
 }
 
+// drCheckPlan raises AlarmCannotMeet for each event whose cap is in force
+// when even the plan made for it draws more than the cap (with the devices
+// the controller cannot command at their draw): the site will not meet
+// the target, and the operator hears it now rather than at the deadline.
+func (c *Controller) drCheckPlan(now time.Time, unusableKW float64) {
+	if len(c.in.DRFired) == 0 {
+		return
+	}
+	planned := unusableKW
+	for i, fp := range c.dec.Plan.Fleets {
+		if i >= len(c.fleets) {
+			break
+		}
+		for m, n := range fp.Count {
+			planned += float64(n) * c.fleets[i].spec.Modes[m].PowerKW
+		}
+	}
+	for _, r := range c.dr.recs {
+		if !r.CapActive(now) || planned <= r.CapKW+1e-9*max(r.CapKW, 1) {
+			continue
+		}
+		if r.Raise(dr.AlarmCannotMeet, now) {
+			c.dr.alarms++
+			c.drRecord(now, DRAlarm, r)
+		}
+	}
+}
+
 // applyDR narrows the site cap to the demand-response cap in force and
 // lists the events among the rules fired as "dr:<id>". A program's cap
 // beats price and rules (the site holds it whatever the price says), like

@@ -19,6 +19,10 @@ const (
 const (
 	AlarmNotMet = "not_met_by_deadline" // the site was above its target at the deadline
 	AlarmLost   = "target_lost"         // met, then above the target again before the end
+	// AlarmCannotMeet is raised by the controller when the cap takes force
+	// and even its plan for the cap draws more (load that must stay on,
+	// devices it cannot command): known before the deadline.
+	AlarmCannotMeet = "cannot_meet"
 )
 
 // Interval is one settlement interval of an event: the site's mean load in
@@ -97,6 +101,16 @@ func Resume(r Record) *Record {
 		r.Intervals = []Interval{}
 	}
 	return &r
+}
+
+// Raise records an alarm found outside Update (AlarmCannotMeet) and
+// reports whether it is the event's first: an event carries one alarm.
+func (r *Record) Raise(alarm string, now time.Time) bool {
+	if r.Alarm != "" || r.Phase == PhaseEnded {
+		return false
+	}
+	r.Alarm, r.AlarmAt = alarm, now
+	return true
 }
 
 // CapActive reports whether the event's cap is in force at now.

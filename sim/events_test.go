@@ -78,7 +78,7 @@ func TestCompareWithEvents(t *testing.T) {
 
 	imp := byID["impossible"]
 	require.False(t, imp.Met)
-	require.Equal(t, dr.AlarmNotMet, imp.Alarm)
+	require.Equal(t, dr.AlarmCannotMeet, imp.Alarm, "known when the cap took force")
 	require.InDelta(t, 45, imp.ShortfallKWh, 1e-6, "95 kW against 50 kW for an hour")
 
 	shed := byID["shed"]
@@ -88,7 +88,7 @@ func TestCompareWithEvents(t *testing.T) {
 	var text bytes.Buffer
 	require.NoError(t, d.WriteText(&text, ""))
 	require.Contains(t, text.String(), "SIMULATED demand-response compliance: 2 met by deadline, 1 not met, 0 pending at trace end, 1 noticed after it")
-	require.Contains(t, text.String(), "not_met_by_deadline")
+	require.Contains(t, text.String(), "cannot_meet")
 
 	// The baselines get no events; the policy's own report has them.
 	rep2, err := Compare(context.Background(), CompareOptions{Site: site, Policy: pol, Series: s, Files: []string{"golden.csv"}})
