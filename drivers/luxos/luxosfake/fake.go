@@ -59,6 +59,12 @@ const (
 	// FaultHashboards: the hashboards stopped on their own. The miner is not
 	// curtailed, its power supply is on, and it hashes nothing.
 	FaultHashboards
+	// FaultLie: the miner reports the opposite of its real state, in its
+	// config (CurtailMode, IsPowerSupplyOn) and its levels (hashrate,
+	// watts): a mining miner claims to be asleep and a sleeping one claims
+	// to mine at its profile's nominal figures. Commands still act on the
+	// real state; TrueLevels and Asleep tell the truth.
+	FaultLie
 )
 
 // Profile is one LuxOS power profile.
@@ -104,6 +110,13 @@ type Options struct {
 	NoMulti bool
 	// Seed makes session IDs reproducible (default from the address).
 	Seed uint64
+	// OnCurtail, when set, is called (under the miner's lock: it must not
+	// call back into the miner) with the action of every curtail command
+	// the miner applied ("sleep" or "wakeup"), when it applied it, and
+	// whether it changed the miner's state (false: it was asleep already,
+	// or awake): a test compares what a device received with what the
+	// daemon recorded.
+	OnCurtail func(action string, changed bool)
 }
 
 // DefaultProfiles returns LuxOS-style built-in profiles around a nominal
@@ -329,6 +342,18 @@ func (m *Miner) Levels() (ths, w float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ths, w, _ = m.levels(m.o.Now())
+	return ths, w
+}
+
+// TrueLevels returns the hashrate (TH/s) and power (W) the miner really
+// has now, whatever it reports (see FaultLie).
+func (m *Miner) TrueLevels() (ths, w float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fault == FaultHashboards && !m.asleep {
+		return 0, m.o.SleepW + 110
+	}
+	ths, w, _ = m.level.value(m.o.Now())
 	return ths, w
 }
 
@@ -615,6 +640,9 @@ func (m *Miner) command(now time.Time, cmd, param string) (any, bool) {
 			return m.reply(now, "E", 336, "Missing curtail action", "", nil), false
 		}
 		var action string
+		if m.o.OnCurtail != nil && (args[0] == "sleep" || args[0] == "wakeup") {
+			m.o.OnCurtail(args[0], m.asleep != (args[0] == "sleep"))
+		}
 		switch args[0] {
 		case "sleep":
 			m.curtail(now, true)
@@ -703,6 +731,13 @@ func (m *Miner) levels(now time.Time) (ths, w float64, ramping bool) {
 	if m.fault == FaultHashboards && !m.asleep {
 		return 0, m.o.SleepW + 110, false // fans and control board, boards dead
 	}
+	if m.fault == FaultLie {
+		if m.asleep {
+			p := m.o.Profiles[m.profile]
+			return p.HashrateTHs, p.Watts, false
+		}
+		return 0, m.o.SleepW, false
+	}
 	return m.level.value(now)
 }
 
@@ -759,14 +794,15 @@ func (m *Miner) findProfile(name string) int {
 // config is the CONFIG section. Under mu.
 func (m *Miner) config(now time.Time) map[string]any {
 	curtail := "None"
-	if m.asleep {
+	asleep := m.asleep != (m.fault == FaultLie)
+	if asleep {
 		curtail = "Sleep"
 	}
 	p := m.o.Profiles[m.profile]
 	return map[string]any{
 		"ASC Count": 3, "ControlBoardType": "cvitek", "Cooling": "Air", "CurtailMode": curtail,
 		"DHCP": true, "FeeStatus": "Ok", "Hostname": "luxos-fake", "ImmersionMode": false,
-		"IsAtmEnabled": m.atm, "IsPowerSupplyOn": !m.asleep, "IsTuning": false, "Model": m.o.Model,
+		"IsAtmEnabled": m.atm, "IsPowerSupplyOn": !asleep, "IsTuning": false, "Model": m.o.Model,
 		"NameplateTHS": m.o.Profiles[m.defaultProfile()].HashrateTHs, "OS": "LuxOS", "PGA Count": 0,
 		"Pool Count": 1, "Profile": p.Name, "ProfileStep": fmt.Sprint(p.Step), "SerialNumber": "FAKE" + strings.ReplaceAll(m.addr, ".", ""),
 		"Strategy": "Failover", "SystemStatus": "Normal",
