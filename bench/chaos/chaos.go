@@ -32,12 +32,12 @@ import (
 // Options configure a run.
 type Options struct {
 	Duration time.Duration // how long faults are injected
-	Seed     int64          // the schedule's seed
-	Devices  int            // fake LuxOS miners
-	Dir      string         // working directory ("" = temporary)
-	Keep     bool           // keep the working directory
-	Bin      string         // a built switchd ("" = built here)
-	Log      io.Writer      // progress lines (nil = none)
+	Seed     int64         // the schedule's seed
+	Devices  int           // fake LuxOS miners
+	Dir      string        // working directory ("" = temporary)
+	Keep     bool          // keep the working directory
+	Bin      string        // a built switchd ("" = built here)
+	Log      io.Writer     // progress lines (nil = none)
 }
 
 // The site the run generates. Short times keep the run's windows short:
@@ -110,8 +110,8 @@ type Report struct {
 	// CommandsRepeated counts commands a device applied that did not
 	// change it (re-sent after a device lied): not counted as applied.
 	CommandsRepeated int
-	JournalEntries  int
-	JournalSegments int
+	JournalEntries   int
+	JournalSegments  int
 }
 
 // Violations is the total count of invariant violations.
