@@ -38,13 +38,19 @@ type Options struct {
 	Keep     bool          // keep the working directory
 	Bin      string        // a built switchd ("" = built here)
 	Log      io.Writer     // progress lines (nil = none)
+	// NoFaults publishes prices and checks, injecting nothing.
+	NoFaults bool
+	// PolicyExtra is appended to the generated policy: the checker's own
+	// test gives it a rule that mines whatever the price, and expects
+	// violations.
+	PolicyExtra string
 }
 
 // The site the run generates. Short times keep the run's windows short:
 // what is checked is that switchd keeps to them, whatever they are.
 const (
 	tick       = time.Second
-	priceAge   = 15 * time.Second // signals.price.max_age
+	priceAge   = 10 * time.Second // signals.price.max_age
 	maxFuture  = 5 * time.Second  // signals.price.max_future
 	hashprice  = 48.0             // policy fallback, USD/PH/day
 	minerKW    = 2.76
@@ -470,7 +476,7 @@ fleets:
 	policy := fmt.Sprintf(`fallbacks: {hashprice_usd_ph_day: %g}
 hysteresis_usd_mwh: 0
 fail_safe: {price: curtail}
-`, hashprice)
+`, hashprice) + r.o.PolicyExtra
 	r.cfg = filepath.Join(r.dir, "site.yaml")
 	if err := os.WriteFile(r.cfg, []byte(site), 0o600); err != nil {
 		return err
@@ -599,7 +605,9 @@ func (r *run) loop() {
 		if time.Now().After(end) {
 			break
 		}
-		r.inject()
+		if !r.o.NoFaults {
+			r.inject()
+		}
 	}
 	// Let the last faults end and the daemon settle before the last checks.
 	time.Sleep(faultGrace + 2*time.Second)
@@ -617,7 +625,7 @@ func (r *run) publisher(stop chan struct{}) {
 			return
 		case <-time.After(time.Duration(1000+r.prng.IntN(3000)) * time.Millisecond):
 		}
-		if r.prng.Float64() < 0.3 {
+		if r.prng.Float64() < 0.12 {
 			dear = !dear
 		}
 		r.publishPrice(r.nextPrice(r.prng, dear))
