@@ -105,19 +105,27 @@ type Report struct {
 	Faults     map[string]int
 	Inv        map[string]*invariant
 	// Figures.
-	Prices          int           // prices published (delivered to the broker)
-	Restarts        int           // daemon restarts after SIGKILL
-	MaxRecover      time.Duration // longest SIGKILL -> healthy again
-	DiskFullFor     time.Duration // total time the journal's disk was full
-	MaxOverCap      time.Duration // longest spell above the cap (any, allowed or not)
-	MaxMiningAbove  time.Duration // longest a device mined above breakeven (window as checked)
-	CommandsApplied map[string]int
-	CommandsLogged  map[string]int
+	Prices      int           // prices published (delivered to the broker)
+	Restarts    int           // daemon restarts after SIGKILL
+	MaxRecover  time.Duration // longest SIGKILL -> healthy again
+	DiskFullFor time.Duration // total time the journal's disk was full
+	// Of the full-disk spells: those in which /readyz showed the journal
+	// alarm (the daemon tried to append meanwhile), those where it had not
+	// cleared 30 s after the disk was freed, and the slowest clear.
+	DiskAlarmSeen, DiskAlarmStuck int
+	MaxAlarmClear                 time.Duration
+	MaxOverCap                    time.Duration // longest spell above the cap (any, allowed or not)
+	MaxMiningAbove                time.Duration // longest a device mined above breakeven (window as checked)
+	CommandsApplied               map[string]int
+	CommandsLogged                map[string]int
 	// CommandsRepeated counts commands a device applied that did not
 	// change it (re-sent after a device lied): not counted as applied.
 	CommandsRepeated int
-	JournalEntries   int
-	JournalSegments  int
+	// CommandsAfterFault counts commands that changed a device just after
+	// a fault on it (re-sent to enforce the journalled target).
+	CommandsAfterFault int
+	JournalEntries     int
+	JournalSegments    int
 }
 
 // Violations is the total count of invariant violations.
@@ -157,10 +165,14 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nfigures: %d prices published; %d SIGKILL restarts, slowest back to healthy %s; disk full for %s in all;\n",
 		r.Prices, r.Restarts, r.MaxRecover.Round(time.Millisecond), r.DiskFullFor.Round(time.Second))
+	if r.Faults["disk_full"] > 0 {
+		fmt.Fprintf(w, "disk full %d times: the journal alarm showed on /readyz in %d (the others had no append to fail), cleared by itself in all but %d, slowest %s after space came back;\n",
+			r.Faults["disk_full"], r.DiskAlarmSeen, r.DiskAlarmStuck, r.MaxAlarmClear.Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "longest spell above the cap %s (allowed %s); longest a checked device mined above breakeven %s (allowed %s);\n",
 		r.MaxOverCap.Round(time.Millisecond), capAllow, r.MaxMiningAbove.Round(time.Millisecond), breakevenAllow)
-	fmt.Fprintf(w, "commands that changed a device: sleep %d, wakeup %d (and %d re-sent to a device already there); journalled: to off %d, to mining %d; journal %d entries in %d segment(s)\n",
-		r.CommandsApplied["sleep"], r.CommandsApplied["wakeup"], r.CommandsRepeated, r.CommandsLogged["sleep"], r.CommandsLogged["wakeup"],
+	fmt.Fprintf(w, "commands that changed a device: sleep %d, wakeup %d (and %d re-sent to a device already there, %d re-sent after a fault on it, each agreeing with the journalled plan); journalled: to off %d, to mining %d; journal %d entries in %d segment(s)\n",
+		r.CommandsApplied["sleep"], r.CommandsApplied["wakeup"], r.CommandsRepeated, r.CommandsAfterFault, r.CommandsLogged["sleep"], r.CommandsLogged["wakeup"],
 		r.JournalEntries, r.JournalSegments)
 }
 
@@ -202,6 +214,7 @@ type run struct {
 	daemonStart time.Time
 	devFault    []bool
 	devClear    []time.Time
+	faults      [][]span // per device
 	// A grace window after which capacity changes are checked again.
 	capReset time.Time
 	applied  []appliedCmd
@@ -213,9 +226,13 @@ type run struct {
 
 type appliedCmd struct {
 	at      time.Time
+	dev     int
 	action  string
 	changed bool // the device was not in that state already
 }
+
+// span is when a device was faulted (end zero: still is).
+type span struct{ start, end time.Time }
 
 // proc is a child process and whether its exit was asked for.
 type proc struct {
@@ -432,6 +449,7 @@ func (r *run) startMiners() error {
 	oct := 100 + os.Getpid()%100
 	r.devFault = make([]bool, r.o.Devices)
 	r.devClear = make([]time.Time, r.o.Devices)
+	r.faults = make([][]span, r.o.Devices)
 	for i := 0; i < r.o.Devices; i++ {
 		addr := fmt.Sprintf("127.%d.177.%d", oct, i+1)
 		m := luxosfake.New(luxosfake.Options{
@@ -440,7 +458,7 @@ func (r *run) startMiners() error {
 				// Called under the miner's lock; r.mu is never held
 				// while calling into a miner.
 				r.mu.Lock()
-				r.applied = append(r.applied, appliedCmd{at: time.Now(), action: action, changed: changed})
+				r.applied = append(r.applied, appliedCmd{at: time.Now(), dev: i, action: action, changed: changed})
 				r.mu.Unlock()
 			},
 		})
@@ -755,12 +773,48 @@ func (r *run) diskFull() {
 	}
 	_ = f.Sync()
 	hold := time.Duration(3000+r.rngInt(12000)) * time.Millisecond
-	time.Sleep(hold)
+	seen := r.watchAlarm(time.Now().Add(hold), true)
 	_ = f.Close()
 	_ = os.Remove(path)
+	freed := time.Now()
+	// The alarm clears by itself with the first append that succeeds
+	// (the next decision); a tick or so, as long as prices keep coming.
+	cleared := !seen || r.watchAlarm(freed.Add(30*time.Second), false)
 	r.mu.Lock()
 	r.rep.DiskFullFor += hold
+	if seen {
+		r.rep.DiskAlarmSeen++
+		if cleared {
+			r.rep.MaxAlarmClear = max(r.rep.MaxAlarmClear, time.Since(freed))
+		} else {
+			r.rep.DiskAlarmStuck++
+		}
+	}
 	r.mu.Unlock()
+}
+
+// watchAlarm polls /readyz until the deadline; with want it reports
+// whether the journal alarm showed at all, without it whether the alarm
+// cleared (returning as soon as it has).
+func (r *run) watchAlarm(deadline time.Time, want bool) bool {
+	c := http.Client{Timeout: time.Second}
+	seen := false
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", r.hport))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			on := strings.Contains(string(b), "journal failing")
+			if want && on {
+				seen = true
+			}
+			if !want && !on {
+				return true
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return seen
 }
 
 // deviceFault gives n devices (not already faulted) a fault for a while.
@@ -770,6 +824,7 @@ func (r *run) deviceFault(f luxosfake.Fault, n int, hold time.Duration) {
 	for _, i := range r.rng.Perm(len(r.miners)) {
 		if len(picked) < n && !r.devFault[i] {
 			r.devFault[i] = true
+			r.faults[i] = append(r.faults[i], span{start: time.Now()})
 			picked = append(picked, i)
 		}
 	}
@@ -785,10 +840,24 @@ func (r *run) deviceFault(f luxosfake.Fault, n int, hold time.Duration) {
 		for _, i := range picked {
 			r.devFault[i] = false
 			r.devClear[i] = time.Now()
+			r.faults[i][len(r.faults[i])-1].end = r.devClear[i]
 		}
 		r.capReset = time.Now()
 		r.mu.Unlock()
 	})
+}
+
+// faultedNear reports whether device i was faulted at t or within
+// faultGrace before it.
+func (r *run) faultedNear(i int, t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sp := range r.faults[i] {
+		if !t.Before(sp.start) && (sp.end.IsZero() || t.Before(sp.end.Add(faultGrace))) {
+			return true
+		}
+	}
+	return false
 }
 
 // checker samples the devices' real state five times a second.
@@ -923,6 +992,11 @@ func (r *run) checkCommands() {
 		count int
 	}
 	byAction := map[string][]logged{}
+	type plan struct {
+		at     time.Time
+		counts map[string]int
+	}
+	var plans []plan
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), journal.MaxLineBytes)
 	for sc.Scan() {
@@ -932,6 +1006,9 @@ func (r *run) checkCommands() {
 			return
 		}
 		r.rep.JournalEntries++
+		if e.Kind == journal.KindState && e.Fleet == "luxos" {
+			plans = append(plans, plan{e.Time, e.Counts})
+		}
 		if e.Kind != journal.KindCommand || e.Fleet != "luxos" {
 			continue
 		}
@@ -965,6 +1042,26 @@ func (r *run) checkCommands() {
 				// (one that lied about it): the journalled decision it
 				// repeats was counted when it first changed the device.
 				r.rep.CommandsRepeated++
+				continue
+			}
+			if r.faultedNear(a.dev, a.at) {
+				// Re-sent to a device out of its commanded mode after a
+				// fault (a lie that hid it, a timeout that swallowed
+				// the first command): the driver enforces the fleet's
+				// journalled target, which is not a new entry. It must
+				// agree with that target.
+				r.rep.CommandsAfterFault++
+				r.rep.Inv[name].checks++
+				mode := map[string]string{"sleep": "off", "wakeup": "mining"}[action]
+				var last *plan
+				for k := range plans {
+					if !plans[k].at.After(a.at) {
+						last = &plans[k]
+					}
+				}
+				if last == nil || last.counts[mode] == 0 {
+					r.rep.violate(name, "%s re-sent to %s at %s, but the journalled plan then had no device %s", action, r.addrs[a.dev], a.at.UTC().Format("15:04:05.000"), mode)
+				}
 				continue
 			}
 			at = append(at, a.at)
