@@ -85,6 +85,7 @@ var invariantNames = []string{
 	"daemon healthy again after each restart",
 	"journal verify intact at the end",
 	"every command that changed a device is journalled (at or before it)",
+	"journal alarm clears by itself once the disk is freed",
 }
 
 // invariant is one invariant's tally.
@@ -166,7 +167,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nfigures: %d prices published; %d SIGKILL restarts, slowest back to healthy %s; disk full for %s in all;\n",
 		r.Prices, r.Restarts, r.MaxRecover.Round(time.Millisecond), r.DiskFullFor.Round(time.Second))
 	if r.Faults["disk_full"] > 0 {
-		fmt.Fprintf(w, "disk full %d times: the journal alarm showed on /readyz in %d (the others had no append to fail), cleared by itself in all but %d, slowest %s after space came back;\n",
+		fmt.Fprintf(w, "disk full %d times: the journal alarm showed on /readyz in %d (the others had no append to fail), cleared by itself in all but %d, slowest %s after space came back and a cheap price was published;\n",
 			r.Faults["disk_full"], r.DiskAlarmSeen, r.DiskAlarmStuck, r.MaxAlarmClear.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "longest spell above the cap %s (allowed %s); longest a checked device mined above breakeven %s (allowed %s);\n",
@@ -190,6 +191,7 @@ type run struct {
 	rng    *rand.Rand // the fault schedule's (the injecting goroutine's)
 	prng   *rand.Rand // the publisher's prices
 	round  []string   // fault kinds left in this round
+	force  chan bool  // asks the publisher for a cheap (false) or dear (true) price now
 	dir    string
 	bin    string
 	cfg    string
@@ -251,7 +253,7 @@ func Run(o Options) (*Report, error) {
 	if o.Duration <= 0 {
 		o.Duration = time.Minute
 	}
-	r := &run{o: o, rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)), prng: rand.New(rand.NewPCG(uint64(o.Seed), 0x9a1ce))}
+	r := &run{o: o, force: make(chan bool, 1), rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)), prng: rand.New(rand.NewPCG(uint64(o.Seed), 0x9a1ce))}
 	r.logf = func(format string, a ...any) {
 		if o.Log != nil {
 			fmt.Fprintf(o.Log, "%s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05.000")}, a...)...)
@@ -641,10 +643,11 @@ func (r *run) publisher(stop chan struct{}) {
 		select {
 		case <-stop:
 			return
+		case dear = <-r.force:
 		case <-time.After(time.Duration(1000+r.prng.IntN(3000)) * time.Millisecond):
-		}
-		if r.prng.Float64() < 0.12 {
-			dear = !dear
+			if r.prng.Float64() < 0.12 {
+				dear = !dear
+			}
 		}
 		r.publishPrice(r.nextPrice(r.prng, dear))
 	}
@@ -765,32 +768,59 @@ func (r *run) diskFull() {
 		r.logf("ballast: %v", err)
 		return
 	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			break
+	// Down to the last page: tmpfs allocates whole pages.
+	for _, size := range []int{64 << 10, 4 << 10, 1} {
+		chunk := make([]byte, size)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				break
+			}
 		}
 	}
 	_ = f.Sync()
-	hold := time.Duration(3000+r.rngInt(12000)) * time.Millisecond
-	seen := r.watchAlarm(time.Now().Add(hold), true)
+	// The journal's last page still has room for a few entries: cheap
+	// and dear prices by turns make the daemon decide (start, then shed)
+	// until appends fail, and shed while they do.
+	hold := time.Duration(12000+r.rngInt(12000)) * time.Millisecond
+	end := time.Now().Add(hold)
+	seen := false
+	for dear := false; time.Now().Before(end); dear = !dear {
+		select {
+		case r.force <- dear:
+		default:
+		}
+		seen = r.watchAlarm(minTime(end, time.Now().Add(3*time.Second)), true) || seen
+	}
 	_ = f.Close()
 	_ = os.Remove(path)
 	freed := time.Now()
-	// The alarm clears by itself with the first append that succeeds
-	// (the next decision); a tick or so, as long as prices keep coming.
+	// The alarm clears by itself with the first append that succeeds:
+	// a cheap price makes the daemon decide (start what was held back).
+	select {
+	case r.force <- false:
+	default:
+	}
 	cleared := !seen || r.watchAlarm(freed.Add(30*time.Second), false)
 	r.mu.Lock()
 	r.rep.DiskFullFor += hold
 	if seen {
 		r.rep.DiskAlarmSeen++
+		r.rep.Inv[invariantNames[6]].checks++
 		if cleared {
 			r.rep.MaxAlarmClear = max(r.rep.MaxAlarmClear, time.Since(freed))
 		} else {
 			r.rep.DiskAlarmStuck++
+			r.rep.violate(invariantNames[6], "journal alarm still on /readyz 30 s after the disk was freed at %s", freed.UTC().Format("15:04:05"))
 		}
 	}
 	r.mu.Unlock()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // watchAlarm polls /readyz until the deadline; with want it reports
