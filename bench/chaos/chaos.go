@@ -621,7 +621,7 @@ func (r *run) loop() {
 	go func() { defer wg.Done(); r.publisher(stop) }()
 	r.logf("faults for %s, seed %d", r.o.Duration, r.o.Seed)
 	for time.Now().Before(end) {
-		time.Sleep(time.Duration(2000+r.rngInt(4000)) * time.Millisecond)
+		time.Sleep(time.Duration(1000+r.rngInt(2000)) * time.Millisecond)
 		if time.Now().After(end) {
 			break
 		}
