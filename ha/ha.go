@@ -79,9 +79,11 @@ type Node struct {
 	cmdDir string
 	ttl    int
 
+	report sync.Mutex // serialises set, so OnChange sees changes in order
 	mu     sync.Mutex
 	st     Status
 	key    string // our leader key while leader
+	myTerm int64  // the term we were elected with, while leader
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -140,6 +142,17 @@ func tlsConfig(c *config.HA) (*tls.Config, error) {
 	return t, nil
 }
 
+// ActingTerm is the term this instance acts under: the one it was elected
+// with while leader, else the newest leader's term it has seen.
+func (n *Node) ActingTerm() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st.Leader {
+		return n.myTerm
+	}
+	return n.st.Term
+}
+
 // Status returns the instance's current view.
 func (n *Node) Status() Status {
 	n.mu.Lock()
@@ -194,11 +207,12 @@ func (n *Node) session(ctx context.Context) error {
 		return fmt.Errorf("campaign: %w", err)
 	}
 	n.set(func(s *Status) {
+		n.key, n.myTerm = el.Key(), el.Rev()
 		s.Leader, s.Term, s.Name, s.HTTP = true, el.Rev(), n.o.Config.Name, n.o.Config.Advertise
-	}, el.Key())
+	})
 	n.o.Logger.Info("ha: elected leader", zap.Int64("term", el.Rev()), zap.String("instance", n.o.Config.Name))
 	<-sctx.Done()
-	n.set(func(s *Status) { s.Leader = false }, "")
+	n.set(func(s *Status) { s.Leader = false })
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -218,23 +232,59 @@ func (n *Node) observe(ctx context.Context, el *concurrency.Election) {
 			if kv.CreateRevision >= s.Term {
 				s.Term, s.Name, s.HTTP = kv.CreateRevision, c.Name, c.HTTP
 			}
-		}, "keep")
+			if s.Leader && s.Term != n.myTerm {
+				s.Leader = false // deposed: a newer leader was elected
+			}
+		})
 	}
 }
 
-// set changes the status under the lock and reports a change.
-func (n *Node) set(fn func(*Status), key string) {
+// set changes the status under the lock and reports a change. Changes
+// are reported in order: one at a time.
+func (n *Node) set(fn func(*Status)) {
+	n.report.Lock()
+	defer n.report.Unlock()
 	n.mu.Lock()
 	old := n.st
 	fn(&n.st)
-	if key != "keep" {
-		n.key = key
+	if !n.st.Leader {
+		n.key, n.myTerm = "", 0
 	}
 	st := n.st
 	n.mu.Unlock()
 	if st != old && n.o.OnChange != nil {
 		n.o.OnChange(st)
 	}
+}
+
+// Check is Fence without a record: it checks in etcd that this instance
+// still holds its term. The daemon calls it before a leader's fleet poll,
+// which may command devices that drifted.
+func (n *Node) Check(ctx context.Context) error {
+	n.mu.Lock()
+	st, key, term := n.st, n.key, n.myTerm
+	n.mu.Unlock()
+	if !st.Leader || key == "" {
+		return ErrNotLeader
+	}
+	resp, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", term)).Commit()
+	if err != nil {
+		return fmt.Errorf("ha: check of term %d: etcd: %w", term, err)
+	}
+	if !resp.Succeeded {
+		n.deposed(term)
+		return fmt.Errorf("ha: term %d: %w", term, ErrFenced)
+	}
+	return nil
+}
+
+// deposed notes that term has ended in etcd.
+func (n *Node) deposed(term int64) {
+	n.set(func(s *Status) {
+		if n.myTerm == term {
+			s.Leader = false
+		}
+	})
 }
 
 // CommandRecord is what Fence stores in etcd for each command batch.
@@ -252,30 +302,26 @@ type CommandRecord struct {
 // ErrNotLeader or ErrFenced (wrapped) when the batch must not be sent.
 func (n *Node) Fence(ctx context.Context, rec CommandRecord) (int64, error) {
 	n.mu.Lock()
-	st, key := n.st, n.key
+	st, key, term := n.st, n.key, n.myTerm
 	n.mu.Unlock()
 	if !st.Leader || key == "" {
 		return 0, ErrNotLeader
 	}
-	rec.Term, rec.Instance = st.Term, st.Self
+	rec.Term, rec.Instance = term, st.Self
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return 0, err
 	}
 	resp, err := n.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", st.Term)).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", term)).
 		Then(clientv3.OpPut(n.cmdDir+rec.Fleet, string(val))).
 		Commit()
 	if err != nil {
-		return st.Term, fmt.Errorf("ha: fence of term %d: etcd: %w", st.Term, err)
+		return term, fmt.Errorf("ha: fence of term %d: etcd: %w", term, err)
 	}
 	if !resp.Succeeded {
-		n.set(func(s *Status) {
-			if s.Term == st.Term {
-				s.Leader = false
-			}
-		}, "keep")
-		return st.Term, fmt.Errorf("ha: term %d: %w", st.Term, ErrFenced)
+		n.deposed(term)
+		return term, fmt.Errorf("ha: term %d: %w", term, ErrFenced)
 	}
-	return st.Term, nil
+	return term, nil
 }

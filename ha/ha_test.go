@@ -44,14 +44,14 @@ func TestElectionAndFence(t *testing.T) {
 
 	// Keep a's key and term, as a paused leader would, then let it go.
 	a.mu.Lock()
-	oldKey, oldSt := a.key, a.st
+	oldKey, oldSt, oldTerm := a.key, a.st, a.myTerm
 	a.mu.Unlock()
 	a.Close()
 	require.Eventually(t, func() bool { return b.Status().Leader }, 10*time.Second, 20*time.Millisecond)
 	require.Greater(t, b.Status().Term, first, "terms only grow")
 
 	a.mu.Lock()
-	a.key, a.st = oldKey, oldSt
+	a.key, a.st, a.myTerm = oldKey, oldSt, oldTerm
 	a.mu.Unlock()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.URL}})
 	require.NoError(t, err)
