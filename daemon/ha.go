@@ -169,9 +169,12 @@ func (f *fenced) State(ctx context.Context) (switchd.FleetState, error) {
 		active := false
 		if f.d.ha.node.Status().Leader {
 			cctx, cancel := context.WithTimeout(ctx, f.d.site.HA.LeaseTTL)
-			err := f.d.ha.node.Check(cctx)
+			term, err := f.d.ha.node.Check(cctx)
 			cancel()
 			active = err == nil
+			if active {
+				ctx = switchd.WithTerm(ctx, term)
+			}
 			if errors.Is(err, ha.ErrFenced) {
 				f.d.ha.fenced.WithLabelValues("poll").Inc()
 			}
@@ -185,14 +188,14 @@ func (f *fenced) State(ctx context.Context) (switchd.FleetState, error) {
 func (f *fenced) Apply(ctx context.Context, cmds []switchd.Command) error {
 	ctx2, cancel := context.WithTimeout(ctx, f.d.site.HA.LeaseTTL)
 	defer cancel()
-	_, err := f.d.ha.node.Fence(ctx2, ha.CommandRecord{Time: f.d.clock.Now(), Fleet: f.fleet, Commands: cmds})
+	term, err := f.d.ha.node.Fence(ctx2, ha.CommandRecord{Time: f.d.clock.Now(), Fleet: f.fleet, Commands: cmds})
 	if err != nil {
 		if errors.Is(err, ha.ErrFenced) || errors.Is(err, ha.ErrNotLeader) {
 			f.d.ha.fenced.WithLabelValues("apply").Inc()
 		}
 		return err
 	}
-	return f.Driver.Apply(ctx, cmds)
+	return f.Driver.Apply(switchd.WithTerm(ctx, term), cmds)
 }
 
 // haDrivers wraps the controller's drivers in the fence, with HA.

@@ -258,24 +258,24 @@ func (n *Node) set(fn func(*Status)) {
 }
 
 // Check is Fence without a record: it checks in etcd that this instance
-// still holds its term. The daemon calls it before a leader's fleet poll,
+// still holds its term, and returns it. The daemon calls it before a leader's fleet poll,
 // which may command devices that drifted.
-func (n *Node) Check(ctx context.Context) error {
+func (n *Node) Check(ctx context.Context) (int64, error) {
 	n.mu.Lock()
 	st, key, term := n.st, n.key, n.myTerm
 	n.mu.Unlock()
 	if !st.Leader || key == "" {
-		return ErrNotLeader
+		return 0, ErrNotLeader
 	}
 	resp, err := n.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", term)).Commit()
 	if err != nil {
-		return fmt.Errorf("ha: check of term %d: etcd: %w", term, err)
+		return term, fmt.Errorf("ha: check of term %d: etcd: %w", term, err)
 	}
 	if !resp.Succeeded {
 		n.deposed(term)
-		return fmt.Errorf("ha: term %d: %w", term, ErrFenced)
+		return term, fmt.Errorf("ha: term %d: %w", term, ErrFenced)
 	}
-	return nil
+	return term, nil
 }
 
 // deposed notes that term has ended in etcd.
