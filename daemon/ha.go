@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/controller/journal"
 	"github.com/switchd/switchd/daemon/web"
 	"github.com/switchd/switchd/ha"
@@ -24,7 +26,14 @@ type daemonHA struct {
 	mu      sync.Mutex
 	noted   ha.Status // last status journalled
 	started bool
+	// adopted is the term for which this instance, as leader, has taken
+	// over the overrides saved in etcd; it commands only once it has.
+	adopted int64
+	saveMu  sync.Mutex // orders haSaveOverrides
 }
+
+// overridesKey is where the leader keeps the overrides in etcd.
+const overridesKey = "overrides"
 
 // startHA joins the site's leader election, if the site file has `ha:`.
 // Until elected the instance is a follower: it reads its fleets and plans
@@ -83,8 +92,86 @@ func (d *daemon) haChanged(st ha.Status) {
 	d.poke()
 }
 
-// haStandby is the controller's Standby: true unless this instance leads.
-func (d *daemon) haStandby() bool { return !d.ha.node.Status().Leader }
+// haStandby is the controller's Standby: true unless this instance leads
+// and has taken over the overrides in force. A new leader's first tick
+// takes them over (they apply from the next tick, asked for at once), so a
+// failover never drops an operator's override.
+func (d *daemon) haStandby() bool {
+	h := &d.ha
+	st := h.node.Status()
+	if !st.Leader {
+		return true
+	}
+	h.mu.Lock()
+	done := h.adopted == st.Term
+	h.mu.Unlock()
+	if done {
+		return false
+	}
+	if err := d.adoptOverrides(st.Term); err != nil {
+		d.log.Warn("high availability: cannot read the overrides in force from etcd; not commanding yet", zap.Error(err))
+		return true
+	}
+	h.mu.Lock()
+	h.adopted = st.Term
+	h.mu.Unlock()
+	d.poke()
+	return true
+}
+
+// adoptOverrides replaces this instance's overrides with those the
+// previous leaders saved in etcd (those still in force). Called from Tick,
+// outside d.mu.
+func (d *daemon) adoptOverrides(term int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d.site.HA.LeaseTTL)
+	defer cancel()
+	data, err := d.ha.node.LoadShared(ctx, overridesKey)
+	if err != nil {
+		return err
+	}
+	var ovs []controller.Override
+	if data != nil {
+		if err := json.Unmarshal(data, &ovs); err != nil {
+			return fmt.Errorf("overrides in etcd: %w", err)
+		}
+	}
+	now := d.clock.Now()
+	kept := ovs[:0]
+	for _, o := range ovs {
+		if o.Active(now) {
+			kept = append(kept, o)
+		}
+	}
+	d.mu.Lock()
+	d.overrides = append([]controller.Override(nil), kept...)
+	d.mu.Unlock()
+	d.log.Info("high availability: overrides in force taken over", zap.Int64("term", term), zap.Int("overrides", len(kept)))
+	_ = d.appendJournal(journal.Entry{Time: now, Kind: journal.KindHA, Reason: fmt.Sprintf("leader; took over %d override(s) in force", len(kept))})
+	return nil
+}
+
+// haSaveOverrides stores the overrides in etcd for a successor (leader
+// only, fenced like commands); a failure is logged: they stay in force
+// here but a failover would lose them.
+func (d *daemon) haSaveOverrides(ctx context.Context) {
+	h := &d.ha
+	if h.node == nil {
+		return
+	}
+	h.saveMu.Lock()
+	defer h.saveMu.Unlock()
+	d.mu.Lock()
+	data, err := json.Marshal(d.overrides)
+	d.mu.Unlock()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.site.HA.LeaseTTL)
+		err = h.node.SaveShared(ctx, overridesKey, data)
+		cancel()
+	}
+	if err != nil {
+		d.log.Warn("high availability: overrides not saved in etcd: a failover now would drop them", zap.Error(err))
+	}
+}
 
 // standbyFunc is the controller's Standby option: nil without HA.
 func (d *daemon) standbyFunc() func() bool {

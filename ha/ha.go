@@ -77,6 +77,7 @@ type Node struct {
 	o      Options
 	cli    *clientv3.Client
 	cmdDir string
+	dir    string // dir of the prefix: shared state lives under it
 	ttl    int
 
 	report sync.Mutex // serialises set, so OnChange sees changes in order
@@ -112,7 +113,7 @@ func Start(o Options) (*Node, error) {
 		return nil, fmt.Errorf("ha: etcd client: %w", err)
 	}
 	dir := strings.TrimSuffix(path.Dir(c.Prefix), "/")
-	n := &Node{o: o, cli: cli, cmdDir: dir + "/commands/", ttl: int(c.LeaseTTL / time.Second), done: make(chan struct{})}
+	n := &Node{o: o, cli: cli, cmdDir: dir + "/commands/", dir: dir, ttl: int(c.LeaseTTL / time.Second), done: make(chan struct{})}
 	n.st.Self = c.Name
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -324,4 +325,40 @@ func (n *Node) Fence(ctx context.Context, rec CommandRecord) (int64, error) {
 		return term, fmt.Errorf("ha: term %d: %w", term, ErrFenced)
 	}
 	return term, nil
+}
+
+// SaveShared stores data under <dir of prefix>/<name> in the same kind of
+// transaction as Fence: only while this instance holds its term. The leader
+// keeps there what a successor must take over (the operator overrides).
+func (n *Node) SaveShared(ctx context.Context, name string, data []byte) error {
+	n.mu.Lock()
+	st, key, term := n.st, n.key, n.myTerm
+	n.mu.Unlock()
+	if !st.Leader || key == "" {
+		return ErrNotLeader
+	}
+	resp, err := n.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", term)).
+		Then(clientv3.OpPut(n.dir+"/"+name, string(data))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("ha: save %s: etcd: %w", name, err)
+	}
+	if !resp.Succeeded {
+		n.deposed(term)
+		return fmt.Errorf("ha: save %s: term %d: %w", name, term, ErrFenced)
+	}
+	return nil
+}
+
+// LoadShared reads what SaveShared stored under name; nil when nothing.
+func (n *Node) LoadShared(ctx context.Context, name string) ([]byte, error) {
+	resp, err := n.cli.Get(ctx, n.dir+"/"+name)
+	if err != nil {
+		return nil, fmt.Errorf("ha: load %s: etcd: %w", name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	return resp.Kvs[0].Value, nil
 }

@@ -41,7 +41,8 @@ type haState struct {
 		Modes  map[string]int `json:"modes"`
 		Moving int            `json:"moving"`
 	} `json:"fleets"`
-	HA *struct {
+	Overrides []json.RawMessage `json:"overrides"`
+	HA        *struct {
 		Instance string `json:"instance"`
 		Role     string `json:"role"`
 		Term     int64  `json:"term"`
@@ -266,11 +267,31 @@ fleets:
 	require.Zero(t, asleep())
 	t.Logf("woken ex-leader: %s", fencedMetric(t, l2))
 
-	// 3. The journals agree on one history.
-	for _, in := range []*haInstance{l2, l3} {
-		require.NoError(t, in.cmd.Process.Signal(syscall.SIGTERM))
-		_ = in.cmd.Wait()
-	}
+	// 3. An operator's override survives a failover: set on the leader,
+	// taken over by its successor, so the failover moves no miner.
+	req, _ := http.NewRequest("POST", l3.base+"/api/v1/override", strings.NewReader(`{"fleet":"luxos","mode":"off","duration":"10m","reason":"ha test"}`))
+	req.Header.Set("Authorization", "Bearer ha-test-token-0123456789")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(body))
+	require.Eventually(t, func() bool { return asleep() == len(devs) }, 10*time.Second, 50*time.Millisecond, "the override sheds")
+	require.Equal(t, 3*len(devs), commands())
+	require.NoError(t, l3.cmd.Process.Signal(syscall.SIGKILL))
+	require.Eventually(t, func() bool {
+		s := l2.state()
+		return s != nil && s.HA.Role == "leader" && len(s.Overrides) == 1
+	}, 2*haTTL, 20*time.Millisecond, "%s leads with the override in force", l2.name)
+	time.Sleep(3 * time.Second) // ticks of the new leader
+	require.Equal(t, 3*len(devs), commands(), "no miner woken by the failover: the override was taken over")
+	require.Equal(t, len(devs), asleep())
+
+	// 4. The journals agree on one history.
+	require.NoError(t, l2.cmd.Process.Signal(syscall.SIGTERM))
+	_ = l2.cmd.Wait()
+	_ = l3.cmd.Wait()
 	type span struct {
 		inst        string
 		first, last time.Time
