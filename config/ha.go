@@ -143,7 +143,7 @@ func (f *siteFile) haSecrets(l *strictyaml.Loader, c *HA, h *haSection, dir stri
 	}
 }
 
-// HAString describes the HA settings for logs.
+// String describes the HA settings for logs.
 func (h *HA) String() string {
 	return fmt.Sprintf("instance %s, etcd %s, lease %s, prefix %s", h.Name, strings.Join(h.Endpoints, ","), h.LeaseTTL, h.Prefix)
 }
