@@ -3,12 +3,14 @@ package ha
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/internal/etcdtest"
+	"github.com/switchd/switchd/internal/mqtttest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
 )
@@ -63,4 +65,18 @@ func TestElectionAndFence(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got.Kvs, 1)
 	require.Contains(t, string(got.Kvs[0].Value), `"commands":"x"`, "the stale batch was not recorded")
+}
+
+// TestEtcdDownStaysFollower: with no etcd reachable the instance starts
+// (connecting is lazy), stays a follower, sends nothing, and closes at once.
+func TestEtcdDownStaysFollower(t *testing.T) {
+	port := mqtttest.FreePort(t) // nothing listens there
+	n := node(t, "http://127.0.0.1:"+strconv.Itoa(port), "a")
+	time.Sleep(time.Second)
+	require.False(t, n.Status().Leader)
+	_, err := n.Fence(context.Background(), CommandRecord{Fleet: "luxos"})
+	require.ErrorIs(t, err, ErrNotLeader)
+	start := time.Now()
+	n.Close()
+	require.Less(t, time.Since(start), 3*time.Second)
 }
