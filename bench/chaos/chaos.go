@@ -941,6 +941,9 @@ func (r *run) checker(stop chan struct{}) {
 				r.rep.violate(capName, "%.1f kW > cap %.1f kW since %s (%s)", kw, r.rep.CapKW, overSince.UTC().Format("15:04:05.000"), now.Sub(overSince).Round(time.Millisecond))
 			}
 		} else {
+			if !overSince.IsZero() {
+				r.logf("site power back under the cap after %s above it", now.Sub(overSince).Round(time.Millisecond))
+			}
 			overSince, overReported = time.Time{}, false
 		}
 		// Mining above breakeven.
