@@ -126,7 +126,10 @@ type Report struct {
 	// a fault on it (re-sent to enforce the journalled target).
 	CommandsAfterFault int
 	JournalEntries     int
-	JournalSegments    int
+	// Rejected is the daemon's own switchd_signal_rejected_total by
+	// reason, read before each kill and at the end, summed.
+	Rejected        map[string]float64
+	JournalSegments int
 }
 
 // Violations is the total count of invariant violations.
@@ -166,6 +169,14 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nfigures: %d prices published; %d SIGKILL restarts, slowest back to healthy %s; disk full for %s in all;\n",
 		r.Prices, r.Restarts, r.MaxRecover.Round(time.Millisecond), r.DiskFullFor.Round(time.Second))
+	var reasons []string
+	for k, v := range r.Rejected {
+		if v > 0 {
+			reasons = append(reasons, fmt.Sprintf("%s %g", k, v))
+		}
+	}
+	sort.Strings(reasons)
+	fmt.Fprintf(w, "payloads the daemon rejected (its own counter, summed over restarts): %s;\n", strings.Join(reasons, ", "))
 	if r.Faults["disk_full"] > 0 {
 		fmt.Fprintf(w, "disk full %d times: the journal alarm showed on /readyz in %d (the others had no append to fail), cleared by itself in all but %d, slowest %s after space came back and a cheap price was published;\n",
 			r.Faults["disk_full"], r.DiskAlarmSeen, r.DiskAlarmStuck, r.MaxAlarmClear.Round(time.Millisecond))
@@ -260,7 +271,7 @@ func Run(o Options) (*Report, error) {
 		}
 	}
 	r.rep = &Report{Seed: o.Seed, Duration: o.Duration, Devices: o.Devices, Faults: map[string]int{}, Inv: map[string]*invariant{},
-		CommandsApplied: map[string]int{}, CommandsLogged: map[string]int{}}
+		CommandsApplied: map[string]int{}, CommandsLogged: map[string]int{}, Rejected: map[string]float64{}}
 	for _, k := range invariantNames {
 		r.rep.Inv[k] = &invariant{}
 	}
@@ -738,6 +749,7 @@ func (r *run) sigkill() {
 	r.mu.Lock()
 	d := r.daemon
 	r.mu.Unlock()
+	r.scrapeRejected()
 	d.kill(syscall.SIGKILL)
 	time.Sleep(time.Duration(200+r.rngInt(2500)) * time.Millisecond)
 	r.mu.Lock()
@@ -877,6 +889,34 @@ func (r *run) deviceFault(f luxosfake.Fault, n int, hold time.Duration) {
 	})
 }
 
+// scrapeRejected adds the daemon's reject counters, by reason, to the
+// report (its counters start at zero with each process).
+func (r *run) scrapeRejected() {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.hport))
+	if err != nil {
+		r.logf("metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "switchd_signal_rejected_total{") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `reason="`)
+		reason, _, _ := strings.Cut(rest, `"`)
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			r.rep.Rejected[reason] += v
+		}
+	}
+}
+
 // faultedNear reports whether device i was faulted at t or within
 // faultGrace before it.
 func (r *run) faultedNear(i int, t time.Time) bool {
@@ -986,6 +1026,7 @@ func (r *run) checker(stop chan struct{}) {
 
 // finish stops the daemon cleanly and checks the journal.
 func (r *run) finish() {
+	r.scrapeRejected()
 	r.daemon.kill(syscall.SIGTERM)
 	if r.daemon.err != nil {
 		r.mu.Lock()
