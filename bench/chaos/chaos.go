@@ -535,7 +535,10 @@ func (r *run) startDaemon() error {
 	r.mu.Lock()
 	r.daemon = p
 	r.daemonStart = time.Now()
-	r.capReset = r.daemonStart
+	// After a start the daemon holds off, cap included, until the first
+	// price or at most its max_age (daemon.startupHold): a site found
+	// above its cap stays there meanwhile. The cap window starts after it.
+	r.capReset = r.daemonStart.Add(priceAge)
 	r.mu.Unlock()
 	if !r.waitHealthy(30 * time.Second) {
 		return errors.New("switchd did not answer /healthz within 30s (see switchd.log)")
