@@ -69,6 +69,8 @@ type signalSection struct {
 	Min       *float64             `yaml:"min"`
 	Max       *float64             `yaml:"max"`
 	MaxFuture *strictyaml.Duration `yaml:"max_future"`
+	// PublisherKey is the publisher's Ed25519 public key (publisherkey.go).
+	PublisherKey string `yaml:"publisher_key"`
 }
 
 type fleetSection struct {
@@ -647,6 +649,7 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	}
 	f.validateMQTT(l, s, dir)
 	explicit := f.validateSignals(l, s)
+	f.validatePublisherKeys(l, s, dir)
 	f.validateHTTP(l, s, dir)
 	if l.Has("journal") {
 		j := f.Journal

@@ -11,6 +11,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/switchd/switchd/internal/strictyaml"
@@ -111,6 +112,10 @@ type SignalConfig struct {
 	Min, Max float64
 	// MaxFuture is how far ahead of the local clock a payload's ts may be.
 	MaxFuture time.Duration
+	// PublisherKey, when set, is the Ed25519 public key of the signal's
+	// only publisher: every message must then be signed by it (see
+	// mqttio.Verify) and newer than the last accepted one.
+	PublisherKey ed25519.PublicKey
 }
 
 // HTTPConfig is the HTTP API and metrics endpoint.

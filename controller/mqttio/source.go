@@ -1,6 +1,7 @@
 package mqttio
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -91,6 +92,15 @@ type Source struct {
 	// unknown topics, ForecastSignal for the price forecast.
 	logs         [switchd.NumSignals + 2]rejectLog
 	lastForecast time.Time // ts of the last accepted forecast
+	// signed[s] is the last accepted message of a signal with a publisher
+	// key: its ts as signed (not clamped) and its signature.
+	signed [switchd.NumSignals]signedLast
+}
+
+// signedLast is what the replay rule of a signed input remembers.
+type signedLast struct {
+	ts  time.Time
+	sig []byte
 }
 
 // rejectLog is the log rate limit state of one signal.
@@ -354,9 +364,22 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		return
 	}
 	now := s.clock.Now()
+	key := s.opts.Signals[sig].PublisherKey
+	var signature []byte
+	if key != nil {
+		var reason string
+		var err error
+		if signature, reason, err = Verify(key, topic, payload); err != nil {
+			s.reject(sig, topic, payload, reason, err)
+			return
+		}
+	}
 	value, ts, reason, err := ParsePayload(payload, now)
 	if err != nil {
 		s.reject(sig, topic, payload, reason, err)
+		return
+	}
+	if key != nil && !s.acceptSigned(sig, topic, payload, ts, signature, retained) {
 		return
 	}
 	untimed := retained && !HasTimestamp(payload)
@@ -372,12 +395,36 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		s.reject(sig, topic, payload, reason, checkError(s.opts.Signals[sig], reason, value, ts, now, s.last[sig]))
 		return
 	}
+	signedTS := ts
 	ts = ClampFuture(ts, now)
 	if untimed {
 		s.log.Debug("retained value without ts counts as stale", zap.String("signal", sig.String()), zap.Float64("value", value))
 	}
 	s.last[sig] = ts
+	if key != nil {
+		s.signed[sig] = signedLast{ts: signedTS, sig: signature}
+	}
 	s.opts.OnSample(switchd.Sample{Time: ts, Signal: sig, Value: value})
+}
+
+// acceptSigned applies the replay rule of a signal with a publisher key to
+// a message whose signature verified: its ts must be strictly after that of
+// the last accepted message, as signed (a ts clamped to the arrival would
+// let a replay of a fast-clocked message through). The one exception is
+// the last accepted message itself redelivered as retained on a
+// resubscription, dropped without a word: the broker, not a publisher,
+// sent it again. Otherwise a refusal is counted and logged as replayed.
+// Called with s.mu held.
+func (s *Source) acceptSigned(sig switchd.Signal, topic string, payload []byte, ts time.Time, signature []byte, retained bool) bool {
+	last := s.signed[sig]
+	if last.ts.IsZero() || ts.After(last.ts) {
+		return true
+	}
+	if retained && bytes.Equal(signature, last.sig) {
+		return false
+	}
+	s.reject(sig, topic, payload, ReasonReplayed, fmt.Errorf("ts %s is not after the last accepted %s", ts.Format(time.RFC3339Nano), last.ts.Format(time.RFC3339Nano)))
+	return false
 }
 
 // checkError explains a Check rejection for the log.

@@ -1,0 +1,249 @@
+package mqttio
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/internal/mqtttest"
+)
+
+// newKey returns a fresh Ed25519 key pair.
+func newKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	return pub, priv
+}
+
+// signRaw signs ts and value, as written, for topic: a payload a
+// hand-written publisher would send.
+func signRaw(priv ed25519.PrivateKey, topic, ts, value string) string {
+	sig := base64.StdEncoding.EncodeToString(ed25519.Sign(priv, SignedBytes(topic, ts, value)))
+	return `{"ts":"` + ts + `","value":` + value + `,"sig":"` + sig + `"}`
+}
+
+func TestVerify(t *testing.T) {
+	pub, priv := newKey(t)
+	other, otherPriv := newKey(t)
+	const topic = "dc1/signals/price"
+	const ts = "2024-08-20T19:30:00Z"
+	good := signRaw(priv, topic, ts, "42.5")
+	tests := []struct {
+		name    string
+		key     ed25519.PublicKey
+		topic   string
+		payload string
+		reason  string
+	}{
+		{"valid", pub, topic, good, ""},
+		{"valid, value written with an exponent", pub, topic, signRaw(priv, topic, ts, "4.25e1"), ""},
+		{"valid, from Sign", pub, topic, string(Sign(priv, topic, time.Date(2024, 8, 20, 19, 30, 0, 5, time.UTC), -12.75)), ""},
+		{"bare number", pub, topic, "42.5", ReasonUnsigned},
+		{"json without sig", pub, topic, `{"ts":"` + ts + `","value":42.5}`, ReasonUnsigned},
+		{"signed for another topic", pub, topic, signRaw(priv, "dc1/signals/grid_load", ts, "42.5"), ReasonBadSignature},
+		{"signed by another key", pub, topic, signRaw(otherPriv, topic, ts, "42.5"), ReasonBadSignature},
+		{"checked against another key", other, topic, good, ReasonBadSignature},
+		{"value altered", pub, topic, strings.Replace(good, "42.5", "42.6", 1), ReasonBadSignature},
+		{"value rewritten, same number", pub, topic, strings.Replace(good, "42.5", "42.50", 1), ReasonBadSignature},
+		{"ts altered", pub, topic, strings.Replace(good, "19:30:00Z", "19:31:00Z", 1), ReasonBadSignature},
+		{"sig not base64", pub, topic, `{"ts":"` + ts + `","value":42.5,"sig":"!!"}`, ReasonMalformed},
+		{"sig too short", pub, topic, `{"ts":"` + ts + `","value":42.5,"sig":"AAAA"}`, ReasonMalformed},
+		{"sig a number", pub, topic, `{"ts":"` + ts + `","value":42.5,"sig":5}`, ReasonMalformed},
+		{"ts missing", pub, topic, `{"value":42.5,"sig":"AAAA"}`, ReasonMalformed},
+		{"value missing", pub, topic, `{"ts":"` + ts + `","sig":"AAAA"}`, ReasonMalformed},
+		{"bad json", pub, topic, `{"ts":`, ReasonMalformed},
+		{"too long", pub, topic, `{"ts":"` + strings.Repeat(" ", MaxPayloadBytes) + `"}`, ReasonMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sig, reason, err := Verify(tc.key, tc.topic, []byte(tc.payload))
+			require.Equal(t, tc.reason, reason, "err %v", err)
+			if tc.reason == "" {
+				require.NoError(t, err)
+				require.Len(t, sig, ed25519.SignatureSize)
+			} else {
+				require.Error(t, err)
+			}
+		})
+	}
+}
+
+// newSignedSource returns an unconnected Source whose price signal is
+// signed by pub, reporting to r.
+func newSignedSource(t *testing.T, pub ed25519.PublicKey, clock switchd.Clock, r *recorder) *Source {
+	t.Helper()
+	sigs := testSignals("dc1/signals")
+	sigs[switchd.SignalPrice].PublisherKey = pub
+	s, err := NewSource(SourceOptions{
+		MQTT:     config.MQTTConfig{Broker: "tcp://127.0.0.1:1"},
+		Signals:  sigs,
+		Clock:    clock,
+		Logger:   zaptest.NewLogger(t),
+		OnSample: r.sample,
+		OnReject: r.reject,
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestSourceSigned feeds a source whose price is signed: valid messages are
+// accepted in order; unsigned, forged, other-topic, replayed and older ones
+// are refused and counted with their reason; the last accepted message
+// redelivered as retained (a resubscription) is dropped without a count.
+func TestSourceSigned(t *testing.T) {
+	pub, priv := newKey(t)
+	_, forger := newKey(t)
+	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
+	clock := &fakeClock{t: now}
+	r := &recorder{}
+	s := newSignedSource(t, pub, clock, r)
+	const topic = "dc1/signals/price"
+	at := func(d time.Duration) time.Time { return now.Add(d) }
+
+	first := Sign(priv, topic, at(-2*time.Minute), 40)
+	s.handle(topic, first)
+	second := Sign(priv, topic, at(-time.Minute), 41)
+	s.handle(topic, second)
+	s.handleMessage(topic, second, true)                                 // redelivered retained: dropped silently
+	s.handle(topic, second)                                              // replayed live
+	s.handle(topic, first)                                               // older
+	s.handle(topic, []byte("900"))                                       // unsigned bare number
+	s.handle(topic, []byte(`{"ts":"2024-08-20T19:30:00Z","value":900}`)) // unsigned JSON
+	s.handle(topic, Sign(forger, topic, now, 900))                       // forged
+	s.handle(topic, Sign(priv, "dc1/signals/grid_load", now, 900))       // signed for another topic
+	s.handle(topic, Sign(priv, topic, at(2*time.Minute), 900))           // beyond max_future (1m)
+	s.handle(topic, Sign(priv, topic, at(-30*time.Second), 20001))       // out of range
+	// A fast publisher clock (within max_future): clamped to now for the
+	// controller, but the replay rule compares the ts as signed.
+	fast := Sign(priv, topic, at(30*time.Second), 42)
+	s.handle(topic, fast)
+	clock.Set(at(10 * time.Second))
+	s.handle(topic, fast)                                      // replayed after the clock moved on
+	s.handle(topic, Sign(priv, topic, at(40*time.Second), 43)) // the publisher's next: accepted
+
+	// An unsigned signal beside it still takes bare numbers.
+	s.handle("dc1/signals/grid_load", []byte("50000"))
+
+	require.Equal(t, []switchd.Sample{
+		{Time: at(-2 * time.Minute), Signal: switchd.SignalPrice, Value: 40},
+		{Time: at(-time.Minute), Signal: switchd.SignalPrice, Value: 41},
+		{Time: now, Signal: switchd.SignalPrice, Value: 42},
+		{Time: at(10 * time.Second), Signal: switchd.SignalPrice, Value: 43},
+		{Time: at(10 * time.Second), Signal: switchd.SignalGridLoad, Value: 50000},
+	}, r.Samples())
+	p := switchd.SignalPrice
+	require.Equal(t, []rejection{
+		{p, ReasonReplayed}, {p, ReasonReplayed},
+		{p, ReasonUnsigned}, {p, ReasonUnsigned},
+		{p, ReasonBadSignature}, {p, ReasonBadSignature},
+		{p, ReasonFuture}, {p, ReasonOutOfRange},
+		{p, ReasonReplayed},
+	}, r.Rejects())
+}
+
+// TestSignOpenSSL runs the README's openssl recipe (key pair, public key
+// file, one signed message) and checks that switchd verifies its output
+// with the public key file as publisher_key.
+func TestSignOpenSSL(t *testing.T) {
+	openssl := mqtttest.RequireTool(t, "openssl")
+	if out, err := exec.Command(openssl, "pkeyutl", "-help").CombinedOutput(); !strings.Contains(string(out), "-rawin") {
+		t.Skipf("openssl pkeyutl has no -rawin (OpenSSL 3 needed): %v", err)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	// The recipe as the README shows it, with the date fixed.
+	script := `set -eu
+openssl genpkey -algorithm ed25519 -out publisher.key
+openssl pkey -in publisher.key -pubout -out publisher.pub
+topic=switchd/dc1/signals/price ts=2024-08-20T19:30:00.5Z value=42.5
+printf '%s\n%s\n%s' "$topic" "$ts" "$value" >msg
+sig=$(openssl pkeyutl -sign -rawin -inkey publisher.key -in msg | base64 -w0)
+printf '{"ts":"%s","value":%s,"sig":"%s"}' "$ts" "$value" "$sig"
+`
+	for _, line := range []string{
+		"openssl genpkey -algorithm ed25519 -out publisher.key",
+		"openssl pkey -in publisher.key -pubout -out publisher.pub",
+		`printf '%s\n%s\n%s' "$topic" "$ts" "$value" >msg`,
+		"sig=$(openssl pkeyutl -sign -rawin -inkey publisher.key -in msg | base64 -w0)",
+		`printf '{"ts":"%s","value":%s,"sig":"%s"}' "$ts" "$value" "$sig"`,
+	} {
+		require.True(t, strings.Contains(string(readme), line), "the README's recipe lacks %q: it differs from the one tested here", line)
+	}
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(openssl)+":"+os.Getenv("PATH"))
+	payload, err := cmd.Output()
+	require.NoError(t, err)
+
+	key, msg := config.ParsePublisherKey("publisher.pub", dir)
+	require.Empty(t, msg)
+	_, reason, err := Verify(key, "switchd/dc1/signals/price", payload)
+	require.NoError(t, err, "payload %s", payload)
+	require.Empty(t, reason)
+	_, reason, _ = Verify(key, "switchd/dc1/signals/grid_load", payload)
+	require.Equal(t, ReasonBadSignature, reason)
+}
+
+// TestSourceSignedMosquitto sends signed and unsigned prices through a real
+// Mosquitto with mosquitto_pub: the signed one is accepted, the others are
+// refused with their reasons, and a restart's retained redelivery of the
+// accepted message is not counted as a replay.
+func TestSourceSignedMosquitto(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
+	pub, priv := newKey(t)
+	_, forger := newKey(t)
+	now := time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC)
+	r := &recorder{}
+	sigs := testSignals("dc1/signals")
+	sigs[switchd.SignalPrice].PublisherKey = pub
+	s, err := NewSource(SourceOptions{
+		MQTT:     config.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-signed"},
+		Signals:  sigs,
+		Clock:    &fakeClock{t: now},
+		Logger:   zaptest.NewLogger(t),
+		OnSample: r.sample, OnReject: r.reject, OnConnection: r.connection,
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	require.NoError(t, s.Start(t.Context()))
+	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
+
+	const topic = "dc1/signals/price"
+	good := Sign(priv, topic, now.Add(-time.Minute), 35)
+	m.Pub(topic, string(good), "-r")
+	require.Equal(t, 35.0, r.waitSamples(t, 1)[0].Value)
+	m.Pub(topic, "5000")
+	m.Pub(topic, string(Sign(forger, topic, now, 5000)))
+	m.Pub(topic, string(Sign(priv, "dc1/signals/grid_load", now, 5000)))
+	m.Pub(topic, string(good))
+	p := switchd.SignalPrice
+	want := []rejection{{p, ReasonUnsigned}, {p, ReasonBadSignature}, {p, ReasonBadSignature}, {p, ReasonReplayed}}
+	require.Equal(t, want, r.waitRejects(t, 4))
+
+	// Broker restart: the source resubscribes and gets the retained
+	// message again, which is neither a new sample nor a replay.
+	m.Stop()
+	require.Eventually(t, func() bool { return !s.Connected() }, waitMax, 5*time.Millisecond)
+	m.Restart()
+	require.Eventually(t, s.Connected, waitMax, 10*time.Millisecond)
+	m.Pub(topic, string(Sign(priv, topic, now, 36)))
+	got := r.waitSamples(t, 2)
+	require.Equal(t, 36.0, got[1].Value)
+	require.Len(t, r.Samples(), 2)
+	require.Equal(t, want, r.Rejects())
+}
