@@ -161,7 +161,7 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 	}
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
-	s.Warnings = httpWarnings(l, s)
+	s.Warnings = append(httpWarnings(l, s), embeddedWarnings(l, s)...)
 	return s
 }
 
@@ -580,6 +580,10 @@ type mqttSection struct {
 	TLS          *tlsSection `yaml:"tls"`
 	SignalPrefix string      `yaml:"signal_prefix"`
 	StateTopic   string      `yaml:"state_topic"`
+	// The embedded broker's authentication (embeddedauth.go).
+	AllowAnonymous *bool                             `yaml:"allow_anonymous"`
+	UsersFile      string                            `yaml:"users_file"`
+	ACL            strictyaml.OrderedMap[aclSection] `yaml:"acl"`
 }
 
 type tlsSection struct {
@@ -650,6 +654,7 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	f.validateMQTT(l, s, dir)
 	explicit := f.validateSignals(l, s)
 	f.validatePublisherKeys(l, s, dir)
+	f.validateEmbeddedAuth(l, s, dir)
 	f.validateHTTP(l, s, dir)
 	if l.Has("journal") {
 		j := f.Journal
@@ -683,7 +688,7 @@ func (f *siteFile) validateMQTT(l *strictyaml.Loader, s *Site, dir string) {
 	}
 	c := &s.Daemon.MQTT
 	if l.Given("mqtt.embedded", m.Embedded) {
-		if msg := loopbackProblem(m.Embedded); msg != "" {
+		if msg := embeddedAddrProblem(m); msg != "" {
 			l.Errorf("mqtt.embedded", "%s", msg)
 		} else {
 			c.Embedded = m.Embedded
@@ -697,7 +702,7 @@ func (f *siteFile) validateMQTT(l *strictyaml.Loader, s *Site, dir string) {
 			c.Broker = m.Broker
 		}
 	case c.Embedded != "" && !anyPort(c.Embedded):
-		c.Broker = "tcp://" + c.Embedded
+		c.Broker = "tcp://" + DialAddr(c.Embedded)
 	}
 	if !l.Has("mqtt.embedded") && !l.Has("mqtt.broker") {
 		l.Errorf("mqtt", "give embedded (a broker run by switchd, e.g. 127.0.0.1:1883) or broker (e.g. tcp://10.0.0.5:1883)")
@@ -1158,23 +1163,6 @@ func anyPort(addr string) bool {
 	_, port, _ := net.SplitHostPort(addr)
 	n, err := strconv.ParseUint(port, 10, 16)
 	return err == nil && n == 0
-}
-
-// loopbackProblem says what is wrong with the embedded broker's address, or
-// "" when nothing is. The embedded broker lets every client in, so it must
-// only be reachable from this machine.
-func loopbackProblem(addr string) string {
-	if msg := hostPortProblem(addr); msg != "" {
-		return msg
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	if strings.EqualFold(host, "localhost") {
-		return ""
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return ""
-	}
-	return fmt.Sprintf("%q is not a loopback address: the embedded broker accepts any client, so it listens on 127.0.0.1, ::1 or localhost only (use broker for a shared one)", addr)
 }
 
 // envNameRE is what environment variable names look like.

@@ -102,6 +102,25 @@ type MQTTConfig struct {
 	// StateTopic is where retained state is published: "<StateTopic>" for
 	// the site and "<StateTopic>/fleets/<fleet>" per fleet.
 	StateTopic string // default "switchd/<site>/state"
+	// UsersFile is the embedded broker's Mosquitto password file (made by
+	// mosquitto_passwd); "" for none. Its users log in with their
+	// passwords and get the rights ACL gives them.
+	UsersFile string
+	// ACL is what each user of UsersFile may do, by user name.
+	ACL map[string]UserACL
+	// AllowAnonymous lets clients without a user name into the embedded
+	// broker with every right: the default on loopback without a
+	// UsersFile, required explicitly beyond loopback without one.
+	AllowAnonymous bool
+}
+
+// UserACL is what one user of the embedded broker may do.
+type UserACL struct {
+	// Publish names the inputs the user may publish (signal names, or
+	// ForecastKey): their topics, nothing else.
+	Publish []string
+	// ReadState lets the user subscribe to the state topic and below it.
+	ReadState bool
 }
 
 // SignalConfig is how one signal is received and checked.
