@@ -27,10 +27,7 @@ func (f *siteFile) validatePublisherKeys(l *strictyaml.Loader, s *Site, dir stri
 		}
 		sig, err := switchd.ParseSignal(e.Key)
 		switch {
-		case e.Key == ForecastKey:
-			l.Errorf(p, "signing is not supported for %s yet: only scalar signals take a publisher_key", ForecastKey)
-			continue
-		case err != nil:
+		case err != nil && e.Key != ForecastKey:
 			continue // validateSignals reported the name
 		case !l.Has("mqtt"):
 			l.Errorf(p, "needs an mqtt section: there is no broker to read signed messages from")
@@ -41,7 +38,11 @@ func (f *siteFile) validatePublisherKeys(l *strictyaml.Loader, s *Site, dir stri
 			l.Errorf(p, "%s", msg)
 			continue
 		}
-		s.Daemon.Signals[sig].PublisherKey = key
+		if e.Key == ForecastKey {
+			s.Daemon.Forecast.PublisherKey = key
+		} else {
+			s.Daemon.Signals[sig].PublisherKey = key
+		}
 	}
 }
 

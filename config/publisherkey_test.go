@@ -81,8 +81,11 @@ func TestPublisherKey(t *testing.T) {
 	}
 	t.Run("price forecast", func(t *testing.T) {
 		yaml := siteHead + "mqtt: {broker: 'tcp://10.0.0.5:1883'}\nsignals:\n  price_forecast: {publisher_key: keys/pub.pem}\n" + fleetYAML
-		_, err := ParseSite(filepath.Join(dir, "site.yaml"), []byte(yaml))
-		require.ErrorContains(t, err, "signals.price_forecast.publisher_key: signing is not supported for price_forecast yet")
+		s, err := ParseSite(filepath.Join(dir, "site.yaml"), []byte(yaml))
+		require.NoError(t, err)
+		require.Equal(t, pub, s.Daemon.Forecast.PublisherKey)
+		require.Equal(t, "switchd/s/signals/price_forecast", s.Daemon.Forecast.Topic)
+		require.Nil(t, s.Daemon.Signals[switchd.SignalPrice].PublisherKey)
 	})
 	t.Run("no mqtt", func(t *testing.T) {
 		yaml := siteHead + "signals:\n  price: {publisher_key: keys/pub.pem}\n" + fleetYAML

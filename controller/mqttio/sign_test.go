@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/controller"
 	"github.com/switchd/switchd/internal/mqtttest"
 )
 
@@ -246,4 +247,47 @@ func TestSourceSignedMosquitto(t *testing.T) {
 	require.Equal(t, 36.0, got[1].Value)
 	require.Len(t, r.Samples(), 2)
 	require.Equal(t, want, r.Rejects())
+}
+
+// TestSourceSignedForecast feeds a source whose price forecast is signed:
+// the forecast object is the signed value; a signed one is accepted, an
+// unsigned, forged, replayed or older one is refused and counted, and a
+// bad forecast inside a good signature is still refused as such.
+func TestSourceSignedForecast(t *testing.T) {
+	pub, priv := newKey(t)
+	_, forger := newKey(t)
+	now := time.Date(2024, 8, 19, 18, 30, 0, 0, time.UTC)
+	r := &recorder{}
+	var got []*controller.Forecast
+	cfg := forecastCfg
+	cfg.PublisherKey = pub
+	s, err := NewSource(SourceOptions{
+		MQTT: config.MQTTConfig{Broker: "tcp://127.0.0.1:1"}, Signals: testSignals("dc1/signals"),
+		Clock: &fakeClock{t: now}, Logger: zaptest.NewLogger(t), OnSample: r.sample, OnReject: r.reject,
+		Forecast: cfg, OnForecast: func(f *controller.Forecast) { got = append(got, f) },
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	topic := cfg.Topic
+	forecast := func(ts string, prices string) []byte {
+		return []byte(`{"ts":"` + ts + `","start":"2024-08-19T18:00:00Z","interval":"15m","prices":` + prices + `}`)
+	}
+	first := SignJSON(priv, topic, now.Add(-time.Hour), forecast("2024-08-19T17:30:00Z", "[40, 41]"))
+	s.handle(topic, first)
+	s.handle(topic, forecast("2024-08-19T18:00:00Z", "[50, 51]"))                                           // unsigned
+	s.handle(topic, SignJSON(forger, topic, now, forecast("2024-08-19T18:00:00Z", "[50, 51]")))             // forged
+	s.handle(topic, SignJSON(priv, "dc1/signals/price", now, forecast("2024-08-19T18:00:00Z", "[50]")))     // other topic
+	s.handle(topic, first)                                                                                  // replayed
+	s.handle(topic, SignJSON(priv, topic, now.Add(-2*time.Hour), forecast("2024-08-19T18:00:00Z", "[50]"))) // older
+	s.handle(topic, SignJSON(priv, topic, now, forecast("2024-08-19T18:00:00Z", "[50, 99999]")))            // out of range inside
+	s.handleMessage(topic, first, true)                                                                     // retained redelivery: silent
+	s.handle(topic, SignJSON(priv, topic, now, forecast("2024-08-19T18:00:00Z", "[50, 52]")))
+	f := ForecastSignal
+	require.Equal(t, []rejection{
+		{f, ReasonUnsigned}, {f, ReasonBadSignature}, {f, ReasonBadSignature},
+		{f, ReasonReplayed}, {f, ReasonReplayed}, {f, ReasonOutOfRange},
+	}, r.Rejects())
+	require.Len(t, got, 2)
+	require.Equal(t, []float64{40, 41}, got[0].PricesUSDPerMWh)
+	require.Equal(t, []float64{50, 52}, got[1].PricesUSDPerMWh)
 }

@@ -93,8 +93,10 @@ type Source struct {
 	logs         [switchd.NumSignals + 2]rejectLog
 	lastForecast time.Time // ts of the last accepted forecast
 	// signed[s] is the last accepted message of a signal with a publisher
-	// key: its ts as signed (not clamped) and its signature.
-	signed [switchd.NumSignals]signedLast
+	// key: its ts as signed (not clamped) and its signature;
+	// signedForecast that of a signed price forecast.
+	signed         [switchd.NumSignals]signedLast
+	signedForecast signedLast
 }
 
 // signedLast is what the replay rule of a signed input remembers.
@@ -360,7 +362,7 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		return
 	}
 	if sig == ForecastSignal {
-		s.handleForecast(topic, payload)
+		s.handleForecast(topic, payload, retained)
 		return
 	}
 	now := s.clock.Now()
@@ -379,7 +381,7 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		s.reject(sig, topic, payload, reason, err)
 		return
 	}
-	if key != nil && !s.acceptSigned(sig, topic, payload, ts, signature, retained) {
+	if key != nil && !s.acceptSigned(&s.signed[sig], sig, topic, payload, ts, signature, retained) {
 		return
 	}
 	untimed := retained && !HasTimestamp(payload)
@@ -415,8 +417,8 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 // resubscription, dropped without a word: the broker, not a publisher,
 // sent it again. Otherwise a refusal is counted and logged as replayed.
 // Called with s.mu held.
-func (s *Source) acceptSigned(sig switchd.Signal, topic string, payload []byte, ts time.Time, signature []byte, retained bool) bool {
-	last := s.signed[sig]
+func (s *Source) acceptSigned(lastp *signedLast, sig switchd.Signal, topic string, payload []byte, ts time.Time, signature []byte, retained bool) bool {
+	last := *lastp
 	if last.ts.IsZero() || ts.After(last.ts) {
 		return true
 	}
