@@ -55,6 +55,8 @@ type siteFile struct {
 	Fleets  []fleetSection                       `yaml:"fleets"`
 	// CoincidentPeak is the site's coincident-peak charge (cp.go).
 	CoincidentPeak *cpSection `yaml:"coincident_peak"`
+	// DR is the demand-response section (dr.go).
+	DR *drSection `yaml:"demand_response"`
 }
 
 type siteSection struct {
@@ -159,6 +161,7 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 		// An empty section would silently charge nothing.
 		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
+	f.validateDR(l, s)
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
 	s.Warnings = append(httpWarnings(l, s), embeddedWarnings(l, s)...)

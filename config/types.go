@@ -44,6 +44,8 @@ type Site struct {
 	// the controller does not read it (rules on grid_load or cp_alert act
 	// on peaks live).
 	CoincidentPeak *CoincidentPeak
+	// DR is the site's demand-response settings (dr.go).
+	DR DemandResponse
 	// Warnings are what is valid but unwise in the file, each like a
 	// ConfigError ("<file>:<line>: <key path>: <message>"): `switchd
 	// validate` prints them and the daemon logs them at start.

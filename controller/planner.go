@@ -28,6 +28,11 @@ type PlanInput struct {
 	// Forecast is a fresh price forecast, or nil: without one the planner
 	// decides from the live price and its history alone.
 	Forecast *Forecast
+	// DRCapKW is the tightest demand-response cap in force (+Inf or 0
+	// with DRFired empty: none), DRFired the ids of the events in force
+	// as "dr:<id>".
+	DRCapKW float64
+	DRFired []string
 }
 
 // Decision is a planner's output: the evaluated policy (values, constraints,
@@ -68,6 +73,7 @@ type PolicyPlanner struct {
 func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	in.Policy.EvaluateInto(now, in.Snap, in.Site, &d.Eval)
 	applyOverrides(now, in.Site, in.Overrides, &d.Eval)
+	applyDR(in, &d.Eval)
 	if p.site != in.Site {
 		p.din.Fleets, p.site = in.Site.Specs(), in.Site
 	}
@@ -81,6 +87,11 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	p.din.Constraints = d.Eval.Constraints
 	// Devices the plan cannot move still draw power under the cap.
 	p.din.Constraints.SiteCapKW = max(p.din.Constraints.SiteCapKW-in.UnusableKW, 0)
+	if len(in.DRFired) == 0 {
+		// Capacity committed to programs stays sheddable, except while
+		// an event is using it.
+		policies.CommitFloor(p.din.Fleets, &p.din.Constraints, in.Site.DR.Programs, &p.din.Values)
+	}
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
 	p.estimateHolds(now, in.Site, in.Snap)

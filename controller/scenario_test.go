@@ -35,6 +35,12 @@ import (
 //	  expect-cmds FLEET a->b=N   commands of the last tick (all of them)
 //	  expect-power KW            site draw now (±0.5 kW)
 //	  expect-fired NAME,...|-    rules fired at the last tick
+//	  dr ID shed|target KW notice=D start=D end=D [deadline=D] [interval=D]
+//	                             a demand-response event, times relative to now;
+//	                             refused=TEXT (_ for spaces): AddDREvent fails so
+//	  expect-dr ID k=v ...       its record: phase, met, alarm (or -),
+//	                             cap, baseline (kW ±0.5), shortfall (kWh ±0.05),
+//	                             met-after (met at now−D), intervals (count)
 //
 // Lines starting with # are comments.
 func TestScenarios(t *testing.T) {
@@ -200,6 +206,10 @@ func (s *scenario) step(where string, f []string) {
 		}
 		got := append([]string{}, s.ctl.Decision().Eval.Fired...)
 		require.Equal(t, want, got, where)
+	case "dr":
+		s.drStep(where, f)
+	case "expect-dr":
+		s.expectDR(where, f)
 	default:
 		t.Fatalf("%s: unknown step %q", where, f[0])
 	}

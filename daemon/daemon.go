@@ -115,6 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: polHash, LoadedAt: d.started, Summary: pol.Summary()}
 	d.metrics.Reload(true, polHash, d.started)
+	d.initDR()
 	return d.run(ctx, pol)
 }
 
@@ -159,6 +160,7 @@ type daemon struct {
 	// forecasts holds the latest price forecast from MQTT until the loop
 	// hands it to the controller (forecast.go).
 	forecasts forecastInbox
+	dr        daemonDR // demand-response events (dr.go)
 }
 
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
@@ -210,6 +212,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		return err
 	}
 	d.resume(rec.LastDecision)
+	d.resumeDR(site.Daemon.Journal.Path)
 	if err := d.appendJournal(journal.Entry{Time: d.clock.Now(), Kind: "start", Reason: "switchd " + d.o.Version}); err != nil {
 		return err
 	}
@@ -235,7 +238,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		}
 	}
 	if mq.Broker != "" {
-		d.source, err = mqttio.NewSource(mqttio.SourceOptions{
+		so := mqttio.SourceOptions{
 			MQTT: mq, Signals: site.Daemon.Signals, Clock: d.clock, Logger: log.Named("mqtt"),
 			OnSample: d.onSample,
 			Forecast: site.Daemon.Forecast, OnForecast: d.onForecast,
@@ -250,7 +253,9 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 			},
 			// The source logs connections and losses itself.
 			OnConnection: d.metrics.MQTTConnected,
-		})
+		}
+		d.drSourceOptions(&so)
+		d.source, err = mqttio.NewSource(so)
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -410,6 +415,8 @@ func (d *daemon) loop(ctx context.Context) {
 				}
 			}
 			d.mu.Unlock()
+		case ev := <-d.dr.in:
+			d.addDR(ev)
 		case <-ticker.C:
 		case <-wakeTimer.C:
 		case <-d.wake:
@@ -505,6 +512,7 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 		d.logDecision()
 	}
 	d.refreshViews(now, "")
+	d.refreshDR()
 	d.publishState()
 	next := time.Minute
 	if w := d.ctl.NextWake(); !w.IsZero() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/internal/decimal"
 	"github.com/switchd/switchd/trace"
 )
@@ -41,6 +42,9 @@ type CLIOptions struct {
 	// Repeats[i], when set, is how Traces[i] is tiled over the timeline
 	// (trace.ParseRepeat: "weekly"); missing entries leave a file as is.
 	Repeats []string
+	// Events is a JSON-lines file of demand-response events replayed into
+	// the policy runs (events.go); "" for none.
+	Events string
 }
 
 // Validate checks the flags.
@@ -159,6 +163,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "notice: trace %s: column %s is the price forecast of the policy runs (--forecast none: without)\n", file, ForecastColumn)
 		}
 	}
+	if o.Events != "" {
+		if co.Events, err = dr.ReadEvents(o.Events); err != nil {
+			return err
+		}
+	}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
 		if cols != nil {
 			cols[i].Hook(ro)
@@ -189,6 +198,18 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, out := range outs {
+		if out.DR == nil {
+			continue
+		}
+		label := ""
+		if len(outs) > 1 {
+			label = out.Label
+		}
+		if err := out.DR.WriteText(&text, label); err != nil {
+			return err
+		}
 	}
 	if o.HTML != "" {
 		if err := writeHTMLFile(o.HTML, HTMLOptions{Site: site, Outcomes: outs, Collectors: cols, Summary: text.String()}); err != nil {

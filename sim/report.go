@@ -13,6 +13,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
 	"github.com/switchd/switchd/trace"
@@ -43,6 +44,9 @@ type CompareOptions struct {
 	// Repeated says which trace files were tiled over the timeline, for
 	// the report (repeatedNotes).
 	Repeated []string
+	// Events are demand-response events replayed into the policy run (not
+	// the baselines, which know nothing of programs).
+	Events []dr.Event
 }
 
 // ModeFigures is a figure split by mode.
@@ -165,6 +169,9 @@ type Report struct {
 	Inputs *InputsReport `json:"inputs"`
 	// Forecast is the price forecast the policy run had; nil for none.
 	Forecast *ForecastReport `json:"forecast,omitempty"`
+	// DR is the demand-response compliance of the policy run, when events
+	// were replayed (events.go).
+	DR *DRReport `json:"dr,omitempty"`
 }
 
 // Compare replays the series through the policy and the two baselines, and
@@ -195,6 +202,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 		ro := RunOptions{
 			Site: o.Site, Policy: o.Policy, Planner: p, Source: o.Series.Source(),
 			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on, Gaps: in.gaps,
+			Events: eventsFor(p, o.Events),
 		}
 		if p == nil { // the policy run only
 			ro.Forecasts = feed
@@ -271,6 +279,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	tr.TopPriceIntervals = pol.TopPriceIntervals
 	cps.fill(rep, o.Site, polCP, aoCP, thCP)
+	rep.DR = drReport(o.Events, pol.DR)
 	return rep, nil
 }
 

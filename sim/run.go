@@ -11,6 +11,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -48,6 +49,9 @@ type RunOptions struct {
 	// Forecasts, when set, issues the price forecasts the controller is
 	// given as the replay reaches each issue time; nil gives none.
 	Forecasts *ForecastFeed
+	// Events are demand-response events, each given to the controller at
+	// its notice time (events.go).
+	Events []dr.Event
 }
 
 // IntervalRecord is one trace interval's outcome, for the time series.
@@ -106,6 +110,9 @@ type Result struct {
 
 	// AI is AI demand served and unserved (ai.go).
 	AI AIResult
+	// DR is the compliance record of each demand-response event delivered
+	// (RunOptions.Events), as of the end of the trace.
+	DR []dr.Record
 }
 
 // EnergyTotalMWh is all the energy drawn.
@@ -152,13 +159,14 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		drivers[i] = simdev.New(site.Fleets[i].Spec, cfg, clock)
 		ifaces[i] = drivers[i]
 	}
-	ctl, err := controller.New(controller.Options{Site: site, Policy: o.Policy, Drivers: ifaces, Clock: clock, Planner: o.Planner})
+	ctl, err := controller.New(controller.Options{Site: site, Policy: o.Policy, Drivers: ifaces, Clock: clock, Planner: o.Planner, DRKeepEnded: -1})
 	if err != nil {
 		return nil, err
 	}
 	r := &runner{o: o, clock: clock, drivers: drivers, ctl: ctl, res: &Result{TopPriceThreshold: o.TopPriceUSDPerMWh}}
 	r.alwaysOn = newAlwaysOn(site)
 	r.initAI()
+	r.events = sortedEvents(o.Events)
 	if o.OnInterval != nil {
 		r.rec.Counts = make([][switchd.NumModes]int, len(site.Fleets))
 		r.rec.Moving = make([]int, len(site.Fleets))
@@ -181,6 +189,8 @@ type runner struct {
 	priceFallback bool // the current price is the policy's fallback
 	alwaysOn      *alwaysOnPlanner
 	aoOff         int // devices always-on keeps off in the current interval
+
+	events []dr.Event // not yet delivered, by notice time (events.go)
 
 	// per-interval accumulators
 	ivCost, ivRev, ivKWh float64
@@ -217,7 +227,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 			return nil, err
 		}
 		for {
-			w := earliest(r.ctl.NextWake(), r.nextWithdrawal())
+			w := earliest(earliest(r.ctl.NextWake(), r.nextWithdrawal()), r.nextNotice())
 			if w.IsZero() || !w.Before(end) {
 				break
 			}
@@ -229,6 +239,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 		r.advance(end)
 		r.endInterval(cur.Time, end)
 		if errors.Is(err, io.EOF) {
+			r.res.DR = r.ctl.DRRecords()
 			return r.res, nil
 		}
 		cur = next
@@ -248,6 +259,9 @@ func (r *runner) startInterval(cur trace.Row) {
 
 func (r *runner) tick(ctx context.Context) error {
 	r.withdrawStale()
+	if err := r.deliverEvents(); err != nil {
+		return err
+	}
 	if err := r.ctl.Tick(ctx); err != nil {
 		return err
 	}

@@ -48,8 +48,8 @@ func commands() []command {
 			run: cmdSim},
 		{name: "replay", synopsis: "replay --trace FILE --broker URL [flags]", summary: "publish a trace to an MQTT broker as signals (demos, tests)",
 			run: cmdReplay},
-		{name: "journal", synopsis: "journal verify|export FILE [flags]", summary: "verify a journal, or export it as CSV (journal verify|export)",
-			args: []string{"verify", "export"},
+		{name: "journal", synopsis: "journal verify|export|events FILE [flags]", summary: "verify a journal, export it as CSV, or print demand-response compliance (journal verify|export|events)",
+			args: []string{"verify", "export", "events"},
 			run:  withoutContext(cmdJournal)},
 		{name: "validate", synopsis: "validate --config FILE [--policy FILE] [--trace FILE]", summary: "check a site config (and a policy) and print every error",
 			run: withoutContext(cmdValidate)},
@@ -233,6 +233,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(repeats, "repeat", "`weekly`: tile the --trace just before it over the timeline by whole weeks (same weekday and time of day in the site's zone), for a trace shorter than the first; days of the week it lacks stay missing")
 	format := fs.String("format", "text", "report format: text or json (several runs: a JSON list of reports)")
 	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
+	events := fs.String("events", "", "replay the demand-response events of this JSON-lines `FILE` (one event a line) and report compliance per event")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report (charts and summary; opens without network) to this `FILE`")
 	resample := fs.Duration("resample", 0, "average the trace into intervals of this `STEP` first (e.g. 1h: interval-weighted means; never makes a sample up)")
 	var maxAge, missing stringList
@@ -245,6 +246,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
 		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing, Repeats: repeats.values}
 	o.Forecast = *forecast
+	o.Events = *events
 	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}

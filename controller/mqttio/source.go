@@ -18,6 +18,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 )
 
 // NoSignal is the signal passed to OnReject for a message on a topic that
@@ -60,6 +61,12 @@ type SourceOptions struct {
 	// ForecastSignal.
 	Forecast   config.SignalConfig
 	OnForecast func(*controller.Forecast)
+	// DRTopic, when set, is read for demand-response events (dr.go):
+	// each valid one goes to OnDR (required then), each invalid one to
+	// OnDRReject with its reason (optional).
+	DRTopic    string
+	OnDR       func(dr.Event)
+	OnDRReject func(reason string)
 }
 
 // Source receives signal values from MQTT and publishes state on the same
@@ -92,6 +99,7 @@ type Source struct {
 	// unknown topics, ForecastSignal for the price forecast.
 	logs         [switchd.NumSignals + 2]rejectLog
 	lastForecast time.Time // ts of the last accepted forecast
+	dr           drInput
 	// signed[s] is the last accepted message of a signal with a publisher
 	// key: its ts as signed (not clamped) and its signature;
 	// signedForecast that of a signed price forecast.
@@ -149,6 +157,17 @@ func NewSource(o SourceOptions) (*Source, error) {
 		}
 		s.topics[cfg.Topic] = sig
 		s.subs[cfg.Topic] = 1
+	}
+	if t := o.DRTopic; t != "" {
+		if err := checkTopicName(t); err != nil {
+			errs = append(errs, fmt.Errorf("demand response: %w", err))
+		} else if sig, dup := s.topics[t]; dup {
+			errs = append(errs, fmt.Errorf("demand response: topic %q is already the topic of %s", t, sig))
+		} else if o.OnDR == nil {
+			errs = append(errs, errors.New("demand response: no OnDR callback"))
+		} else {
+			s.subs[t] = 1
+		}
 	}
 	if len(s.topics) > 0 && o.OnSample == nil {
 		errs = append(errs, errors.New("no OnSample callback"))
@@ -292,7 +311,7 @@ func (s *Source) subscribe(c mqtt.Client) bool {
 					if code >= 0x80 {
 						refused = true
 						s.log.Error("subscription refused by broker", zap.String("topic", topic),
-							zap.String("signal", signalName(s.topics[topic])), zap.Uint8("return_code", code))
+							zap.String("signal", s.topicSignal(topic)), zap.Uint8("return_code", code))
 					}
 				}
 			}
@@ -354,6 +373,10 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
+		return
+	}
+	if topic == s.opts.DRTopic && topic != "" {
+		s.handleDR(payload)
 		return
 	}
 	sig, ok := s.topics[topic]
