@@ -177,11 +177,13 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 		// switchd's own ID: no one else may take it over.
 		return (h.user == "" || string(c.Username) == h.user) && subtle.ConstantTimeCompare(c.Password, h.password) == 1
 	}
-	if len(c.Username) == 0 {
-		return h.anonymous
-	}
 	if h.user != "" && string(c.Username) == h.user {
 		return subtle.ConstantTimeCompare(c.Password, h.password) == 1
+	}
+	if len(c.Username) == 0 || h.file == "" {
+		// Without a password file user names mean nothing: the broker is
+		// open (loopback, or anonymous access asked for).
+		return h.anonymous
 	}
 	hash, ok := h.lookup(string(c.Username))
 	if !ok {
@@ -228,9 +230,11 @@ func (h *authHook) lookup(user string) (string, bool) {
 // wildcard is allowed only below a read topic.
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
-	if user == "" || user == h.user {
-		// Authenticated as switchd, or anonymous and allowed in.
-		return true
+	switch {
+	case h.id != "" && cl.ID == h.id, h.user != "" && user == h.user:
+		return true // authenticated as switchd
+	case user == "" || h.file == "":
+		return true // anonymous, and let in: anonymous access is allowed
 	}
 	acc := h.accounts[user]
 	if write {
