@@ -46,6 +46,25 @@ func (f *siteFile) validatePublisherKeys(l *strictyaml.Loader, s *Site, dir stri
 	}
 }
 
+// validateDRKey reads demand_response.publisher_key into s.DR: events are
+// then accepted only signed by it, in the envelope of signed signals.
+func (f *siteFile) validateDRKey(l *strictyaml.Loader, s *Site, dir string) {
+	const p = "demand_response.publisher_key"
+	if f.DR == nil || !l.Given(p, f.DR.PublisherKey) {
+		return
+	}
+	if !l.Has("mqtt") {
+		l.Errorf(p, "needs an mqtt section: there is no broker to read signed events from")
+		return
+	}
+	key, msg := ParsePublisherKey(f.DR.PublisherKey, dir)
+	if msg != "" {
+		l.Errorf(p, "%s", msg)
+		return
+	}
+	s.DR.PublisherKey = key
+}
+
 // maxKeyFileBytes bounds a publisher key file: a PEM public key is about
 // 113 bytes, so anything much bigger is the wrong file.
 const maxKeyFileBytes = 16 << 10

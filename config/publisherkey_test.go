@@ -87,6 +87,15 @@ func TestPublisherKey(t *testing.T) {
 		require.Equal(t, "switchd/s/signals/price_forecast", s.Daemon.Forecast.Topic)
 		require.Nil(t, s.Daemon.Signals[switchd.SignalPrice].PublisherKey)
 	})
+	t.Run("demand response", func(t *testing.T) {
+		yaml := siteHead + "mqtt: {broker: 'tcp://10.0.0.5:1883'}\ndemand_response: {publisher_key: keys/pub.pem}\n" + fleetYAML
+		s, err := ParseSite(filepath.Join(dir, "site.yaml"), []byte(yaml))
+		require.NoError(t, err)
+		require.Equal(t, pub, s.DR.PublisherKey)
+		yaml = siteHead + "mqtt: {broker: 'tcp://10.0.0.5:1883'}\ndemand_response: {publisher_key: priv.pem}\n" + fleetYAML
+		_, err = ParseSite(filepath.Join(dir, "site.yaml"), []byte(yaml))
+		require.ErrorContains(t, err, "site.yaml:3: demand_response.publisher_key: ")
+	})
 	t.Run("no mqtt", func(t *testing.T) {
 		yaml := siteHead + "signals:\n  price: {publisher_key: keys/pub.pem}\n" + fleetYAML
 		_, err := ParseSite(filepath.Join(dir, "site.yaml"), []byte(yaml))

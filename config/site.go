@@ -162,6 +162,7 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
 	f.validateDR(l, s)
+	f.validateDRKey(l, s, dir)
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
 	s.Warnings = append(httpWarnings(l, s), embeddedWarnings(l, s)...)

@@ -186,7 +186,10 @@ func (s *Source) handleForecast(topic string, payload []byte, retained bool) {
 			s.reject(ForecastSignal, topic, payload, reason, err)
 			return
 		}
-		if !s.acceptSigned(&s.signedForecast, ForecastSignal, topic, payload, signed.ts, signed.sig, retained) {
+		if drop, err := s.signedForecast.replayed(signed.ts, signed.sig, retained); drop {
+			if err != nil {
+				s.reject(ForecastSignal, topic, payload, ReasonReplayed, err)
+			}
 			return
 		}
 		payload = signed.value

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/internal/mqtttest"
 )
 
@@ -290,4 +292,60 @@ func TestSourceSignedForecast(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, []float64{40, 41}, got[0].PricesUSDPerMWh)
 	require.Equal(t, []float64{50, 52}, got[1].PricesUSDPerMWh)
+}
+
+// TestSourceSignedDR sends signed demand-response events through a real
+// Mosquitto with mosquitto_pub: the event object is the signed value; a
+// signed event reaches OnDR, unsigned, forged, other-topic and replayed
+// ones are refused with their reasons.
+func TestSourceSignedDR(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
+	pub, priv := newKey(t)
+	_, forger := newKey(t)
+	var mu sync.Mutex
+	var events []dr.Event
+	var reasons []string
+	s, err := NewSource(SourceOptions{
+		MQTT:    config.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-dr-signed"},
+		Signals: testSignals("dc1/signals"), Logger: zaptest.NewLogger(t),
+		OnSample: func(switchd.Sample) {},
+		DRTopic:  "dc1/signals/dr", DRPublisherKey: pub,
+		OnDR: func(ev dr.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, ev)
+		},
+		OnDRReject: func(reason string) {
+			mu.Lock()
+			defer mu.Unlock()
+			reasons = append(reasons, reason)
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	require.NoError(t, s.Start(t.Context()))
+	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
+
+	const topic = "dc1/signals/dr"
+	ev := []byte(`{"id":"ers-1","program":"ers","target_kw":900,"notice":"2024-08-20T14:00:00Z","start":"2024-08-20T14:30:00Z","end":"2024-08-20T15:30:00Z"}`)
+	t0 := time.Date(2024, 8, 20, 14, 0, 0, 0, time.UTC)
+	good := SignJSON(priv, topic, t0, ev)
+	m.Pub(topic, string(ev))
+	m.Pub(topic, string(SignJSON(forger, topic, t0, ev)))
+	m.Pub(topic, string(SignJSON(priv, "dc1/signals/price", t0, ev)))
+	m.Pub(topic, string(good))
+	m.Pub(topic, string(good))
+	m.Pub(topic, string(SignJSON(priv, topic, t0.Add(-time.Second), ev)))
+	m.Pub(topic, string(SignJSON(priv, topic, t0.Add(time.Second), []byte(`{"id":"x"}`))))
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(reasons) >= 6 && len(events) == 1
+	}, waitMax, 5*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{ReasonUnsigned, ReasonBadSignature, ReasonBadSignature, ReasonReplayed, ReasonReplayed}, reasons[:5])
+	require.NotEqual(t, ReasonReplayed, reasons[5], "a bad event inside a good signature is refused as a bad event")
+	require.Equal(t, "ers-1", events[0].ID)
 }

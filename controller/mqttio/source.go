@@ -3,6 +3,7 @@ package mqttio
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -67,6 +68,9 @@ type SourceOptions struct {
 	DRTopic    string
 	OnDR       func(dr.Event)
 	OnDRReject func(reason string)
+	// DRPublisherKey, when set, makes every event come signed by it, in
+	// the envelope of signed signals (SignJSON) with their replay rule.
+	DRPublisherKey ed25519.PublicKey
 }
 
 // Source receives signal values from MQTT and publishes state on the same
@@ -105,6 +109,7 @@ type Source struct {
 	// signedForecast that of a signed price forecast.
 	signed         [switchd.NumSignals]signedLast
 	signedForecast signedLast
+	signedDR       signedLast
 }
 
 // signedLast is what the replay rule of a signed input remembers.
@@ -376,7 +381,7 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		return
 	}
 	if topic == s.opts.DRTopic && topic != "" {
-		s.handleDR(payload)
+		s.handleDR(topic, payload, retained)
 		return
 	}
 	sig, ok := s.topics[topic]
@@ -404,8 +409,13 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		s.reject(sig, topic, payload, reason, err)
 		return
 	}
-	if key != nil && !s.acceptSigned(&s.signed[sig], sig, topic, payload, ts, signature, retained) {
-		return
+	if key != nil {
+		if drop, err := s.signed[sig].replayed(ts, signature, retained); drop {
+			if err != nil {
+				s.reject(sig, topic, payload, ReasonReplayed, err)
+			}
+			return
+		}
 	}
 	untimed := retained && !HasTimestamp(payload)
 	if untimed {
@@ -432,24 +442,21 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 	s.opts.OnSample(switchd.Sample{Time: ts, Signal: sig, Value: value})
 }
 
-// acceptSigned applies the replay rule of a signal with a publisher key to
-// a message whose signature verified: its ts must be strictly after that of
-// the last accepted message, as signed (a ts clamped to the arrival would
-// let a replay of a fast-clocked message through). The one exception is
-// the last accepted message itself redelivered as retained on a
-// resubscription, dropped without a word: the broker, not a publisher,
-// sent it again. Otherwise a refusal is counted and logged as replayed.
-// Called with s.mu held.
-func (s *Source) acceptSigned(lastp *signedLast, sig switchd.Signal, topic string, payload []byte, ts time.Time, signature []byte, retained bool) bool {
-	last := *lastp
-	if last.ts.IsZero() || ts.After(last.ts) {
-		return true
+// replayed applies the replay rule of a signed input to a message whose
+// signature verified: its ts must be strictly after that of the last
+// accepted message, as signed (a ts clamped to the arrival would let a
+// replay of a fast-clocked message through). drop says to drop the
+// message, and err, when not nil, why (count it as ReasonReplayed). The one
+// silent drop is the last accepted message itself redelivered as retained
+// on a resubscription: the broker, not a publisher, sent it again.
+func (last signedLast) replayed(ts time.Time, signature []byte, retained bool) (drop bool, err error) {
+	switch {
+	case last.ts.IsZero() || ts.After(last.ts):
+		return false, nil
+	case retained && bytes.Equal(signature, last.sig):
+		return true, nil
 	}
-	if retained && bytes.Equal(signature, last.sig) {
-		return false
-	}
-	s.reject(sig, topic, payload, ReasonReplayed, fmt.Errorf("ts %s is not after the last accepted %s", ts.Format(time.RFC3339Nano), last.ts.Format(time.RFC3339Nano)))
-	return false
+	return true, fmt.Errorf("ts %s is not after the last accepted %s", ts.Format(time.RFC3339Nano), last.ts.Format(time.RFC3339Nano))
 }
 
 // checkError explains a Check rejection for the log.
