@@ -2,7 +2,9 @@ package mqttio
 
 import (
 	"crypto/ed25519"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha512"
 	"encoding/base64"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/switchd/switchd"
@@ -348,4 +351,54 @@ func TestSourceSignedDR(t *testing.T) {
 	require.Equal(t, []string{ReasonUnsigned, ReasonBadSignature, ReasonBadSignature, ReasonReplayed, ReasonReplayed}, reasons[:5])
 	require.NotEqual(t, ReasonReplayed, reasons[5], "a bad event inside a good signature is refused as a bad event")
 	require.Equal(t, "ers-1", events[0].ID)
+}
+
+// BenchmarkHandleSigned is BenchmarkHandle for a signed price: parse,
+// verify the Ed25519 signature, check, deliver.
+func BenchmarkHandleSigned(b *testing.B) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(b, err)
+	var accepted int
+	start := time.Date(2024, 8, 20, 0, 0, 0, 0, time.UTC)
+	sigs := testSignals("bench")
+	sigs[switchd.SignalPrice].PublisherKey = pub
+	s, err := NewSource(SourceOptions{
+		MQTT:     config.MQTTConfig{Broker: "tcp://127.0.0.1:1"},
+		Signals:  sigs,
+		Clock:    &fakeClock{t: start.Add(365 * 24 * time.Hour)},
+		Logger:   zap.NewNop(),
+		OnSample: func(switchd.Sample) { accepted++ },
+	})
+	require.NoError(b, err)
+	defer s.Close()
+	payloads := make([][]byte, 1000)
+	for i := range payloads {
+		payloads[i] = Sign(priv, "bench/price", start.Add(time.Duration(i)*time.Second), 40+float64(i)/8)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%len(payloads) == 0 {
+			s.mu.Lock()
+			s.last = [switchd.NumSignals]time.Time{} // start the timestamps over
+			s.signed = [switchd.NumSignals]signedLast{}
+			s.mu.Unlock()
+		}
+		s.handle("bench/price", payloads[i%len(payloads)])
+	}
+	require.Equal(b, b.N, accepted)
+}
+
+// BenchmarkBrokerLogin measures checking one password of a mosquitto_passwd
+// file ($7$, PBKDF2-SHA512 with its default 101 rounds): the embedded
+// broker's cost per login.
+func BenchmarkBrokerLogin(b *testing.B) {
+	salt := make([]byte, 12)
+	key, err := pbkdf2.Key(sha512.New, "s3cret", salt, 101, sha512.Size)
+	require.NoError(b, err)
+	hash := "$7$101$" + base64.StdEncoding.EncodeToString(salt) + "$" + base64.StdEncoding.EncodeToString(key)
+	for b.Loop() {
+		if !checkPassword(hash, []byte("s3cret")) {
+			b.Fatal("password refused")
+		}
+	}
 }
