@@ -202,3 +202,31 @@ func TestBrokerAnonymousBeyondLoopback(t *testing.T) {
 }
 
 func mustB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestBrokerPasswordFileReload adds a user to the password file of a
+// running broker (as mosquitto_passwd does, rewriting the file): the new
+// user logs in without a restart, and a file broken meanwhile keeps the
+// users last read.
+func TestBrokerPasswordFileReload(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	tool := mqtttest.RequireTool(t, "mosquitto_passwd")
+	file := writePasswordFile(t, "sha512-pbkdf2", map[string]string{"meter": "meter-pw"})
+	b, err := StartBrokerWith("127.0.0.1:0", zaptest.NewLogger(t), BrokerOptions{PasswordFile: file})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	_, port, err := net.SplitHostPort(b.Addr())
+	require.NoError(t, err)
+
+	_, err = dial(t, port, "c1", "iso", "iso-pw")
+	require.Error(t, err, "not a user yet")
+	_, err = dial(t, port, "c2", "", "")
+	require.Error(t, err, "a password file on loopback also refuses anonymous clients")
+	out, err := exec.Command(tool, "-b", file, "iso", "iso-pw").CombinedOutput()
+	require.NoError(t, err, "mosquitto_passwd: %s", out)
+	_, err = dial(t, port, "c3", "iso", "iso-pw")
+	require.NoError(t, err, "added while running")
+
+	require.NoError(t, os.WriteFile(file, []byte("garbage\n"), 0o600))
+	_, err = dial(t, port, "c4", "meter", "meter-pw")
+	require.NoError(t, err, "a broken file keeps the users last read")
+}

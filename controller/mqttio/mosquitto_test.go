@@ -215,3 +215,22 @@ func writeTestPKI(t *testing.T, dir string) testPKI {
 		clientKey:  writeKey("client-key.pem", clientKey),
 	}
 }
+
+// TestSourceTLSVerifiesBroker runs Mosquitto with TLS: a source trusting
+// another CA never connects (the broker's certificate is checked, not just
+// used to encrypt), and one whose CA signed it does.
+func TestSourceTLSVerifiesBroker(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	pki := writeTestPKI(t, t.TempDir())
+	other := writeTestPKI(t, t.TempDir())
+	m := mqtttest.Start(t, "cafile "+pki.ca, "certfile "+pki.serverCert, "keyfile "+pki.serverKey, "tls_version tlsv1.2")
+
+	r := &recorder{}
+	s := newTestSource(t, config.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: other.ca, ClientID: "wrong-ca"}, "dc1/signals", nil, r)
+	require.Never(t, s.Connected, connectRetryInterval+500*time.Millisecond, 50*time.Millisecond)
+	require.Empty(t, r.Conns())
+
+	r2 := &recorder{}
+	s2 := newTestSource(t, config.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: pki.ca, ClientID: "right-ca"}, "dc1/signals", nil, r2)
+	require.Eventually(t, s2.Connected, waitMax, 5*time.Millisecond)
+}

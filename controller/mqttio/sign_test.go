@@ -1,11 +1,13 @@
 package mqttio
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -401,4 +403,29 @@ func BenchmarkBrokerLogin(b *testing.B) {
 			b.Fatal("password refused")
 		}
 	}
+}
+
+// FuzzVerify checks that Verify never panics, and that what it accepts
+// carries a signature that verifies over topic, ts and value as sent.
+func FuzzVerify(f *testing.F) {
+	seed := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	pub := seed.Public().(ed25519.PublicKey)
+	const topic = "dc1/signals/price"
+	f.Add([]byte(Sign(seed, topic, time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC), 42.5)))
+	f.Add(SignJSON(seed, topic, time.Date(2024, 8, 20, 19, 30, 0, 0, time.UTC), []byte(`{"a":[1,2]}`)))
+	f.Add([]byte(`{"ts":"2024-08-20T19:30:00Z","value":42.5,"sig":"AAAA"}`))
+	f.Add([]byte("42.5"))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		m, reason, err := verify(pub, topic, payload, MaxPayloadBytes)
+		if err != nil {
+			require.NotEmpty(t, reason)
+			return
+		}
+		require.Empty(t, reason)
+		var p signedPayload
+		require.NoError(t, json.Unmarshal(bytes.TrimSpace(payload), &p))
+		var ts string
+		require.NoError(t, json.Unmarshal(p.TS, &ts))
+		require.True(t, ed25519.Verify(pub, SignedBytes(topic, ts, string(m.value)), m.sig))
+	})
 }
