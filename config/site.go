@@ -742,7 +742,8 @@ func (f *siteFile) validatePassword(l *strictyaml.Loader, c *MQTTConfig, m *mqtt
 		l.Errorf(envPath, "give either password_file or password_env, not both")
 		return
 	case hasFile:
-		c.Password, msg = readSecret(resolvePath(dir, m.PasswordFile))
+		c.PasswordFile = resolvePath(dir, m.PasswordFile)
+		c.Password, msg = readSecret(c.PasswordFile)
 		if msg != "" {
 			l.Errorf(filePath, "%s", msg)
 		}

@@ -331,8 +331,8 @@ mqtt:
 				Broker:   "mqtts://mqtt.example.com:8883",
 				ClientID: "switchd-s",
 				Username: "switchd",
-				Password: "s3cret pass",
-				CAFile:   filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client.key"),
+				Password: "s3cret pass", PasswordFile: filepath.Join(dir, "mqtt.pass"),
+				CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client.key"),
 				SignalPrefix: "switchd/s/signals",
 				StateTopic:   "switchd/s/state",
 			}, d.MQTT)

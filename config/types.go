@@ -95,6 +95,10 @@ type MQTTConfig struct {
 	ClientID string // default "switchd-<site>"
 	Username string
 	Password string // read from password_file or password_env at load
+	// PasswordFile, when the password comes from a file, is that file:
+	// the client reads it again at each (re)connection, so a rotated
+	// password needs no restart (Password is the fallback).
+	PasswordFile string
 	// TLS files (PEM); CAFile alone verifies the server, CertFile+KeyFile
 	// present a client certificate.
 	CAFile, CertFile, KeyFile string

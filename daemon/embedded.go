@@ -24,7 +24,7 @@ func embeddedIdentity(mq config.MQTTConfig) (config.MQTTConfig, mqttio.BrokerOpt
 		// MQTT 3.1.1 sends a password only with a user name.
 		mq.Username = mq.ClientID
 	}
-	mq.Password = randomHex(16)
+	mq.Password, mq.PasswordFile = randomHex(16), ""
 	return mq, mqttio.BrokerOptions{ReservedClientID: mq.ClientID, ReservedUsername: mq.Username, ReservedPassword: mq.Password}
 }
 
