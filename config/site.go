@@ -57,6 +57,8 @@ type siteFile struct {
 	CoincidentPeak *cpSection `yaml:"coincident_peak"`
 	// DR is the demand-response section (dr.go).
 	DR *drSection `yaml:"demand_response"`
+	// HA is the high-availability section (ha.go).
+	HA *haSection `yaml:"ha"`
 }
 
 type siteSection struct {
@@ -163,6 +165,7 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 	}
 	f.validateDR(l, s)
 	f.validateDRKey(l, s, dir)
+	f.validateHA(l, s, dir)
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
 	s.Warnings = append(httpWarnings(l, s), embeddedWarnings(l, s)...)
