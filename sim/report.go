@@ -41,18 +41,24 @@ type CompareOptions struct {
 
 // ModeFigures is a figure split by mode.
 type ModeFigures struct {
-	Off        float64 `json:"off"`
-	Mining     float64 `json:"mining"`
-	Inference  float64 `json:"inference"`
-	Transition float64 `json:"transition,omitempty"`
-	Total      float64 `json:"total"`
+	Off       float64 `json:"off"`
+	Mining    float64 `json:"mining"`
+	Inference float64 `json:"inference"`
+	// MiningReduced and Sleep are the power-target modes, shown only
+	// when a fleet uses them.
+	MiningReduced float64 `json:"mining_reduced,omitempty"`
+	Sleep         float64 `json:"sleep,omitempty"`
+	Transition    float64 `json:"transition,omitempty"`
+	Total         float64 `json:"total"`
 }
 
 func modeFigures(v [switchd.NumModes]float64, transition float64) ModeFigures {
 	return ModeFigures{
 		Off: v[switchd.ModeOff], Mining: v[switchd.ModeMining], Inference: v[switchd.ModeInference],
+		MiningReduced: v[switchd.ModeMiningReduced], Sleep: v[switchd.ModeSleep],
 		Transition: transition,
-		Total:      v[switchd.ModeOff] + v[switchd.ModeMining] + v[switchd.ModeInference] + transition,
+		Total: v[switchd.ModeOff] + v[switchd.ModeMining] + v[switchd.ModeInference] + transition +
+			v[switchd.ModeMiningReduced] + v[switchd.ModeSleep],
 	}
 }
 
