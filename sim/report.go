@@ -291,6 +291,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	mwh := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	line("energy mining (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Mining) }, "")
 	line("energy inference (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Inference) }, "")
+	r.powerTargetRows(line)
 	line("energy off/idle (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Off) }, "")
 	line("energy in transition (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Transition) }, "")
 	tailRows(line)
