@@ -55,6 +55,8 @@ type siteFile struct {
 	Fleets  []fleetSection                       `yaml:"fleets"`
 	// CoincidentPeak is the site's coincident-peak charge (cp.go).
 	CoincidentPeak *cpSection `yaml:"coincident_peak"`
+	// DR is the demand-response section (dr.go).
+	DR *drSection `yaml:"demand_response"`
 }
 
 type siteSection struct {
@@ -157,6 +159,7 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 		// An empty section would silently charge nothing.
 		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
+	f.validateDR(l, s)
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
 	s.Warnings = httpWarnings(l, s)
@@ -798,6 +801,10 @@ func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [swi
 	cfg := &s.Daemon.Signals
 	hasMQTT := l.Has("mqtt")
 	for _, e := range f.Signals {
+		if e.Key == ForecastKey {
+			f.validateForecast(l, s, e.Path, &e.Value)
+			continue
+		}
 		sig, err := switchd.ParseSignal(e.Key)
 		if err != nil {
 			l.Errorf(e.Path, "%v", err)
@@ -853,6 +860,7 @@ func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [swi
 		return explicit
 	}
 	m := &s.Daemon.MQTT
+	defer f.forecastTopic(l, s, cfg)
 	owner := map[string]switchd.Signal{}
 	for _, sig := range switchd.AllSignals {
 		c := &cfg[sig]

@@ -237,6 +237,8 @@ journal:
 				HTTP:    HTTPConfig{Listen: "127.0.0.1:8080", TokenFile: filepath.Join("conf", "secrets", "token"), TokenEnv: "SWITCHD_TOKEN"},
 				Journal: JournalConfig{Path: "/var/lib/switchd/journal.log"},
 				Tick:    2 * time.Second,
+
+				Forecast: SignalConfig{Topic: "grid/ercot/price_forecast", Min: -250, Max: 5000, MaxFuture: time.Minute},
 			}, *d)
 		}},
 		{"embedded broker and default names", siteHead + "mqtt: {embedded: 127.0.0.1:1883}\n" + fleetYAML, func(t *testing.T, d *Daemon) {

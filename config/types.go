@@ -30,6 +30,10 @@ type Site struct {
 	// MaxAgeSet[s] says the site file set MaxAge[s] (signals.<s>.max_age);
 	// where it did not, the simulator derives it from the trace's cadence.
 	MaxAgeSet [switchd.NumSignals]bool
+	// ForecastMaxAge is how old a price forecast may get before it is
+	// stale (signals.price_forecast.max_age); zero means the controller's
+	// default.
+	ForecastMaxAge time.Duration
 	// Source is the file the site was loaded from, for messages.
 	Source string
 	// Daemon holds the settings only `switchd run` uses.
@@ -39,6 +43,8 @@ type Site struct {
 	// the controller does not read it (rules on grid_load or cp_alert act
 	// on peaks live).
 	CoincidentPeak *CoincidentPeak
+	// DR is the site's demand-response settings (dr.go).
+	DR DemandResponse
 	// Warnings are what is valid but unwise in the file, each like a
 	// ConfigError ("<file>:<line>: <key path>: <message>"): `switchd
 	// validate` prints them and the daemon logs them at start.
@@ -153,6 +159,9 @@ type Daemon struct {
 	Demo       *DemoConfig
 	// Tick is how often the controller runs without a signal change.
 	Tick time.Duration // default 10s
+	// Forecast is where the price forecast is read from
+	// (signals.price_forecast); Min and Max bound its prices.
+	Forecast SignalConfig
 }
 
 // ConfigError is one problem in a configuration file: it prints as

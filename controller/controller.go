@@ -45,6 +45,10 @@ type Options struct {
 	// fleets are polled and commanded at the same time. Nil runs them one
 	// after another (the simulator). The core itself starts no goroutine.
 	Parallel func(n int, fn func(i int))
+	// DRKeepEnded is how many ended demand-response events DRRecords
+	// keeps: 0 means 32 (the daemon: the journal has them all), negative
+	// means every one (the simulator reports them all).
+	DRKeepEnded int
 }
 
 // Validate checks that the options fit together.
@@ -124,6 +128,7 @@ type Controller struct {
 	recordErr error
 
 	snap      switchd.Snapshot
+	forecast  *Forecast // latest price forecast observed, nil if none
 	overrides []Override
 	batch     []FleetCommands
 	fleets    []fleet
@@ -141,6 +146,8 @@ type Controller struct {
 	rampBudget float64   // kW of increase allowed now
 	nextWake   time.Time
 	lastTick   time.Time
+
+	dr drState // demand-response events (see dr.go)
 }
 
 // New returns a controller; opts must be valid.
@@ -166,6 +173,8 @@ func New(opts Options) (*Controller, error) {
 		c.fleets[i].spec = &opts.Site.Fleets[i].Spec
 		c.fleets[i].driver = opts.Drivers[i]
 	}
+	c.dr.lead = drLead(c.fleets)
+	c.dr.keepEnded = opts.DRKeepEnded
 	return c, nil
 }
 
@@ -253,7 +262,10 @@ func (c *Controller) Tick(ctx context.Context) error {
 		}
 	}
 	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
+	c.in.Forecast = c.freshForecast(now)
+	c.in.DRCapKW, c.in.DRFired = c.drBeforePlan(now)
 	c.planner.Plan(now, &c.in, &c.dec)
+	c.drCheckPlan(now, unusableKW)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)
 
@@ -309,6 +321,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 			c.wakeAt(now.Add(f.spec.Transition[cmd.From][cmd.To]))
 		}
 	}
+	c.drAfterApply(now)
 	return nil
 }
 

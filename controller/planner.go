@@ -25,6 +25,14 @@ type PlanInput struct {
 	// Overrides are the operator's manual instructions (some may have
 	// expired: check Active).
 	Overrides []Override
+	// Forecast is a fresh price forecast, or nil: without one the planner
+	// decides from the live price and its history alone.
+	Forecast *Forecast
+	// DRCapKW is the tightest demand-response cap in force (+Inf or 0
+	// with DRFired empty: none), DRFired the ids of the events in force
+	// as "dr:<id>".
+	DRCapKW float64
+	DRFired []string
 }
 
 // Decision is a planner's output: the evaluated policy (values, constraints,
@@ -58,12 +66,14 @@ type PolicyPlanner struct {
 	// tracks[i][m] folds the price history into spells against fleet i's
 	// breakeven for mode m.
 	tracks [][switchd.NumModes]holdTrack
+	warm   aiWarmTrack // recent AI demand, for the policy's ai_warm
 }
 
 // Plan implements Planner.
 func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	in.Policy.EvaluateInto(now, in.Snap, in.Site, &d.Eval)
 	applyOverrides(now, in.Site, in.Overrides, &d.Eval)
+	applyDR(in, &d.Eval)
 	if p.site != in.Site {
 		p.din.Fleets, p.site = in.Site.Specs(), in.Site
 	}
@@ -77,9 +87,19 @@ func (p *PolicyPlanner) Plan(now time.Time, in *PlanInput, d *Decision) {
 	p.din.Constraints = d.Eval.Constraints
 	// Devices the plan cannot move still draw power under the cap.
 	p.din.Constraints.SiteCapKW = max(p.din.Constraints.SiteCapKW-in.UnusableKW, 0)
+	if len(in.DRFired) == 0 {
+		// Capacity committed to programs stays sheddable, except while
+		// an event is using it.
+		policies.CommitFloor(p.din.Fleets, &p.din.Constraints, in.Site.DR.Programs, &p.din.Values)
+	}
 	p.din.Current = in.Current
 	p.din.HysteresisUSDPerMWh = in.Policy.HysteresisUSDPerMWh
 	p.estimateHolds(now, in.Site, in.Snap)
+	p.din.IncumbentPrice = p.din.IncumbentPrice[:0]
+	if in.Forecast != nil {
+		p.forecastAhead(now, in.Forecast)
+	}
+	p.warm.apply(now, &p.din.Values, in.Policy.AIWarm)
 	policies.DispatchInto(&p.din, &d.Plan)
 }
 
@@ -150,7 +170,19 @@ func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *sw
 	}
 }
 
-// NextWake implements Planner: the next schedule window edge.
+// NextWake implements Planner: the next schedule window edge, the next
+// instant a slow shed would land on a forecast interval (with a forecast),
+// or when the peak of recent AI demand kept warm (ai_warm.hold) expires,
+// whichever comes first.
 func (p *PolicyPlanner) NextWake(now time.Time, in *PlanInput) time.Time {
-	return in.Policy.NextEdge(now, in.Site)
+	w := in.Policy.NextEdge(now, in.Site)
+	if in.Forecast != nil {
+		if f := p.forecastWake(now, in.Forecast); !f.IsZero() && (w.IsZero() || f.Before(w)) {
+			w = f
+		}
+	}
+	if x := p.warm.nextWake(now, in.Policy.AIWarm.Hold); !x.IsZero() && (w.IsZero() || x.Before(w)) {
+		w = x
+	}
+	return w
 }

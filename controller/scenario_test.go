@@ -25,6 +25,9 @@ import (
 //	-- policy --    a policy YAML
 //	-- script --    one step per line:
 //	  set SIGNAL VALUE           a sample of SIGNAL at the current time
+//	  forecast IN EVERY P1 P2 .. a price forecast issued now, its first
+//	                             interval starting IN from now, one price
+//	                             per interval of EVERY
 //	  advance DURATION           move the clock (no tick)
 //	  tick                       one controller cycle at the current time
 //	  run DURATION               advance to now+DURATION, ticking at every wake
@@ -32,6 +35,12 @@ import (
 //	  expect-cmds FLEET a->b=N   commands of the last tick (all of them)
 //	  expect-power KW            site draw now (±0.5 kW)
 //	  expect-fired NAME,...|-    rules fired at the last tick
+//	  dr ID shed|target KW notice=D start=D end=D [deadline=D] [interval=D]
+//	                             a demand-response event, times relative to now;
+//	                             refused=TEXT (_ for spaces): AddDREvent fails so
+//	  expect-dr ID k=v ...       its record: phase, met, alarm (or -),
+//	                             cap, baseline (kW ±0.5), shortfall (kWh ±0.05),
+//	                             met-after (met at now−D), intervals (count)
 //
 // Lines starting with # are comments.
 func TestScenarios(t *testing.T) {
@@ -106,6 +115,20 @@ func (s *scenario) step(where string, f []string) {
 		v, err := strconv.ParseFloat(f[2], 64)
 		require.NoError(t, err, where)
 		s.ctl.Observe(switchd.Sample{Time: s.clock.t, Signal: sig, Value: v})
+	case "forecast":
+		require.GreaterOrEqual(t, len(f), 4, where)
+		in, err := time.ParseDuration(f[1])
+		require.NoError(t, err, where)
+		every, err := time.ParseDuration(f[2])
+		require.NoError(t, err, where)
+		fc := &controller.Forecast{Issued: s.clock.t, Start: s.clock.t.Add(in), Interval: every, Source: "scenario"}
+		for _, v := range f[3:] {
+			p, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, where)
+			fc.PricesUSDPerMWh = append(fc.PricesUSDPerMWh, p)
+		}
+		require.NoError(t, fc.Validate(-1000, 20000), where)
+		s.ctl.ObserveForecast(fc)
 	case "advance":
 		d, err := time.ParseDuration(f[1])
 		require.NoError(t, err, where)
@@ -183,6 +206,10 @@ func (s *scenario) step(where string, f []string) {
 		}
 		got := append([]string{}, s.ctl.Decision().Eval.Fired...)
 		require.Equal(t, want, got, where)
+	case "dr":
+		s.drStep(where, f)
+	case "expect-dr":
+		s.expectDR(where, f)
 	default:
 		t.Fatalf("%s: unknown step %q", where, f[0])
 	}

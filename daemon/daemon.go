@@ -115,6 +115,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.policyInfo = web.PolicyView{Source: pol.Source, SHA256: polHash, LoadedAt: d.started, Summary: pol.Summary()}
 	d.metrics.Reload(true, polHash, d.started)
+	d.initDR()
 	return d.run(ctx, pol)
 }
 
@@ -155,6 +156,11 @@ type daemon struct {
 	samples chan switchd.Sample // accepted signals, from MQTT callbacks
 	cadence cadenceWatch        // the loop's: warns of feeds slower than max_age
 	logs    logState            // the loop's: what the log last said
+
+	// forecasts holds the latest price forecast from MQTT until the loop
+	// hands it to the controller (forecast.go).
+	forecasts forecastInbox
+	dr        daemonDR // demand-response events (dr.go)
 }
 
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
@@ -206,6 +212,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		return err
 	}
 	d.resume(rec.LastDecision)
+	d.resumeDR(site.Daemon.Journal.Path)
 	if err := d.appendJournal(journal.Entry{Time: d.clock.Now(), Kind: "start", Reason: "switchd " + d.o.Version}); err != nil {
 		return err
 	}
@@ -230,19 +237,24 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		}
 	}
 	if mq.Broker != "" {
-		d.source, err = mqttio.NewSource(mqttio.SourceOptions{
+		so := mqttio.SourceOptions{
 			MQTT: mq, Signals: site.Daemon.Signals, Clock: d.clock, Logger: log.Named("mqtt"),
 			OnSample: d.onSample,
+			Forecast: site.Daemon.Forecast, OnForecast: d.onForecast,
 			OnReject: func(s switchd.Signal, reason string) {
 				name := "unknown"
 				if s < switchd.NumSignals {
 					name = s.String()
+				} else if s == mqttio.ForecastSignal {
+					name = config.ForecastKey
 				}
 				d.metrics.SignalRejected(name, reason)
 			},
 			// The source logs connections and losses itself.
 			OnConnection: d.metrics.MQTTConnected,
-		})
+		}
+		d.drSourceOptions(&so)
+		d.source, err = mqttio.NewSource(so)
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
@@ -402,10 +414,13 @@ func (d *daemon) loop(ctx context.Context) {
 				}
 			}
 			d.mu.Unlock()
+		case ev := <-d.dr.in:
+			d.addDR(ev)
 		case <-ticker.C:
 		case <-wakeTimer.C:
 		case <-d.wake:
 		}
+		d.takeForecast()
 		// A tick under way when shutdown starts finishes its commands
 		// (each driver call bounded by driverCallTimeout) rather than
 		// being cut off half-sent.
@@ -496,6 +511,7 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 		d.logDecision()
 	}
 	d.refreshViews(now, "")
+	d.refreshDR()
 	d.publishState()
 	next := time.Minute
 	if w := d.ctl.NextWake(); !w.IsZero() {

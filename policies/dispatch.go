@@ -35,6 +35,21 @@ type DispatchInput struct {
 	// through that is worth part of one. A switch pays when its gain over
 	// the hold exceeds SwitchCostUSD × (1 + BackShare). Missing means 0.
 	BackShare [][switchd.NumModes]float64
+	// IncumbentPrice[i][m], when OK, is the price incumbents of fleet i's
+	// mode m are valued at instead of Values' price (the hysteresis band
+	// still applies), and the hold their switching cost is spread over:
+	// the planner sets it from a price forecast to the price where a shed
+	// decided now would land. Missing means Values' price and HoldHours.
+	IncumbentPrice [][switchd.NumModes]LeadPrice
+}
+
+// LeadPrice is an optional price (USD/MWh) with the expected hold at it,
+// as in HoldHours and BackShare (a hold that is not > 0 means HoldHours').
+type LeadPrice struct {
+	USDPerMWh float64
+	HoldHours float64
+	BackShare float64
+	OK        bool
 }
 
 // blocksPerFleet is the number of candidate blocks of one fleet: every mode
@@ -254,8 +269,16 @@ func (d *dispatcher) build() {
 					demand: spec.Modes[m].Revenue == switchd.RevenueInference}
 				if incumbent {
 					b.size = inc
-					b.dv = spec.ValuePerHour(m, favour) - spec.ValuePerHour(switchd.ModeOff, favour) +
-						switchUSDPerHour
+					fv, su := favour, switchUSDPerHour
+					if lp := d.incumbentPrice(i, m); lp.OK {
+						led := *favour
+						led.V[switchd.SignalPrice] += lp.USDPerMWh - d.in.Values.V[switchd.SignalPrice]
+						fv = &led
+						if lp.HoldHours > 0 {
+							su = d.switchUSDPerHourOver(i, lp.HoldHours, lp.BackShare)
+						}
+					}
+					b.dv = spec.ValuePerHour(m, fv) - spec.ValuePerHour(switchd.ModeOff, fv) + su
 				} else {
 					b.size = count - inc
 					b.dv = spec.ValuePerHour(m, against) - spec.ValuePerHour(switchd.ModeOff, against) -
@@ -272,6 +295,14 @@ func (d *dispatcher) build() {
 	}
 }
 
+// incumbentPrice is IncumbentPrice[i][m], or none when missing.
+func (d *dispatcher) incumbentPrice(i int, m switchd.Mode) LeadPrice {
+	if i < len(d.in.IncumbentPrice) {
+		return d.in.IncumbentPrice[i][m]
+	}
+	return LeadPrice{}
+}
+
 // maxSwitchUSDPerHour keeps an infinite switching cost finite per hour, so
 // that incumbents stay candidates (credited it) while newcomers never pay.
 const maxSwitchUSDPerHour = 1e15
@@ -280,11 +311,21 @@ const maxSwitchUSDPerHour = 1e15
 // expected hold, with the expected share of a switch back added: what a
 // newcomer pays and an incumbent is credited per device-hour.
 func (d *dispatcher) switchUSDPerHour(i int, m switchd.Mode) float64 {
+	if !(d.in.Fleets[i].SwitchCostUSD > 0) {
+		return 0
+	}
+	return d.switchUSDPerHourOver(i, d.holdHours(i, m), d.backShare(i, m))
+}
+
+// switchUSDPerHourOver is fleet i's switching cost, with back (in [0, 1])
+// of a switch back added, spread over a hold of h hours (the dwell at
+// least).
+func (d *dispatcher) switchUSDPerHourOver(i int, h, back float64) float64 {
 	c := d.in.Fleets[i].SwitchCostUSD
 	if !(c > 0) {
 		return 0
 	}
-	x := c * (1 + d.backShare(i, m)) / d.holdHours(i, m)
+	x := c * (1 + min(max(back, 0), 1)) / max(h, d.in.Fleets[i].MinDwell.Hours())
 	if math.IsNaN(x) { // an infinite cost over an infinite hold
 		return 0
 	}

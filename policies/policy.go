@@ -31,6 +31,7 @@ type policyFile struct {
 	Stagger             *staggerSection               `yaml:"stagger"`
 	FailSafe            strictyaml.OrderedMap[string] `yaml:"fail_safe"`
 	Rules               []ruleSection                 `yaml:"rules"`
+	AIWarm              *aiWarmSection                `yaml:"ai_warm"`
 }
 
 type fallbackSection struct {
@@ -157,6 +158,9 @@ func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 		default:
 			p.Stagger.Interval = time.Duration(*st.Interval)
 		}
+	}
+	if f.AIWarm != nil {
+		f.AIWarm.validate(l, p)
 	}
 	for _, e := range f.FailSafe {
 		sig, err := switchd.ParseSignal(e.Key)
@@ -516,6 +520,9 @@ func (p *Policy) Summary() string {
 	}
 	if p.Stagger.Batch > 0 {
 		fmt.Fprintf(&b, "; stagger %d every %s", p.Stagger.Batch, p.Stagger.Interval)
+	}
+	if w := p.AIWarm; w.Hold > 0 || w.HeadroomGPUs > 0 {
+		fmt.Fprintf(&b, "; ai_warm hold %s headroom %d GPUs", w.Hold, w.HeadroomGPUs)
 	}
 	parts = parts[:0]
 	for _, s := range switchd.AllSignals {

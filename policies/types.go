@@ -54,6 +54,7 @@ type Policy struct {
 	Stagger             Stagger
 	FailSafe            [switchd.NumSignals]FailSafe
 	Rules               []Rule
+	AIWarm              AIWarm // GPUs kept loaded beyond ai_demand (aiwarm.go)
 
 	Source string // file the policy was loaded from
 }

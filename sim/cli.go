@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/internal/decimal"
 	"github.com/switchd/switchd/trace"
 )
@@ -34,6 +35,16 @@ type CLIOptions struct {
 	// SIGNAL=auto or auto); Missing says how to treat a signal the trace
 	// lacks (SIGNAL=fail-safe|ignore|VALUE).
 	MaxAge, Missing []string
+	// Forecast gives the policy runs a price forecast: noisy:SIGMA,
+	// column:NAME or none (forecast.go); empty means the trace's
+	// ForecastColumn if it has one, else none.
+	Forecast string
+	// Repeats[i], when set, is how Traces[i] is tiled over the timeline
+	// (trace.ParseRepeat: "weekly"); missing entries leave a file as is.
+	Repeats []string
+	// Events is a JSON-lines file of demand-response events replayed into
+	// the policy runs (events.go); "" for none.
+	Events string
 }
 
 // Validate checks the flags.
@@ -57,8 +68,16 @@ func (o *CLIOptions) Validate() error {
 	if _, err := ParseInputOptions(o.MaxAge, o.Missing); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := o.repeats(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, s := range o.Sets {
 		if _, err := ParseSweep(s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Forecast != "" {
+		if _, err := ParseForecastFlag(o.Forecast); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -94,7 +113,11 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	}
 	inputs.Resample = o.Resample
 	inputs.SignalFiles = SignalFiles(o.Traces)
-	src, notices, closer, err := trace.Open(o.Traces)
+	repeats, err := o.repeats()
+	if err != nil {
+		return err
+	}
+	src, notices, closer, err := trace.OpenRepeat(o.Traces, repeats, site.Location)
 	if err != nil {
 		return err
 	}
@@ -126,7 +149,25 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 			cols[i] = NewHTMLCollector(site)
 		}
 	}
-	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs}
+	co := CompareOptions{Site: site, Series: series, Files: o.Traces, Inputs: inputs, Repeated: repeatedNotes(o.Traces, repeats, site)}
+	if o.Forecast != "" {
+		if co.Forecast, err = ParseForecastFlag(o.Forecast); err != nil {
+			return err
+		}
+	} else {
+		var file string
+		if co.Forecast, file, err = forecastFromTrace(o.Traces); err != nil {
+			return err
+		}
+		if co.Forecast != nil {
+			fmt.Fprintf(stderr, "notice: trace %s: column %s is the price forecast of the policy runs (--forecast none: without)\n", file, ForecastColumn)
+		}
+	}
+	if o.Events != "" {
+		if co.Events, err = dr.ReadEvents(o.Events); err != nil {
+			return err
+		}
+	}
 	outs, err := CompareAll(ctx, co, variants, func(i int, ro *CompareOptions) {
 		if cols != nil {
 			cols[i].Hook(ro)
@@ -157,6 +198,18 @@ func RunCLI(ctx context.Context, o CLIOptions, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, out := range outs {
+		if out.DR == nil {
+			continue
+		}
+		label := ""
+		if len(outs) > 1 {
+			label = out.Label
+		}
+		if err := out.DR.WriteText(&text, label); err != nil {
+			return err
+		}
 	}
 	if o.HTML != "" {
 		if err := writeHTMLFile(o.HTML, HTMLOptions{Site: site, Outcomes: outs, Collectors: cols, Summary: text.String()}); err != nil {

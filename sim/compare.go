@@ -528,9 +528,13 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 	tr := &r0.Trace
 	fmt.Fprintf(&b, "SIMULATED replay (simulated devices, real controller) — site %s, %d runs side by side\n", r0.Site, len(outs))
 	fmt.Fprintf(&b, "trace: %s\n", strings.Join(tr.Files, ", "))
+	writeRepeated(&b, tr.Repeated)
 	fmt.Fprintf(&b, "       %s to %s, %d intervals, %.1f h\n", tr.Start.Format("2006-01-02T15:04:05Z07:00"), tr.End.Format("2006-01-02T15:04:05Z07:00"), tr.Intervals, tr.Hours)
 	for i, o := range outs {
 		fmt.Fprintf(&b, "  [%d] %s\n", i+1, o.Label)
+	}
+	if f := r0.Forecast; f != nil {
+		fmt.Fprintf(&b, "price forecast (every run, not the baselines): %s\n", f.Description)
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -565,11 +569,20 @@ func WriteSideBySide(w io.Writer, outs []Outcome) error {
 		}
 		return fmt.Sprintf("%.1f%%", 100**r.OracleCapture)
 	})
+	if r0.Forecast != nil {
+		perRun("forecast gain (USD)", func(r *Report) string {
+			if r.Forecast == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%+.0f", r.Forecast.GainUSD)
+		})
+	}
 	perRun("vs always_on (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.AlwaysOn.ProfitUSD) })
 	perRun("vs threshold_debounce (USD)", func(r *Report) string { return usd(r.ProfitUSD - r.Baselines.ThresholdDebounce.ProfitUSD) })
 	moneyRows(line)
 	tailRows(line)
 	r0.cpRows(line)
+	aiRows(line, cols...)
 	if r0.CoincidentPeak != nil && r0.CoincidentPeak.Computed {
 		perRun("net of CP vs threshold_debounce (USD)", func(r *Report) string {
 			if r.CP == nil || r.Baselines.ThresholdDebounce.CP == nil {

@@ -377,6 +377,7 @@ func WriteHTML(w io.Writer, o HTMLOptions) error {
 		html.EscapeString(strings.Join(r0.Trace.Files, ", ")), r0.Trace.Start.Format("2006-01-02 15:04 MST"), r0.Trace.End.Format("2006-01-02 15:04 MST"), r0.Trace.Intervals)
 	p.WriteString(htmlBody)
 	fmt.Fprintf(&p, "<h2>Summary</h2>\n<pre id=\"summary\">%s</pre>\n", html.EscapeString(o.Summary))
+	writeAIHTML(&p, o.Outcomes)
 	p.WriteString("<script type=\"application/json\" id=\"data\">")
 	if _, err := io.WriteString(w, p.String()); err != nil {
 		return err

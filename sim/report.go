@@ -13,6 +13,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/sim/oracle"
 	"github.com/switchd/switchd/trace"
@@ -37,6 +38,15 @@ type CompareOptions struct {
 	// Inputs say how to treat the trace's inputs (inputs.go).
 	Inputs InputOptions
 	Oracle oracle.Options
+	// Forecast, when set, gives the policy run a price forecast
+	// (forecast.go); the baselines and the oracle are unchanged.
+	Forecast *ForecastOptions
+	// Repeated says which trace files were tiled over the timeline, for
+	// the report (repeatedNotes).
+	Repeated []string
+	// Events are demand-response events replayed into the policy run (not
+	// the baselines, which know nothing of programs).
+	Events []dr.Event
 }
 
 // ModeFigures is a figure split by mode.
@@ -85,6 +95,9 @@ type RunReport struct {
 	// CP is the run's coincident-peak charge (sim/cp.go); nil when the
 	// site has none or the trace cannot say where the peaks were.
 	CP *RunCP `json:"coincident_peak_charge,omitempty"`
+	// AI is AI demand served and unserved (ai.go); nil when the site
+	// serves no inference and the trace has no ai_demand.
+	AI *AIReport `json:"ai_demand,omitempty"`
 }
 
 func runReport(r *Result, alwaysOn *Result) RunReport {
@@ -105,6 +118,7 @@ func runReport(r *Result, alwaysOn *Result) RunReport {
 		ForcedMoves:       r.ForcedMoves,
 		EarlyMoves:        r.EarlyMoves,
 		TopPriceIntervals: r.TopPriceIntervals,
+		AI:                aiReport(r),
 	}
 	if alwaysOn != nil {
 		rr.TopPriceMWhAvoid = alwaysOn.TopPriceEnergyMWh - r.TopPriceEnergyMWh
@@ -134,6 +148,8 @@ type TraceReport struct {
 	AvgPrice          *float64  `json:"avg_price_usd_mwh"`
 	TopPriceThreshold *float64  `json:"top1pct_price_threshold_usd_mwh"`
 	TopPriceIntervals int       `json:"top1pct_intervals"`
+	// Repeated names the files tiled over the timeline (--repeat) and how.
+	Repeated []string `json:"repeated,omitempty"`
 }
 
 // Report is the whole comparison. The policy's figures are at the top level.
@@ -157,6 +173,11 @@ type Report struct {
 	// Inputs is each signal's coverage, gaps, fail-safe time and what was
 	// imputed (inputs.go).
 	Inputs *InputsReport `json:"inputs"`
+	// Forecast is the price forecast the policy run had; nil for none.
+	Forecast *ForecastReport `json:"forecast,omitempty"`
+	// DR is the demand-response compliance of the policy run, when events
+	// were replayed (events.go).
+	DR *DRReport `json:"dr,omitempty"`
 }
 
 // Compare replays the series through the policy and the two baselines, and
@@ -177,11 +198,22 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	o.Site, o.Policy = in.site, in.pol // max ages and --missing applied
 	top := TopPriceThreshold(o.Series, TopFraction)
+	var feed *ForecastFeed
+	if o.Forecast != nil {
+		if feed, err = NewForecastFeed(o.Forecast, o.Series, o.Files, o.Site.Location); err != nil {
+			return nil, err
+		}
+	}
 	run := func(p controller.Planner, on func(*IntervalRecord)) (*Result, error) {
-		return Run(ctx, RunOptions{
+		ro := RunOptions{
 			Site: o.Site, Policy: o.Policy, Planner: p, Source: o.Series.Source(),
 			End: o.Series.End(), TopPriceUSDPerMWh: top, OnInterval: on, Gaps: in.gaps,
-		})
+			Events: eventsFor(p, o.Events),
+		}
+		if p == nil { // the policy run only
+			ro.Forecasts = feed
+		}
+		return Run(ctx, ro)
 	}
 	// Each run's draw in the coincident peaks is metered as it goes.
 	cps := newCPStudy(o.Site.CoincidentPeak, o.Site.Location, o.Series)
@@ -219,6 +251,17 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	rep := &Report{Simulated: true, Site: o.Site.Name, Policy: o.Policy.Source, RunReport: runReport(pol, ao)}
 	rep.Baselines.AlwaysOn = runReport(ao, ao)
 	rep.Inputs = in.report(pol)
+	if feed != nil {
+		rep.Forecast = feed.Report()
+		plain, err := Run(ctx, RunOptions{
+			Site: o.Site, Policy: o.Policy, Source: o.Series.Source(),
+			End: o.Series.End(), TopPriceUSDPerMWh: top, Gaps: in.gaps,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("policy without forecast: %w", err)
+		}
+		rep.Forecast.compareWithout(pol.ProfitUSD, plain.ProfitUSD, or.ProfitUSD)
+	}
 	rep.Baselines.ThresholdDebounce = runReport(th, ao)
 	rep.Baselines.Oracle = OracleReport{ProfitUSD: or.ProfitUSD, Exact: or.Exact, Method: or.Method}
 	if or.ProfitUSD > 0 {
@@ -227,6 +270,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	tr := &rep.Trace
 	tr.Files = o.Files
+	tr.Repeated = o.Repeated
 	tr.Start, tr.End = o.Series.Time(0), o.Series.End()
 	tr.Intervals, tr.Hours = pol.Intervals, pol.Hours
 	for _, s := range o.Series.Signals() {
@@ -241,6 +285,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Report, error) {
 	}
 	tr.TopPriceIntervals = pol.TopPriceIntervals
 	cps.fill(rep, o.Site, polCP, aoCP, thCP)
+	rep.DR = drReport(o.Events, pol.DR)
 	return rep, nil
 }
 
@@ -265,6 +310,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	tr := &r.Trace
 	fmt.Fprintf(&b, "SIMULATED replay (simulated devices, real controller) — site %s, policy %s\n", r.Site, r.Policy)
 	fmt.Fprintf(&b, "trace: %s\n", strings.Join(tr.Files, ", "))
+	writeRepeated(&b, tr.Repeated)
 	fmt.Fprintf(&b, "       %s to %s, %d intervals, %.1f h, signals: %s\n",
 		tr.Start.Format(time.RFC3339), tr.End.Format(time.RFC3339), tr.Intervals, tr.Hours, strings.Join(tr.Signals, ", "))
 	if tr.AvgPrice != nil {
@@ -273,6 +319,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "; top 1%% = %d intervals at ≥ %.2f USD/MWh", tr.TopPriceIntervals, *tr.TopPriceThreshold)
 		}
 		b.WriteString("\n")
+	}
+	if f := r.Forecast; f != nil {
+		f.writeText(&b, r.OracleCapture)
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -296,10 +345,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	line("energy in transition (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Transition) }, "")
 	tailRows(line)
 	r.cpRows(line)
+	aiRows(line, rows...)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	b.WriteString("\n")
+	writeAIText(&b, &r.RunReport)
 	if r.OracleCapture != nil {
 		fmt.Fprintf(&b, "oracle capture: %.1f%% of the perfect-foresight bound\n", 100**r.OracleCapture)
 	} else {

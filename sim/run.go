@@ -11,6 +11,7 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/drivers/simdev"
 	"github.com/switchd/switchd/policies"
 	"github.com/switchd/switchd/trace"
@@ -45,6 +46,12 @@ type RunOptions struct {
 	// own (trace.Series.Coverage); accounting there is imputed and
 	// reported. Nil means every value the source gives was measured.
 	Gaps [switchd.NumSignals][]trace.Gap
+	// Forecasts, when set, issues the price forecasts the controller is
+	// given as the replay reaches each issue time; nil gives none.
+	Forecasts *ForecastFeed
+	// Events are demand-response events, each given to the controller at
+	// its notice time (events.go).
+	Events []dr.Event
 }
 
 // IntervalRecord is one trace interval's outcome, for the time series.
@@ -100,6 +107,12 @@ type Result struct {
 	// ImputedRevenueUSD[s] is revenue priced on s where the trace had no
 	// sample of it.
 	ImputedRevenueUSD [switchd.NumSignals]float64
+
+	// AI is AI demand served and unserved (ai.go).
+	AI AIResult
+	// DR is the compliance record of each demand-response event delivered
+	// (RunOptions.Events), as of the end of the trace.
+	DR []dr.Record
 }
 
 // EnergyTotalMWh is all the energy drawn.
@@ -146,12 +159,14 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		drivers[i] = simdev.New(site.Fleets[i].Spec, cfg, clock)
 		ifaces[i] = drivers[i]
 	}
-	ctl, err := controller.New(controller.Options{Site: site, Policy: o.Policy, Drivers: ifaces, Clock: clock, Planner: o.Planner})
+	ctl, err := controller.New(controller.Options{Site: site, Policy: o.Policy, Drivers: ifaces, Clock: clock, Planner: o.Planner, DRKeepEnded: -1})
 	if err != nil {
 		return nil, err
 	}
 	r := &runner{o: o, clock: clock, drivers: drivers, ctl: ctl, res: &Result{TopPriceThreshold: o.TopPriceUSDPerMWh}}
 	r.alwaysOn = newAlwaysOn(site)
+	r.initAI()
+	r.events = sortedEvents(o.Events)
 	if o.OnInterval != nil {
 		r.rec.Counts = make([][switchd.NumModes]int, len(site.Fleets))
 		r.rec.Moving = make([]int, len(site.Fleets))
@@ -175,9 +190,12 @@ type runner struct {
 	alwaysOn      *alwaysOnPlanner
 	aoOff         int // devices always-on keeps off in the current interval
 
+	events []dr.Event // not yet delivered, by notice time (events.go)
+
 	// per-interval accumulators
 	ivCost, ivRev, ivKWh float64
 	rec                  IntervalRecord
+	ai                   aiState
 }
 
 func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
@@ -209,7 +227,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 			return nil, err
 		}
 		for {
-			w := earliest(r.ctl.NextWake(), r.nextWithdrawal())
+			w := earliest(earliest(r.ctl.NextWake(), r.nextWithdrawal()), r.nextNotice())
 			if w.IsZero() || !w.Before(end) {
 				break
 			}
@@ -221,6 +239,7 @@ func (r *runner) loop(ctx context.Context, cur trace.Row) (*Result, error) {
 		r.advance(end)
 		r.endInterval(cur.Time, end)
 		if errors.Is(err, io.EOF) {
+			r.res.DR = r.ctl.DRRecords()
 			return r.res, nil
 		}
 		cur = next
@@ -240,6 +259,9 @@ func (r *runner) startInterval(cur trace.Row) {
 
 func (r *runner) tick(ctx context.Context) error {
 	r.withdrawStale()
+	if err := r.deliverEvents(); err != nil {
+		return err
+	}
 	if err := r.ctl.Tick(ctx); err != nil {
 		return err
 	}
@@ -270,9 +292,11 @@ func (r *runner) advance(t time.Time) {
 	h := t.Sub(from).Hours()
 	off := 0
 	var inferenceDH, inferenceRate float64
+	r.aiSpanStart()
 	for _, d := range r.drivers {
 		d.Settle(t)
 		u := d.TakeUsage()
+		r.aiUsage(d, &u)
 		spec := d.Spec()
 		r.res.Switches += u.Switches
 		r.res.Failures += u.Failures
@@ -311,6 +335,7 @@ func (r *runner) advance(t time.Time) {
 		steady, arriving := d.Counts()
 		off += steady[switchd.ModeOff] + arriving[switchd.ModeOff]
 	}
+	r.accountAI(h, inferenceDH)
 	if inferenceDH > 0 {
 		if d, ok := r.values.Get(switchd.SignalAIDemand); ok {
 			inferenceDH = min(inferenceDH, max(d, 0)*h)
@@ -419,6 +444,11 @@ func (r *runner) feed(cur trace.Row) {
 		}
 		r.fed[s] = at
 		r.ctl.Observe(switchd.Sample{Time: at, Signal: s, Value: cur.Values[s]})
+	}
+	if r.o.Forecasts != nil {
+		if f := r.o.Forecasts.Due(cur.Time); f != nil {
+			r.ctl.ObserveForecast(f)
+		}
 	}
 }
 

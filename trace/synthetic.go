@@ -39,6 +39,11 @@ type SyntheticOptions struct {
 	// far from the start (or later), of 650 USD/MWh over the daily shape
 	// for 90 minutes, besides the random ones.
 	SpikeAt time.Duration
+	// AIDemandDaily, when set, makes AI demand follow a daily shape in
+	// start's location instead of staying constant: AIDemandGPUs at 15:00,
+	// a tenth of it at 03:00, a cosine between (whole GPUs). It draws no
+	// random numbers, so prices are those of the same seed without it.
+	AIDemandDaily bool
 }
 
 // SyntheticSource returns a SYNTHETIC trace of n rows from start, one every
@@ -63,7 +68,8 @@ func SyntheticSource(start time.Time, step time.Duration, n int, seed int64) Sou
 // SpikeAt the random draws after the spike differ, so the rest of the trace
 // differs too. The trace is SYNTHETIC all the same.
 func SyntheticSourceWith(start time.Time, step time.Duration, n int, seed int64, o SyntheticOptions) Source {
-	g := &syntheticSource{start: start, step: step, n: n, aiDemand: synthAIDemandGPUs, spikeAt: o.SpikeAt, forceSpike: o.SpikeAt > 0}
+	g := &syntheticSource{start: start, step: step, n: n, aiDemand: synthAIDemandGPUs, spikeAt: o.SpikeAt, forceSpike: o.SpikeAt > 0,
+		aiDaily: o.AIDemandDaily}
 	if o.AIDemandGPUs > 0 {
 		g.aiDemand = o.AIDemandGPUs
 	}
@@ -101,7 +107,8 @@ type syntheticSource struct {
 	negUSD    float64
 	err       error
 
-	aiDemand   float64       // GPUs, every row
+	aiDemand   float64       // GPUs, every row (the daily peak when aiDaily)
+	aiDaily    bool          // AI demand follows synthDailyAIDemand
 	spikeAt    time.Duration // from start, when forceSpike
 	forceSpike bool          // a spike is still to be forced at spikeAt
 }
@@ -154,6 +161,9 @@ func (g *syntheticSource) Next() (Row, error) {
 	row.Values[switchd.SignalHashprice] = synthHashpriceUSDPerPH
 	row.Values[switchd.SignalInferencePrice] = synthInferenceUSDPerGPU
 	row.Values[switchd.SignalAIDemand] = g.aiDemand
+	if g.aiDaily {
+		row.Values[switchd.SignalAIDemand] = synthDailyAIDemand(g.aiDemand, hour)
+	}
 	for _, s := range syntheticSignals {
 		row.Has[s], row.At[s] = true, t
 	}
@@ -174,4 +184,12 @@ var syntheticSignals = [...]switchd.Signal{switchd.SignalPrice, switchd.SignalHa
 func (g *syntheticSource) Signals() []switchd.Signal {
 	s := syntheticSignals // a copy: callers may not change the table
 	return s[:]
+}
+
+// synthDailyAIDemand is the synthetic daily AI demand at hour (0-24) for
+// a daily peak of peak GPUs: a cosine from a tenth of the peak at 03:00 to
+// the peak at 15:00, in whole GPUs.
+func synthDailyAIDemand(peak, hour float64) float64 {
+	shape := 0.55 - 0.45*math.Cos(2*math.Pi*(hour-3)/24)
+	return math.Round(peak * shape)
 }

@@ -52,3 +52,25 @@ func TestSyntheticSourceWith(t *testing.T) {
 		require.Greater(t, rows[2].Values[switchd.SignalPrice], 600.0)
 	})
 }
+
+// A daily AI demand: a tenth of the peak at 03:00, the peak at 15:00, and
+// the same prices as without it.
+func TestSyntheticDailyAIDemand(t *testing.T) {
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, trCST)
+	plain, err := trReadAll(SyntheticSourceWith(start, 15*time.Minute, 2*96, 1, SyntheticOptions{AIDemandGPUs: 300}))
+	require.NoError(t, err)
+	daily, err := trReadAll(SyntheticSourceWith(start, 15*time.Minute, 2*96, 1, SyntheticOptions{AIDemandGPUs: 300, AIDemandDaily: true}))
+	require.NoError(t, err)
+	for i, r := range daily {
+		require.Equal(t, plain[i].Values[switchd.SignalPrice], r.Values[switchd.SignalPrice])
+		d := r.Values[switchd.SignalAIDemand]
+		require.GreaterOrEqual(t, d, 30.0)
+		require.LessOrEqual(t, d, 300.0)
+		switch h, m, _ := r.Time.Clock(); {
+		case h == 3 && m == 0:
+			require.Equal(t, 30.0, d)
+		case h == 15 && m == 0:
+			require.Equal(t, 300.0, d)
+		}
+	}
+}

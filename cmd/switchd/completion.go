@@ -262,7 +262,7 @@ _switchd() {
     (( CURRENT-- ))
     if [[ $key == journal ]]; then
         if (( CURRENT == 2 )); then
-            _values 'journal command' verify export
+            _values 'journal command' verify export events
             return
         fi
         key="journal ${words[2]}"

@@ -16,6 +16,7 @@ var journalCommands = []struct{ name, synopsis, summary string }{
 	{"verify", "journal verify FILE", "check the hash chain; name the first broken entry"},
 	{"export", "journal export FILE [--from T] [--to T]", "write time,fleet,mode,kw CSV for demand-response settlement"},
 	{"repair", "journal repair FILE", "move a corrupt tail aside (FILE.quarantine-TIME) and continue from the last good entry"},
+	{"events", "journal events FILE [--format json]", "print each demand-response event's compliance record (also --events FILE)"},
 }
 
 // journalUsage lists the journal's subcommands.
@@ -34,21 +35,28 @@ const timeFlagHelp = "`T`: 2024-08-01 (that day's start), 2024-08-01T15:04, 2024
 
 func cmdJournal(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{errors.New("want journal verify FILE, journal repair FILE or journal export FILE [--from T] [--to T]")}
+		return usageError{errors.New("want journal verify FILE, journal repair FILE, journal events FILE or journal export FILE [--from T] [--to T]")}
 	}
 	if isHelp(args[0]) || args[0] == "help" {
 		fmt.Fprint(stdout, journalUsage())
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	if sub != "verify" && sub != "export" && sub != "repair" {
-		return usageError{fmt.Errorf("unknown journal command %q (want verify, repair or export)", sub)}
+	if sub == "--events" || sub == "-events" {
+		sub = "events"
+	}
+	if sub != "verify" && sub != "export" && sub != "repair" && sub != "events" {
+		return usageError{fmt.Errorf("unknown journal command %q (want verify, repair, export or events)", sub)}
 	}
 	fs := newFlags("journal "+sub, stderr)
 	var from, to *string
 	if sub == "export" {
 		from = fs.String("from", "", "export entries at or after "+timeFlagHelp)
 		to = fs.String("to", "", "export entries before "+timeFlagHelp)
+	}
+	format := "text"
+	if sub == "events" {
+		fs.StringVar(&format, "format", "text", "output `format`: text or json")
 	}
 	// Accept the file before or after the flags.
 	var file string
@@ -79,6 +87,9 @@ func cmdJournal(args []string, stdout, stderr io.Writer) error {
 	}
 	if sub == "repair" {
 		return journalRepair(file, stdout, stderr)
+	}
+	if sub == "events" {
+		return journalEvents(file, format, stdout)
 	}
 	if sub == "verify" {
 		// Rotated segments (FILE.000001, ...) are verified too, oldest

@@ -48,8 +48,8 @@ func commands() []command {
 			run: cmdSim},
 		{name: "replay", synopsis: "replay --trace FILE --broker URL [flags]", summary: "publish a trace to an MQTT broker as signals (demos, tests)",
 			run: cmdReplay},
-		{name: "journal", synopsis: "journal verify|export FILE [flags]", summary: "verify a journal, or export it as CSV (journal verify|export)",
-			args: []string{"verify", "export"},
+		{name: "journal", synopsis: "journal verify|export|events FILE [flags]", summary: "verify a journal, export it as CSV, or print demand-response compliance (journal verify|export|events)",
+			args: []string{"verify", "export", "events"},
 			run:  withoutContext(cmdJournal)},
 		{name: "validate", synopsis: "validate --config FILE [--policy FILE] [--trace FILE]", summary: "check a site config (and a policy) and print every error",
 			run: withoutContext(cmdValidate)},
@@ -229,18 +229,24 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Var(&sets, "set", "`PATH=V1,V2,...`: one run per value of a key of the policy file, e.g. hysteresis_usd_mwh=0,5,10 or rules[1].when.price_above_usd_mwh=500,1000 (rules[NAME] picks a rule by name); repeat for the cross product, at most 64 runs")
 	var traces stringList
 	fs.Var(&traces, "trace", "trace CSV `FILE` (repeatable; the first sets the timeline, the others are merged in)")
+	repeats := &repeatFlag{traces: &traces}
+	fs.Var(repeats, "repeat", "`weekly`: tile the --trace just before it over the timeline by whole weeks (same weekday and time of day in the site's zone), for a trace shorter than the first; days of the week it lacks stay missing")
 	format := fs.String("format", "text", "report format: text or json (several runs: a JSON list of reports)")
 	timeseries := fs.String("timeseries", "", "write the policy run's per-interval time series to this CSV `FILE`")
+	events := fs.String("events", "", "replay the demand-response events of this JSON-lines `FILE` (one event a line) and report compliance per event")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report (charts and summary; opens without network) to this `FILE`")
 	resample := fs.Duration("resample", 0, "average the trace into intervals of this `STEP` first (e.g. 1h: interval-weighted means; never makes a sample up)")
 	var maxAge, missing stringList
 	fs.Var(&maxAge, "max-age", "`SIGNAL=DURATION`, SIGNAL=auto or auto: override the site's max_age (auto: from the trace's cadence, 2 cadences or the default if longer; that is already done where the site file sets none); repeatable")
 	fs.Var(&missing, "missing", "`SIGNAL=fail-safe|ignore|VALUE`: run a policy that needs a signal the trace lacks (fail-safe: absent throughout, its fail-safe applies; ignore: as if the policy did not read it; VALUE: a constant); repeatable")
+	forecast := fs.String("forecast", "", "give the policy runs a price forecast issued each midnight for 48 h: `noisy:SIGMA` (SYNTHETIC: the trace's actual prices × lognormal noise, e.g. noisy:0.1) column:NAME (a day-ahead price column of the trace file; a price_forecast_usd_mwh column is used without the flag) or none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o := sim.CLIOptions{Config: *config, Policies: pols, Sets: sets, Traces: traces, Format: *format, Timeseries: *timeseries,
-		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing}
+		HTML: *htmlOut, Resample: *resample, MaxAge: maxAge, Missing: missing, Repeats: repeats.values}
+	o.Forecast = *forecast
+	o.Events = *events
 	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -255,6 +261,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Int64("seed", 1, "random seed")
 	aiDemand := fs.Float64("ai-demand", 0, "constant AI demand in `GPUs` (default 2500; give the site's GPU count or less)")
 	spikeAt := fs.Duration("spike-at", 0, "also start a 90-minute spike of 650 USD/MWh this long after --start (0: only the random spikes)")
+	aiDaily := fs.Bool("ai-demand-daily", false, "AI demand follows a daily shape (--ai-demand at 15:00, a tenth of it at 03:00) instead of staying constant")
 	out := fs.String("out", "", "output `FILE` (default stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -281,7 +288,7 @@ func cmdGenTrace(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
-	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt})
+	src := trace.SyntheticSourceWith(t0, *step, *n, *seed, trace.SyntheticOptions{AIDemandGPUs: *aiDemand, SpikeAt: *spikeAt, AIDemandDaily: *aiDaily})
 	if err := trace.WriteCSV(w, src); err != nil {
 		return err
 	}

@@ -52,6 +52,10 @@ var schemaKinds = map[string]string{
 	"examples/policies/demo.yaml":       "policy",
 	"examples/policies/ercot-4cp.yaml":  "policy",
 	"examples/fake-site/policy.yaml":    "policy",
+	"examples/ai-site.yaml":             "site",
+	"examples/policies/ai-demand.yaml":  "policy",
+	"examples/ai-demo.yaml":             "site",
+	"examples/policies/ai-demo.yaml":    "policy",
 }
 
 // Every YAML file the examples hold, and every valid golden config case,

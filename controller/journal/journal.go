@@ -63,11 +63,16 @@ const (
 	KindOverrideClear = "override_clear" // operator overrides were removed
 	KindReload        = "reload"         // a new policy took effect
 	KindStop          = "stop"           // the daemon stopped cleanly
+	// KindDR is a demand-response moment (Reason: received, started,
+	// alarm, ended) with the event's compliance record as of then in DR;
+	// the ended entry is the event's final record (see events.go).
+	KindDR = "dr"
 )
 
 var kinds = map[string]bool{
 	KindStart: true, KindDecision: true, KindCommand: true, KindAck: true,
 	KindState: true, KindOverride: true, KindOverrideClear: true, KindReload: true, KindStop: true,
+	KindDR: true,
 }
 
 // MaxLineBytes bounds one journal line, newline included. Append refuses a
@@ -98,8 +103,10 @@ type Entry struct {
 	Counts map[string]int     `json:"counts,omitempty"`
 	KW     map[string]float64 `json:"kw,omitempty"`
 	// Override is the operator's instruction, as the daemon's API took it.
-	// It is stored compacted.
+	// It is stored compacted. DR is, for a dr entry, the event's
+	// compliance record (JSON of dr.Record), also compacted.
 	Override json.RawMessage `json:"override,omitempty"`
+	DR       json.RawMessage `json:"dr,omitempty"`
 	Prev     string          `json:"prev"` // hash of the previous entry; "" for seq 1
 	Hash     string          `json:"hash"` // see the package comment; must stay the last field
 }

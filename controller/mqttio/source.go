@@ -16,6 +16,8 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/controller"
+	"github.com/switchd/switchd/dr"
 )
 
 // NoSignal is the signal passed to OnReject for a message on a topic that
@@ -52,6 +54,18 @@ type SourceOptions struct {
 	// (re)connection (true) and when that connection is lost (false).
 	// Optional.
 	OnConnection func(connected bool)
+	// Forecast.Topic, when set, is where the price forecast is read from
+	// (ParseForecast); OnForecast receives each accepted one (required
+	// then, and bound like OnSample). Rejections go to OnReject with
+	// ForecastSignal.
+	Forecast   config.SignalConfig
+	OnForecast func(*controller.Forecast)
+	// DRTopic, when set, is read for demand-response events (dr.go):
+	// each valid one goes to OnDR (required then), each invalid one to
+	// OnDRReject with its reason (optional).
+	DRTopic    string
+	OnDR       func(dr.Event)
+	OnDRReject func(reason string)
 }
 
 // Source receives signal values from MQTT and publishes state on the same
@@ -81,8 +95,10 @@ type Source struct {
 	closed bool
 	last   [switchd.NumSignals]time.Time // ts of the last accepted value
 	// logs limits rejection log lines per signal; index NoSignal is for
-	// unknown topics.
-	logs [switchd.NumSignals + 1]rejectLog
+	// unknown topics, ForecastSignal for the price forecast.
+	logs         [switchd.NumSignals + 2]rejectLog
+	lastForecast time.Time // ts of the last accepted forecast
+	dr           drInput
 }
 
 // rejectLog is the log rate limit state of one signal.
@@ -130,8 +146,22 @@ func NewSource(o SourceOptions) (*Source, error) {
 		s.topics[cfg.Topic] = sig
 		s.subs[cfg.Topic] = 1
 	}
+	if t := o.DRTopic; t != "" {
+		if err := checkTopicName(t); err != nil {
+			errs = append(errs, fmt.Errorf("demand response: %w", err))
+		} else if sig, dup := s.topics[t]; dup {
+			errs = append(errs, fmt.Errorf("demand response: topic %q is already the topic of %s", t, sig))
+		} else if o.OnDR == nil {
+			errs = append(errs, errors.New("demand response: no OnDR callback"))
+		} else {
+			s.subs[t] = 1
+		}
+	}
 	if len(s.topics) > 0 && o.OnSample == nil {
 		errs = append(errs, errors.New("no OnSample callback"))
+	}
+	if err := s.addForecast(o); err != nil {
+		errs = append(errs, err)
 	}
 	co, err := clientOptions(o.MQTT, clientIDOrRandom(o.MQTT.ClientID, "switchd"))
 	if err != nil {
@@ -269,7 +299,7 @@ func (s *Source) subscribe(c mqtt.Client) bool {
 					if code >= 0x80 {
 						refused = true
 						s.log.Error("subscription refused by broker", zap.String("topic", topic),
-							zap.String("signal", s.topics[topic].String()), zap.Uint8("return_code", code))
+							zap.String("signal", s.topicSignal(topic)), zap.Uint8("return_code", code))
 					}
 				}
 			}
@@ -333,9 +363,17 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 	if s.closed {
 		return
 	}
+	if topic == s.opts.DRTopic && topic != "" {
+		s.handleDR(payload)
+		return
+	}
 	sig, ok := s.topics[topic]
 	if !ok {
 		s.reject(NoSignal, topic, payload, ReasonUnknownTopic, errors.New("no signal is read from this topic"))
+		return
+	}
+	if sig == ForecastSignal {
+		s.handleForecast(topic, payload)
 		return
 	}
 	now := s.clock.Now()
@@ -396,12 +434,8 @@ func (s *Source) reject(sig switchd.Signal, topic string, payload []byte, reason
 	if len(payload) > maxLoggedPayload {
 		payload = payload[:maxLoggedPayload]
 	}
-	name := "unknown"
-	if sig != NoSignal {
-		name = sig.String()
-	}
 	s.log.Warn("signal payload rejected",
-		zap.String("signal", name),
+		zap.String("signal", signalName(sig)),
 		zap.String("topic", topic),
 		zap.String("reason", reason),
 		zap.Error(err),

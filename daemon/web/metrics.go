@@ -60,6 +60,8 @@ type Metrics struct {
 	journalFailing prometheus.Gauge
 	mqttConnected  prometheus.Gauge
 	overrideReqs   *prometheus.CounterVec
+
+	dr drMetrics // demand response (drmetrics.go)
 }
 
 // NewMetrics creates the daemon's series, registers them on reg and sets
@@ -167,6 +169,9 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.mqttConnected = gauge("switchd_mqtt_connected", "1 while the MQTT client is connected to its broker, else 0.")
 	m.overrideReqs = counterVec("switchd_http_override_requests_total",
 		"Requests to set or clear overrides, by result (created, cleared, bad_request, unauthorized, disabled, error).", "result")
+	var drcs []prometheus.Collector
+	m.dr, drcs = newDRMetrics()
+	cs = append(cs, drcs...)
 
 	reg.MustRegister(cs...)
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchd/switchd"
+	"github.com/switchd/switchd/dr"
 )
 
 // StateView is the site as the daemon sees it now (GET /api/v1/state, and
@@ -42,6 +43,10 @@ type StateView struct {
 	// policy wants (the first signals after a start, devices landing, the
 	// journal); empty when nothing.
 	Waiting []string `json:"waiting"`
+	// DR is the demand-response events tracked (scheduled, active and the
+	// recent ended ones) with their compliance so far; an alarm shows in
+	// each record's alarm field.
+	DR []dr.Record `json:"dr_events,omitempty"`
 }
 
 // MQTTView is the broker connection.

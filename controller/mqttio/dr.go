@@ -1,0 +1,64 @@
+package mqttio
+
+import (
+	"github.com/switchd/switchd/dr"
+	"go.uber.org/zap"
+)
+
+// ReasonRefused is the rejection reason of a well-formed demand-response
+// event the controller would not take (an update of an ended event, too
+// many events in force); the daemon counts it under signal "dr".
+const ReasonRefused = "refused"
+
+// drInput is the demand-response side of a Source: events arrive as one
+// JSON object a message on their own topic, not as a scalar signal.
+type drInput struct {
+	log rejectLog // rate limit of rejection log lines
+}
+
+// handleDR parses one message of the demand-response topic and hands a
+// valid event to OnDR; an invalid one is rejected, counted through
+// OnDRReject and logged at most once per rejectLogInterval. Called with
+// s.mu held.
+func (s *Source) handleDR(payload []byte) {
+	ev, reason, err := dr.Parse(payload)
+	if err != nil {
+		s.rejectDR(payload, reason, err)
+		return
+	}
+	s.opts.OnDR(ev)
+}
+
+// rejectDR counts and logs (rate-limited) a rejected event. Called with
+// s.mu held.
+func (s *Source) rejectDR(payload []byte, reason string, err error) {
+	if s.opts.OnDRReject != nil {
+		s.opts.OnDRReject(reason)
+	}
+	now := s.clock.Now()
+	l := &s.dr.log
+	if !l.at.IsZero() && now.Sub(l.at) < rejectLogInterval {
+		l.suppressed++
+		return
+	}
+	if len(payload) > maxLoggedPayload {
+		payload = payload[:maxLoggedPayload]
+	}
+	s.log.Warn("demand-response event rejected",
+		zap.String("topic", s.opts.DRTopic),
+		zap.String("reason", reason),
+		zap.Error(err),
+		zap.ByteString("payload", payload),
+		zap.Int("suppressed", l.suppressed))
+	l.at = now
+	l.suppressed = 0
+}
+
+// topicSignal names what a subscribed topic carries, for log lines: a
+// signal's name, or "dr" for the demand-response topic.
+func (s *Source) topicSignal(topic string) string {
+	if topic == s.opts.DRTopic && topic != "" {
+		return "dr"
+	}
+	return signalName(s.topics[topic])
+}
