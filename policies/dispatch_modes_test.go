@@ -61,7 +61,7 @@ func TestDispatchPowerTargets(t *testing.T) {
 		{
 			// Two fleets under 400 kW: the one whose power target loses
 			// least per kW shed turns down; the other runs flat out.
-			name: "cap: the cheapest kW is shed first",
+			name:   "cap: the cheapest kW is shed first",
 			fleets: []switchd.FleetSpec{dispatchReducedASIC("poor", 100, 120), dispatchReducedASIC("good", 100, 160)},
 			capKW:  400,
 			// poor: 100 x 3.5 = 350 kW is worth more per kW at full power;
