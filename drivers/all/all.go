@@ -48,6 +48,10 @@ type Entry struct {
 	Extra []switchd.Mode
 }
 
+// reduced is the extra modes of drivers whose devices take a power target
+// (pool.PowerSetter): mining_reduced, through the pool's adapter.
+var reduced = []switchd.Mode{switchd.ModeMiningReduced}
+
 // table is read-only.
 var table = map[string]Entry{
 	"sim": {New: func(d Deps) (switchd.Driver, error) {
@@ -57,7 +61,7 @@ var table = map[string]Entry{
 		}
 		return simdev.New(d.Spec, cfg, d.Clock), nil
 	}, Sample: simdev.Sample, Extra: []switchd.Mode{switchd.ModeMiningReduced, switchd.ModeSleep}},
-	"luxos": {New: luxos.New, Sample: luxos.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	"luxos": {New: luxos.New, Sample: luxos.Sample, Devices: true, Extra: reduced, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
 		cfg, err := luxos.ParseConfig(s)
 		return luxos.NewDevice(&cfg, dev), err
 	}},
@@ -65,7 +69,7 @@ var table = map[string]Entry{
 		cfg, err := bosminer.ParseConfig(s)
 		return bosminer.NewDevice(&cfg, dev), err
 	}},
-	"whatsminer": {New: whatsminer.New, Sample: whatsminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	"whatsminer": {New: whatsminer.New, Sample: whatsminer.Sample, Devices: true, Extra: reduced, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
 		cfg, err := whatsminer.ParseConfig(s)
 		return whatsminer.NewDevice(&cfg, dev, time.Now), err
 	}},
