@@ -81,7 +81,7 @@ var table = map[string]Entry{
 		cfg, err := cgminer.ParseConfig(s)
 		return cgminer.NewDevice(&cfg, dev), err
 	}},
-	"vllm": {New: vllm.New, Sample: vllm.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	"vllm": {New: vllm.New, Sample: vllm.Sample, Devices: true, Extra: []switchd.Mode{switchd.ModeSleep}, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
 		cfg, err := vllm.ParseConfig(s)
 		return vllm.NewDevice(&cfg, dev), err
 	}},

@@ -25,7 +25,6 @@ func TestBuildRefusesUndoableModes(t *testing.T) {
 		{"bosminer", switchd.ModeMiningReduced, false},
 		{"cgminer", switchd.ModeMiningReduced, false},
 		{"luxos", switchd.ModeSleep, false},
-		{"vllm", switchd.ModeSleep, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.driver+"/"+tt.mode.String(), func(t *testing.T) {
@@ -49,4 +48,21 @@ func TestBuildRefusesUndoableModes(t *testing.T) {
 			require.ErrorContains(t, err, "drivers that can: [")
 		})
 	}
+}
+
+// TestBuildVLLMSleep checks that vllm takes a declared sleep mode only with
+// off_action stop: with its sample's off_action sleep, off already is
+// vLLM's sleep, and the factory says so.
+func TestBuildVLLMSleep(t *testing.T) {
+	e, err := Lookup("vllm")
+	require.NoError(t, err)
+	d := deps(site(t, "vllm", e.Sample))
+	d.Spec.Supports[switchd.ModeSleep] = true
+	d.Spec.Modes[switchd.ModeSleep] = switchd.ModeSpec{PowerKW: 0.3}
+	_, err = Build("vllm", d)
+	require.ErrorContains(t, err, `fleet "f" declares a sleep mode: with off_action sleep, off already is vLLM's sleep`)
+	d = deps(site(t, "vllm", "off_action: stop\nstop_command: [/bin/true]\nstart_command: [/bin/true]"))
+	d.Spec.Supports[switchd.ModeSleep] = true
+	_, err = Build("vllm", d)
+	require.NoError(t, err)
 }
