@@ -51,25 +51,27 @@ type CompareOptions struct {
 
 // ModeFigures is a figure split by mode.
 type ModeFigures struct {
-	Off       float64 `json:"off"`
-	Mining    float64 `json:"mining"`
-	Inference float64 `json:"inference"`
+	Off        float64 `json:"off"`
+	Mining     float64 `json:"mining"`
+	Inference  float64 `json:"inference"`
+	Transition float64 `json:"transition,omitempty"`
+	Total      float64 `json:"total"`
+
 	// MiningReduced and Sleep are the power-target modes, shown only
 	// when a fleet uses them.
 	MiningReduced float64 `json:"mining_reduced,omitempty"`
 	Sleep         float64 `json:"sleep,omitempty"`
-	Transition    float64 `json:"transition,omitempty"`
-	Total         float64 `json:"total"`
 }
 
 func modeFigures(v [switchd.NumModes]float64, transition float64) ModeFigures {
-	return ModeFigures{
+	f := ModeFigures{
 		Off: v[switchd.ModeOff], Mining: v[switchd.ModeMining], Inference: v[switchd.ModeInference],
-		MiningReduced: v[switchd.ModeMiningReduced], Sleep: v[switchd.ModeSleep],
 		Transition: transition,
-		Total: v[switchd.ModeOff] + v[switchd.ModeMining] + v[switchd.ModeInference] + transition +
-			v[switchd.ModeMiningReduced] + v[switchd.ModeSleep],
+		Total:      v[switchd.ModeOff] + v[switchd.ModeMining] + v[switchd.ModeInference] + transition,
 	}
+	f.MiningReduced, f.Sleep = v[switchd.ModeMiningReduced], v[switchd.ModeSleep]
+	f.Total += f.MiningReduced + f.Sleep
+	return f
 }
 
 // RunReport is one strategy's outcome over the trace.
