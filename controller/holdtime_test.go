@@ -160,10 +160,9 @@ func TestHoldEstimatorAllocs(t *testing.T) {
 }
 
 func TestHoldBit(t *testing.T) {
-	// NumModes bits per fleet: with five modes, twelve fleets fit.
-	require.Equal(t, uint64(1)<<(switchd.NumModes+1), holdBit(1, switchd.ModeMining))
-	require.Equal(t, uint64(1)<<((64/switchd.NumModes-1)*switchd.NumModes), holdBit(64/switchd.NumModes-1, switchd.Mode(0)))
-	require.Zero(t, holdBit(64/switchd.NumModes, switchd.ModeSleep), "fleets past the mask are never forced")
+	require.Equal(t, uint64(1)<<4, holdBit(1, switchd.ModeMining))
+	require.Equal(t, uint64(1)<<63, holdBit(21, switchd.Mode(0)))
+	require.Zero(t, holdBit(22, switchd.ModeMining), "fleets past the mask are never forced")
 }
 
 const plannerSite = `
