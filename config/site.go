@@ -57,6 +57,8 @@ type siteFile struct {
 	CoincidentPeak *cpSection `yaml:"coincident_peak"`
 	// DR is the demand-response section (dr.go).
 	DR *drSection `yaml:"demand_response"`
+	// HA is the high-availability section (ha.go).
+	HA *haSection `yaml:"ha"`
 }
 
 type siteSection struct {
@@ -160,6 +162,7 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
 	f.validateDR(l, s)
+	f.validateHA(l, s, dir)
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
 	s.Warnings = httpWarnings(l, s)

@@ -45,6 +45,8 @@ type Site struct {
 	CoincidentPeak *CoincidentPeak
 	// DR is the site's demand-response settings (dr.go).
 	DR DemandResponse
+	// HA is the high-availability settings (ha.go); nil without `ha:`.
+	HA *HA
 	// Warnings are what is valid but unwise in the file, each like a
 	// ConfigError ("<file>:<line>: <key path>: <message>"): `switchd
 	// validate` prints them and the daemon logs them at start.

@@ -49,6 +49,11 @@ type Options struct {
 	// keeps: 0 means 32 (the daemon: the journal has them all), negative
 	// means every one (the simulator reports them all).
 	DRKeepEnded int
+	// Standby, when set, is asked once per tick whether this controller
+	// is a standby (a high-availability follower): such a tick reads the
+	// fleets, plans and reconciles as usual (a warm plan) but records and
+	// sends nothing. Nil means always active.
+	Standby func() bool
 }
 
 // Validate checks that the options fit together.
@@ -123,6 +128,7 @@ type Controller struct {
 	planner  Planner
 	recorder Recorder
 	parallel func(n int, fn func(i int))
+	standby  func() bool
 	// recordErr is the journal failure of the last tick, if any: it held
 	// back the tick's starts (sheds went out all the same).
 	recordErr error
@@ -161,6 +167,7 @@ func New(opts Options) (*Controller, error) {
 		planner:  opts.Planner,
 		recorder: opts.Recorder,
 		parallel: opts.Parallel,
+		standby:  opts.Standby,
 		fleets:   make([]fleet, len(opts.Site.Fleets)),
 		current:  make([][switchd.NumModes]int, len(opts.Site.Fleets)),
 		reports:  make([]FleetReport, len(opts.Site.Fleets)),
@@ -270,6 +277,12 @@ func (c *Controller) Tick(ctx context.Context) error {
 	c.wakeAtStale(now, pol)
 
 	c.reconcile(now, pol)
+	if c.standby != nil && c.standby() {
+		// A follower: the plan is kept warm, the leader commands.
+		for i := range c.fleets {
+			c.fleets[i].cmds = c.fleets[i].cmds[:0]
+		}
+	}
 
 	c.recordErr = nil
 	if err := c.record(now); err != nil {

@@ -161,6 +161,7 @@ type daemon struct {
 	// hands it to the controller (forecast.go).
 	forecasts forecastInbox
 	dr        daemonDR // demand-response events (dr.go)
+	ha        daemonHA // high availability (ha.go)
 }
 
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
@@ -207,7 +208,12 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	if err := d.startDrivers(dctx, &rec); err != nil {
 		return err
 	}
-	d.ctl, err = controller.New(controller.Options{Site: site, Policy: pol, Drivers: d.ifaces(), Clock: d.clock, Recorder: d, Parallel: parallel})
+	leaveHA, err := d.startHA()
+	if err != nil {
+		return err
+	}
+	defer leaveHA()
+	d.ctl, err = controller.New(controller.Options{Site: site, Policy: pol, Drivers: d.haDrivers(d.ifaces()), Clock: d.clock, Recorder: d, Parallel: parallel, Standby: d.standbyFunc()})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -177,8 +178,14 @@ func (d *daemon) appendJournal(entries ...journal.Entry) error {
 	if len(all) == 0 {
 		return nil
 	}
+	d.stampTerm(all)
 	start := time.Now()
 	err := d.journal.Append(all...)
+	if errors.Is(err, journal.ErrStaleTerm) {
+		// Not the disk: a deposed leader's entry (ha.go). Refused.
+		d.log.Named("journal").Warn("entry of an older HA term refused", zap.Error(err))
+		return err
+	}
 	d.metrics.JournalAppend(time.Since(start), err)
 	d.jhealth.note(d.clock.Now(), err, d.log.Named("journal"))
 	if err == nil && len(d.late.pending) > 0 {
@@ -625,6 +632,7 @@ func (d *daemon) State() web.StateView {
 	}
 	v.Time = now
 	v.MQTT = d.mqttView()
+	v.HA = d.haView()
 	return v
 }
 
@@ -641,8 +649,13 @@ func (d *daemon) Plan() web.PlanView {
 // the reason then names them.
 func (d *daemon) Ready() (bool, string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.readyLocked(d.clock.Now())
+	ok, reason := d.readyLocked(d.clock.Now())
+	d.mu.Unlock()
+	// With HA, leader and follower are both ready; /readyz says which.
+	if r := d.haReady(); r != "" {
+		reason = strings.TrimSuffix(r+"; "+reason, "; ")
+	}
+	return ok, reason
 }
 
 func (d *daemon) readyLocked(now time.Time) (bool, string) {
@@ -723,6 +736,9 @@ func overrideView(o *controller.Override) web.OverrideView {
 
 // SetOverride implements web.Backend.
 func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.OverrideView, error) {
+	if err := d.haRefuse(); err != nil {
+		return web.OverrideView{}, err
+	}
 	dur, err := time.ParseDuration(req.Duration)
 	if err != nil || dur <= 0 {
 		return web.OverrideView{}, &web.RequestError{Msg: fmt.Sprintf("duration: want a positive Go duration such as 30m or 2h (got %q)", req.Duration)}
@@ -762,12 +778,16 @@ func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.
 	d.mu.Unlock()
 	d.log.Info("override set", zap.String("id", o.ID), zap.String("fleet", o.Fleet), zap.String("mode", view.Mode),
 		zap.Time("until", o.Until), zap.String("reason", o.Reason))
+	d.haSaveOverrides(ctx)
 	d.poke()
 	return view, nil
 }
 
 // ClearOverrides implements web.Backend.
 func (d *daemon) ClearOverrides(ctx context.Context, fleet string) (int, error) {
+	if err := d.haRefuse(); err != nil {
+		return 0, err
+	}
 	now := d.clock.Now()
 	d.mu.Lock()
 	kept := d.overrides[:0]
@@ -793,6 +813,7 @@ func (d *daemon) ClearOverrides(ctx context.Context, fleet string) (int, error) 
 	d.mu.Unlock()
 	if len(removed) > 0 {
 		d.log.Info("overrides cleared", zap.String("fleet", fleet), zap.Int("removed", len(removed)))
+		d.haSaveOverrides(ctx)
 		d.poke()
 	}
 	return len(removed), err

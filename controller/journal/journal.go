@@ -67,12 +67,16 @@ const (
 	// alarm, ended) with the event's compliance record as of then in DR;
 	// the ended entry is the event's final record (see events.go).
 	KindDR = "dr"
+	// KindHA records a change of this instance's high-availability role
+	// (leader or follower) and the term it saw (see Entry.Term).
+	KindHA = "ha"
 )
 
 var kinds = map[string]bool{
 	KindStart: true, KindDecision: true, KindCommand: true, KindAck: true,
 	KindState: true, KindOverride: true, KindOverrideClear: true, KindReload: true, KindStop: true,
 	KindDR: true,
+	KindHA: true,
 }
 
 // MaxLineBytes bounds one journal line, newline included. Append refuses a
@@ -107,8 +111,13 @@ type Entry struct {
 	// compliance record (JSON of dr.Record), also compacted.
 	Override json.RawMessage `json:"override,omitempty"`
 	DR       json.RawMessage `json:"dr,omitempty"`
-	Prev     string          `json:"prev"` // hash of the previous entry; "" for seq 1
-	Hash     string          `json:"hash"` // see the package comment; must stay the last field
+	// Term is, with high availability, the leader's term (its etcd
+	// election revision) the entry was written under; 0 without HA.
+	// Append refuses an entry whose term is older than the newest the
+	// journal has seen (ErrStaleTerm).
+	Term int64  `json:"term,omitempty"`
+	Prev string `json:"prev"` // hash of the previous entry; "" for seq 1
+	Hash string `json:"hash"` // see the package comment; must stay the last field
 }
 
 // Input is one received signal value and when it was sampled.
@@ -127,6 +136,8 @@ type Recovery struct {
 	LastTime  time.Time        // time of the last entry
 	// LastDecision is the last decision entry (Kind "" when none).
 	LastDecision Entry
+	// Term is the newest Entry.Term read back (0 when none).
+	Term int64
 }
 
 // Errors returned by Open, Append, Verify and Export, checked with errors.Is.
@@ -140,6 +151,9 @@ var (
 	ErrTorn = errors.New("torn last line")
 	// ErrClosed is returned by Append after Close.
 	ErrClosed = errors.New("journal closed")
+	// ErrStaleTerm is returned by Append for an entry whose term is older
+	// than the newest one the journal has seen: a deposed leader's.
+	ErrStaleTerm = errors.New("term older than the newest journalled")
 )
 
 // Journal appends entries to one journal file. It holds an exclusive flock
@@ -154,6 +168,7 @@ type Journal struct {
 	path    string
 	max     int64 // Options.MaxSegmentBytes
 	nextSeg int   // number of the next rotated segment
+	term    int64 // newest Entry.Term appended or read back
 	closed  bool
 	buf     bytes.Buffer
 }
@@ -206,7 +221,7 @@ func OpenWith(path string, log *zap.Logger, o Options) (*Journal, Recovery, erro
 	if len(nums) > 0 {
 		next = nums[len(nums)-1] + 1
 	}
-	return &Journal{f: f, seq: rec.LastSeq, hash: rec.LastHash, size: st.Size(), path: path, max: o.MaxSegmentBytes, nextSeg: next}, rec, nil
+	return &Journal{f: f, seq: rec.LastSeq, hash: rec.LastHash, size: st.Size(), path: path, max: o.MaxSegmentBytes, nextSeg: next, term: rec.Term}, rec, nil
 }
 
 // recoverFile locks f, reads it back and truncates a torn tail.
@@ -228,6 +243,7 @@ func recoverFile(f *os.File, path string, log *zap.Logger) (Recovery, error) {
 	note := func(e Entry) {
 		rec.Entries++
 		rec.LastTime = e.Time
+		rec.Term = max(rec.Term, e.Term)
 		switch e.Kind {
 		case KindState:
 			rec.LastState[e.Fleet] = e
@@ -312,6 +328,13 @@ func (j *Journal) Append(entries ...Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	term := j.term
+	for i := range entries {
+		if t := entries[i].Term; t != 0 && t < term {
+			return fmt.Errorf("journal append: entry %d (%s) of term %d: %w (%d)", i, entries[i].Kind, t, ErrStaleTerm, term)
+		}
+		term = max(term, entries[i].Term)
+	}
 	j.buf.Reset()
 	seq, prev := j.seq, j.hash
 	for i := range entries {
@@ -337,6 +360,7 @@ func (j *Journal) Append(entries ...Entry) error {
 		return j.err
 	}
 	j.seq, j.hash = seq, prev
+	j.term = term
 	j.size += int64(j.buf.Len())
 	return nil
 }

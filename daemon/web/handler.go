@@ -288,6 +288,10 @@ func (h *handler) clearOverrides(w http.ResponseWriter, r *http.Request) {
 // *RequestError is the client's mistake and its message is shown; anything
 // else is ours, logged in full and reported without internals.
 func (h *handler) backendError(w http.ResponseWriter, log *zap.Logger, rejected, failed string, err error) {
+	if notLeader(w, err) {
+		h.metrics.overrideRequest(resultBadRequest)
+		return
+	}
 	var re *RequestError
 	if errors.As(err, &re) {
 		h.metrics.overrideRequest(resultBadRequest)

@@ -92,6 +92,7 @@ type pageData struct {
 	Journal             *JournalView
 	JournalErrorSince   string
 	MQTT                *pageMQTT // nil: no broker configured
+	HA                  *pageHA   // nil: no high availability
 	Waiting             []string  // what the controller waits for
 	// HistoryJSON is GET /api/v1/history's answer, which ChartJS draws.
 	HistoryJSON, ChartJS template.JS
@@ -204,6 +205,7 @@ func newPageData(s *StateView, ready bool, reason, version string) *pageData {
 	if m := s.MQTT; m != nil {
 		d.MQTT = &pageMQTT{Broker: m.Broker, Connected: m.Connected, Since: fmtTime(m.Since), Attempts: m.Attempts, LastError: m.LastError}
 	}
+	d.HA = newPageHA(s.HA)
 	for _, sg := range s.Signals {
 		d.Signals = append(d.Signals, newPageSignal(&sg))
 	}
@@ -595,6 +597,7 @@ footer { margin-top: 2em; color: #5b6570; font-size: .85em; }
 {{with .Journal}}{{if .Error}} <span class="badge bad">JOURNAL FAILING</span>{{end}}{{end}}
 {{with .MQTT}}{{if not .Connected}} <span class="badge bad">MQTT BROKER DISCONNECTED</span>{{end}}{{end}}
 </p>
+{{with .HA}}<p id="ha">High availability: instance <code>{{.Instance}}</code> is <span class="badge {{if eq .Role "leader"}}good{{else}}warn{{end}}">{{.Role}}</span>, term {{.Term}}{{if .Leader}} · leader {{.Leader}}{{if .LeaderHTTP}} (<code>{{.LeaderHTTP}}</code>){{end}}{{end}}</p>{{end}}
 {{with .MQTT}}<p id="mqtt">MQTT broker <code>{{.Broker}}</code>: {{if .Connected}}<span class="badge good">connected</span> since {{.Since}}{{else}}<span class="badge bad">disconnected</span> since {{.Since}}, {{.Attempts}} attempt(s){{if .LastError}} · {{.LastError}}{{end}}{{end}}</p>{{end}}
 {{if .Waiting}}<p id="waiting">waiting for: {{range $i, $w := .Waiting}}{{if $i}}; {{end}}{{$w}}{{end}}</p>{{end}}
 

@@ -47,6 +47,8 @@ type StateView struct {
 	// recent ended ones) with their compliance so far; an alarm shows in
 	// each record's alarm field.
 	DR []dr.Record `json:"dr_events,omitempty"`
+	// HA is this instance's high-availability role; nil without `ha:`.
+	HA *HAView `json:"ha,omitempty"`
 }
 
 // MQTTView is the broker connection.

@@ -76,6 +76,10 @@ type Reply struct {
 	Body   []byte
 }
 
+// TermHeader carries the high-availability leader's term on every call
+// made under switchd.WithTerm.
+const TermHeader = "Switchd-Term"
+
 // Do makes one HTTP call. A call that gets no answer (refused, timed out,
 // reset) is an unreachable error; any answer is returned with a nil error,
 // whatever its status (see StatusError). A non-empty token is sent as a
@@ -94,6 +98,11 @@ func Do(ctx context.Context, c *http.Client, method, rawURL, token, contentType 
 	}
 	if body != nil && contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if term, ok := switchd.TermFrom(ctx); ok {
+		// High availability: the leader's term, for a server that refuses
+		// a deposed leader's older one.
+		req.Header.Set(TermHeader, strconv.FormatInt(term, 10))
 	}
 	resp, err := c.Do(req)
 	if err != nil {

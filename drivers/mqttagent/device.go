@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,10 @@ func (d *Device) Set(ctx context.Context, mode switchd.Mode) error {
 	payload := mode.String()
 	if d.c.cfg.CommandPayload == PayloadJSON {
 		payload = `{"mode":"` + mode.String() + `"}`
+		if term, ok := switchd.TermFrom(ctx); ok {
+			// High availability: the agent may refuse an older term.
+			payload = `{"mode":"` + mode.String() + `","term":` + strconv.FormatInt(term, 10) + `}`
+		}
 	}
 	t := cli.Publish(d.command, 1, true, payload)
 	select {

@@ -36,15 +36,17 @@ type agent struct {
 
 	mu       sync.Mutex
 	modes    map[string]string
-	commands []string // "id payload" in arrival order
-	silent   bool     // stop answering
+	commands []string         // "id payload" in arrival order
+	silent   bool             // stop answering
+	terms    map[string]int64 // newest term seen per device
+	refused  int              // commands refused for an older term
 }
 
 // startAgent connects an agent for devices, all in mode, and publishes
 // their states.
 func startAgent(t *testing.T, broker string, clock *pooltest.Clock, plain bool, mode string, devices ...string) *agent {
 	t.Helper()
-	a := &agent{t: t, clock: clock, plain: plain, modes: map[string]string{}}
+	a := &agent{t: t, clock: clock, plain: plain, modes: map[string]string{}, terms: map[string]int64{}}
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("fake-agent-" + t.Name()).SetCleanSession(true)
 	a.cli = mqtt.NewClient(o)
 	tok := a.cli.Connect()
@@ -64,13 +66,23 @@ func (a *agent) onCommand(_ mqtt.Client, m mqtt.Message) {
 	id := strings.Split(m.Topic(), "/")[2]
 	payload := string(m.Payload())
 	mode := payload
-	var j struct{ Mode string }
+	var j struct {
+		Mode string
+		Term int64
+	}
 	if json.Unmarshal(m.Payload(), &j) == nil {
 		mode = j.Mode
 	}
 	a.mu.Lock()
 	a.commands = append(a.commands, id+" "+payload)
 	silent := a.silent
+	// High availability: a command of an older term than the newest seen
+	// is a deposed leader's; refused.
+	if j.Term > 0 && j.Term < a.terms[id] {
+		a.refused++
+		silent = true
+	}
+	a.terms[id] = max(a.terms[id], j.Term)
 	a.mu.Unlock()
 	if !silent {
 		a.set(id, mode)
@@ -417,4 +429,28 @@ func FuzzParseState(f *testing.F) {
 			t.Fatalf("negative power %v", obs.PowerW)
 		}
 	})
+}
+
+// TestTermTravels: with high availability the command carries the
+// leader's term, and an agent that keeps the newest term it has seen (as
+// the fake here does) refuses a deposed leader's older one.
+func TestTermTravels(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	m := mqtttest.Start(t)
+	clk := pooltest.NewClock(t0)
+	a := startAgent(t, m.Addr(), clk, false, "mining", "m1")
+	_, devs := newConn(t, "broker: tcp://"+m.Addr()+"\n", clk, "m1")
+	eventually(t, devs["m1"], switchd.ModeMining)
+
+	require.NoError(t, devs["m1"].Set(switchd.WithTerm(ctxT(t, waitMax), 12), switchd.ModeOff))
+	eventually(t, devs["m1"], switchd.ModeOff)
+	// The old leader, term 9, wakes and wants the miner back: refused.
+	require.NoError(t, devs["m1"].Set(switchd.WithTerm(ctxT(t, waitMax), 9), switchd.ModeMining))
+	require.Eventually(t, func() bool { return len(a.Commands()) == 2 }, waitMax, 5*time.Millisecond)
+	a.mu.Lock()
+	refused := a.refused
+	a.mu.Unlock()
+	require.Equal(t, 1, refused)
+	require.Equal(t, switchd.ModeOff, eventually(t, devs["m1"], switchd.ModeOff).Mode)
+	require.Equal(t, []string{`m1 {"mode":"off","term":12}`, `m1 {"mode":"mining","term":9}`}, a.Commands())
 }

@@ -29,6 +29,7 @@ type Pool struct {
 	stats     map[[2]switchd.Mode]*ring
 	cohorts   []switchd.Cohort // State's reused result
 	start     int              // where the last poll began
+	standby   bool             // SetStandby: observe only (standby.go)
 }
 
 // rec is the pool's memory of one device.
@@ -270,6 +271,11 @@ func (p *Pool) note(now time.Time, r *rec, res result) (recommand bool) {
 	}
 	if !r.hasWant {
 		r.want, r.hasWant = obs.Mode, true
+	}
+	if p.standby {
+		// A standby only watches: what the device does is what is wanted,
+		// so nothing is commanded back, now or after a takeover.
+		r.want, r.cmdAt, r.attempts = obs.Mode, time.Time{}, 0
 	}
 	// Problems that an answer clears.
 	switch r.problem {
