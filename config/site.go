@@ -409,7 +409,7 @@ func (ms *modeSection) validate(l *strictyaml.Loader, path string, m switchd.Mod
 
 	// Each mode earns what it naturally earns unless the file says otherwise.
 	switch m {
-	case switchd.ModeMining:
+	case switchd.ModeMining, switchd.ModeMiningReduced:
 		spec.Revenue = switchd.RevenueHashprice
 	case switchd.ModeInference:
 		spec.Revenue = switchd.RevenueInference
