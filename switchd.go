@@ -31,13 +31,27 @@ const (
 	ModeOff Mode = iota
 	ModeMining
 	ModeInference
-	NumModes = 3
+	// ModeMiningReduced is mining at a reduced power target (a LuxOS or
+	// Braiins profile, a Whatsminer power percentage): less draw, less
+	// hashrate. A fleet declares its power and hashrate, if it has one.
+	ModeMiningReduced
+	// ModeSleep is an inference engine asleep (vLLM's sleep mode): the
+	// model is unloaded from the GPU, which draws little, and wakes in well
+	// under a second instead of reloading for tens of seconds. It earns
+	// nothing by itself.
+	ModeSleep
+	NumModes = 5
 )
 
-var modeNames = [NumModes]string{"off", "mining", "inference"}
+// BaseModes is how many modes every site had before the power-target
+// modes: off, mining and inference. A fleet that declares none of the
+// others behaves exactly as before.
+const BaseModes = 3
+
+var modeNames = [NumModes]string{"off", "mining", "inference", "mining_reduced", "sleep"}
 
 // Modes lists every mode in a fixed order.
-var Modes = [NumModes]Mode{ModeOff, ModeMining, ModeInference}
+var Modes = [NumModes]Mode{ModeOff, ModeMining, ModeInference, ModeMiningReduced, ModeSleep}
 
 // String returns the mode's YAML name.
 func (m Mode) String() string {
@@ -54,7 +68,7 @@ func ParseMode(s string) (Mode, error) {
 			return Mode(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown mode %q (want off, mining or inference)", s)
+	return 0, fmt.Errorf("unknown mode %q (want off, mining, inference, mining_reduced or sleep)", s)
 }
 
 // MarshalText implements encoding.TextMarshaler.

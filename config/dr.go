@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/switchd/switchd"
@@ -16,6 +17,9 @@ type DemandResponse struct {
 	Topic string
 	// Programs are the programs the site has committed capacity to.
 	Programs []Program
+	// PublisherKey, when set, is the Ed25519 public key of the events'
+	// publisher: each event must then come signed (publisherkey.go).
+	PublisherKey ed25519.PublicKey
 }
 
 // Program is capacity committed to a demand-response program: CommittedKW
@@ -34,6 +38,8 @@ type Program struct {
 type drSection struct {
 	Topic    string           `yaml:"topic"`
 	Programs []programSection `yaml:"programs"`
+	// PublisherKey is the events' publisher key (publisherkey.go).
+	PublisherKey string `yaml:"publisher_key"`
 }
 
 type programSection struct {

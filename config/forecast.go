@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -64,7 +65,7 @@ func (f *siteFile) validateForecast(l *strictyaml.Loader, s *Site, path string, 
 // signal's bounds where the file set none, and a topic of its own.
 func (f *siteFile) forecastTopic(l *strictyaml.Loader, s *Site, cfg *[switchd.NumSignals]SignalConfig) {
 	c := &s.Daemon.Forecast
-	if *c == (SignalConfig{}) { // no price_forecast key
+	if reflect.DeepEqual(*c, SignalConfig{}) { // no price_forecast key
 		*c = SignalConfig{Min: math.NaN(), Max: math.NaN(), MaxFuture: DefaultMaxFuture}
 	}
 	price := cfg[switchd.SignalPrice]

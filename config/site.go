@@ -73,6 +73,8 @@ type signalSection struct {
 	Min       *float64             `yaml:"min"`
 	Max       *float64             `yaml:"max"`
 	MaxFuture *strictyaml.Duration `yaml:"max_future"`
+	// PublisherKey is the publisher's Ed25519 public key (publisherkey.go).
+	PublisherKey string `yaml:"publisher_key"`
 }
 
 type fleetSection struct {
@@ -162,10 +164,11 @@ func (f *siteFile) validate(l *strictyaml.Loader, dir string) *Site {
 		l.Errorf("coincident_peak", "empty: give a scheme (4cp_15m or 12cp_30m) and rate_usd_per_kw_year, or delete the section")
 	}
 	f.validateDR(l, s)
+	f.validateDRKey(l, s, dir)
 	f.validateHA(l, s, dir)
 	checkFakeDevices(l, s)
 	f.boundAIDemand(l, s)
-	s.Warnings = httpWarnings(l, s)
+	s.Warnings = append(httpWarnings(l, s), embeddedWarnings(l, s)...)
 	return s
 }
 
@@ -406,7 +409,7 @@ func (ms *modeSection) validate(l *strictyaml.Loader, path string, m switchd.Mod
 
 	// Each mode earns what it naturally earns unless the file says otherwise.
 	switch m {
-	case switchd.ModeMining:
+	case switchd.ModeMining, switchd.ModeMiningReduced:
 		spec.Revenue = switchd.RevenueHashprice
 	case switchd.ModeInference:
 		spec.Revenue = switchd.RevenueInference
@@ -584,6 +587,10 @@ type mqttSection struct {
 	TLS          *tlsSection `yaml:"tls"`
 	SignalPrefix string      `yaml:"signal_prefix"`
 	StateTopic   string      `yaml:"state_topic"`
+	// The embedded broker's authentication (embeddedauth.go).
+	AllowAnonymous *bool                             `yaml:"allow_anonymous"`
+	UsersFile      string                            `yaml:"users_file"`
+	ACL            strictyaml.OrderedMap[aclSection] `yaml:"acl"`
 }
 
 type tlsSection struct {
@@ -653,6 +660,8 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	}
 	f.validateMQTT(l, s, dir)
 	explicit := f.validateSignals(l, s)
+	f.validatePublisherKeys(l, s, dir)
+	f.validateEmbeddedAuth(l, s, dir)
 	f.validateHTTP(l, s, dir)
 	if l.Has("journal") {
 		j := f.Journal
@@ -686,7 +695,7 @@ func (f *siteFile) validateMQTT(l *strictyaml.Loader, s *Site, dir string) {
 	}
 	c := &s.Daemon.MQTT
 	if l.Given("mqtt.embedded", m.Embedded) {
-		if msg := loopbackProblem(m.Embedded); msg != "" {
+		if msg := embeddedAddrProblem(m); msg != "" {
 			l.Errorf("mqtt.embedded", "%s", msg)
 		} else {
 			c.Embedded = m.Embedded
@@ -700,7 +709,7 @@ func (f *siteFile) validateMQTT(l *strictyaml.Loader, s *Site, dir string) {
 			c.Broker = m.Broker
 		}
 	case c.Embedded != "" && !anyPort(c.Embedded):
-		c.Broker = "tcp://" + c.Embedded
+		c.Broker = "tcp://" + DialAddr(c.Embedded)
 	}
 	if !l.Has("mqtt.embedded") && !l.Has("mqtt.broker") {
 		l.Errorf("mqtt", "give embedded (a broker run by switchd, e.g. 127.0.0.1:1883) or broker (e.g. tcp://10.0.0.5:1883)")
@@ -736,7 +745,8 @@ func (f *siteFile) validatePassword(l *strictyaml.Loader, c *MQTTConfig, m *mqtt
 		l.Errorf(envPath, "give either password_file or password_env, not both")
 		return
 	case hasFile:
-		c.Password, msg = readSecret(resolvePath(dir, m.PasswordFile))
+		c.PasswordFile = resolvePath(dir, m.PasswordFile)
+		c.Password, msg = readSecret(c.PasswordFile)
 		if msg != "" {
 			l.Errorf(filePath, "%s", msg)
 		}
@@ -1161,23 +1171,6 @@ func anyPort(addr string) bool {
 	_, port, _ := net.SplitHostPort(addr)
 	n, err := strconv.ParseUint(port, 10, 16)
 	return err == nil && n == 0
-}
-
-// loopbackProblem says what is wrong with the embedded broker's address, or
-// "" when nothing is. The embedded broker lets every client in, so it must
-// only be reachable from this machine.
-func loopbackProblem(addr string) string {
-	if msg := hostPortProblem(addr); msg != "" {
-		return msg
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	if strings.EqualFold(host, "localhost") {
-		return ""
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return ""
-	}
-	return fmt.Sprintf("%q is not a loopback address: the embedded broker accepts any client, so it listens on 127.0.0.1, ::1 or localhost only (use broker for a shared one)", addr)
 }
 
 // envNameRE is what environment variable names look like.

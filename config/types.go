@@ -11,6 +11,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/switchd/switchd/internal/strictyaml"
@@ -96,6 +97,10 @@ type MQTTConfig struct {
 	ClientID string // default "switchd-<site>"
 	Username string
 	Password string // read from password_file or password_env at load
+	// PasswordFile, when the password comes from a file, is that file:
+	// the client reads it again at each (re)connection, so a rotated
+	// password needs no restart (Password is the fallback).
+	PasswordFile string
 	// TLS files (PEM); CAFile alone verifies the server, CertFile+KeyFile
 	// present a client certificate.
 	CAFile, CertFile, KeyFile string
@@ -105,6 +110,25 @@ type MQTTConfig struct {
 	// StateTopic is where retained state is published: "<StateTopic>" for
 	// the site and "<StateTopic>/fleets/<fleet>" per fleet.
 	StateTopic string // default "switchd/<site>/state"
+	// UsersFile is the embedded broker's Mosquitto password file (made by
+	// mosquitto_passwd); "" for none. Its users log in with their
+	// passwords and get the rights ACL gives them.
+	UsersFile string
+	// ACL is what each user of UsersFile may do, by user name.
+	ACL map[string]UserACL
+	// AllowAnonymous lets clients without a user name into the embedded
+	// broker with every right: the default on loopback without a
+	// UsersFile, required explicitly beyond loopback without one.
+	AllowAnonymous bool
+}
+
+// UserACL is what one user of the embedded broker may do.
+type UserACL struct {
+	// Publish names the inputs the user may publish (signal names, or
+	// ForecastKey): their topics, nothing else.
+	Publish []string
+	// ReadState lets the user subscribe to the state topic and below it.
+	ReadState bool
 }
 
 // SignalConfig is how one signal is received and checked.
@@ -115,6 +139,10 @@ type SignalConfig struct {
 	Min, Max float64
 	// MaxFuture is how far ahead of the local clock a payload's ts may be.
 	MaxFuture time.Duration
+	// PublisherKey, when set, is the Ed25519 public key of the signal's
+	// only publisher: every message must then be signed by it (see
+	// mqttio.Verify) and newer than the last accepted one.
+	PublisherKey ed25519.PublicKey
 }
 
 // HTTPConfig is the HTTP API and metrics endpoint.

@@ -46,9 +46,19 @@ type holdEstimator struct {
 }
 
 // holdBit is the bit of fleet i's mode m in a forced mask; fleets beyond
-// the mask's width get none (their modes are never seen as forced).
+// the mask's width get none (their modes are never seen as forced). The
+// power-target modes share the bit of the mode they are a level of
+// (mining_reduced mining's, sleep inference's), so that a mask still
+// holds 21 fleets: a spell of one counts as forced when either was out of
+// reach, which only leaves a few spells out of its hold estimate.
 func holdBit(i int, m switchd.Mode) uint64 {
-	k := i*int(switchd.NumModes) + int(m)
+	switch m {
+	case switchd.ModeMiningReduced:
+		m = switchd.ModeMining
+	case switchd.ModeSleep:
+		m = switchd.ModeInference
+	}
+	k := i*switchd.BaseModes + int(m)
 	if k >= 64 {
 		return 0
 	}

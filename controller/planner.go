@@ -155,13 +155,14 @@ func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *sw
 			if m == switchd.ModeOff || !spec.Supports[m] || !(spec.SwitchCostUSD > 0) {
 				continue
 			}
-			dKW := spec.Modes[m].PowerKW - spec.Modes[switchd.ModeOff].PowerKW
+			ref := holdReference(spec, m)
+			dKW := spec.Modes[m].PowerKW - spec.Modes[ref].PowerKW
 			if dKW == 0 {
 				continue
 			}
-			// The price at which m is worth what off is: m gains below it
-			// when it draws more than off, above it when it draws less.
-			dRev := spec.RevenuePerHour(m, &p.din.Values) - spec.RevenuePerHour(switchd.ModeOff, &p.din.Values)
+			// The price at which m is worth what ref is: m gains below it
+			// when it draws more than ref, above it when it draws less.
+			dRev := spec.RevenuePerHour(m, &p.din.Values) - spec.RevenuePerHour(ref, &p.din.Values)
 			hold, back := p.hold.hold(&p.tracks[i][m], now, dRev/(dKW/1000), dKW < 0, holdBit(i, m),
 				spec.SwitchCostUSD/(math.Abs(dKW)/1000))
 			h[m] = hold.Hours()
@@ -185,4 +186,16 @@ func (p *PolicyPlanner) NextWake(now time.Time, in *PlanInput) time.Time {
 		w = x
 	}
 	return w
+}
+
+// holdReference is the mode whose breakeven against m bounds how long a
+// device stays in m: off, except for a power target (mining_reduced) of a
+// fleet that also mines at full power, whose devices leave it for full
+// power when the price falls below the price at which the two are worth
+// the same, long before it would go off.
+func holdReference(spec *switchd.FleetSpec, m switchd.Mode) switchd.Mode {
+	if m == switchd.ModeMiningReduced && spec.Supports[switchd.ModeMining] {
+		return switchd.ModeMining
+	}
+	return switchd.ModeOff
 }

@@ -31,7 +31,7 @@ import (
 //	  advance DURATION           move the clock (no tick)
 //	  tick                       one controller cycle at the current time
 //	  run DURATION               advance to now+DURATION, ticking at every wake
-//	  expect FLEET k=v ...       k in off, mining, inference (steady), moving
+//	  expect FLEET k=v ...       k a mode (steady: off, mining, ...) or moving
 //	  expect-cmds FLEET a->b=N   commands of the last tick (all of them)
 //	  expect-power KW            site draw now (±0.5 kW)
 //	  expect-fired NAME,...|-    rules fired at the last tick

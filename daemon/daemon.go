@@ -227,11 +227,12 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 	mq := site.Daemon.MQTT
 	if mq.Embedded != "" {
 		var bo mqttio.BrokerOptions
-		if mq.Broker == "" {
+		if ownsEmbedded(mq) {
 			// switchd's own connection: reserve its client ID (see
 			// embeddedIdentity).
 			mq, bo = embeddedIdentity(mq)
 		}
+		embeddedAuth(&bo, site)
 		d.broker, err = mqttio.StartBrokerWith(mq.Embedded, log, bo)
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
@@ -239,7 +240,7 @@ func (d *daemon) run(ctx context.Context, pol *policies.Policy) (err error) {
 		defer d.broker.Close()
 		log.Info("embedded mqtt broker listening", zap.String("addr", d.broker.Addr()))
 		if mq.Broker == "" {
-			mq.Broker = "tcp://" + d.broker.Addr()
+			mq.Broker = "tcp://" + config.DialAddr(d.broker.Addr())
 		}
 	}
 	if mq.Broker != "" {

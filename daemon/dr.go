@@ -38,6 +38,7 @@ func (d *daemon) drSourceOptions(o *mqttio.SourceOptions) {
 	o.DRTopic = d.site.DR.Topic
 	o.OnDR = d.onDR
 	o.OnDRReject = func(reason string) { d.metrics.SignalRejected("dr", reason) }
+	o.DRPublisherKey = d.site.DR.PublisherKey
 }
 
 // onDR is the MQTT callback: hand the event to the loop.

@@ -24,3 +24,20 @@ func TestEmbeddedIdentity(t *testing.T) {
 	require.NotEmpty(t, mq3.ClientID)
 	require.Equal(t, mq3.ClientID, bo3.ReservedClientID)
 }
+
+// TestOwnsEmbedded tells switchd's connection to its own embedded broker
+// (whose identity it reserves) from a connection to another broker.
+func TestOwnsEmbedded(t *testing.T) {
+	for _, tc := range []struct {
+		mq   config.MQTTConfig
+		want bool
+	}{
+		{config.MQTTConfig{Embedded: "127.0.0.1:1883", Broker: "tcp://127.0.0.1:1883"}, true},
+		{config.MQTTConfig{Embedded: "127.0.0.1:0"}, true},
+		{config.MQTTConfig{Embedded: "0.0.0.0:1883", Broker: "tcp://127.0.0.1:1883"}, true},
+		{config.MQTTConfig{Embedded: "127.0.0.1:1883", Broker: "ssl://mqtt.example.com:8883"}, false},
+		{config.MQTTConfig{Broker: "tcp://127.0.0.1:1883"}, false},
+	} {
+		require.Equal(t, tc.want, ownsEmbedded(tc.mq), "%+v", tc.mq)
+	}
+}

@@ -179,6 +179,11 @@ func (p *Policy) EvaluateInto(now time.Time, snap *switchd.Snapshot, site *confi
 		if ev.Curtail {
 			fc.Forbid[switchd.ModeMining] = true
 			fc.Forbid[switchd.ModeInference] = true
+			// And the power-target modes the fleet has: a reduced
+			// power target or a sleeping engine still draws.
+			if i < len(site.Fleets) {
+				forbidExtra(fc, &site.Fleets[i].Spec)
+			}
 		}
 		// A forbid is a safety statement (a 4CP window, a curtailment), a
 		// min is a commitment made in calmer times: the forbid wins.
@@ -249,4 +254,14 @@ func (c *Condition) holds(now time.Time, loc *time.Location, v *switchd.Values, 
 		return false
 	}
 	return true
+}
+
+// forbidExtra forbids the power-target modes (past off, mining and
+// inference) that the fleet supports; the others are never planned anyway.
+func forbidExtra(fc *FleetConstraint, spec *switchd.FleetSpec) {
+	for _, m := range switchd.Modes[switchd.BaseModes:] {
+		if spec.Supports[m] {
+			fc.Forbid[m] = true
+		}
+	}
 }

@@ -84,6 +84,14 @@ func TestExamplesLoad(t *testing.T) {
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			site := site
+			// A policy written for its own example site (same base name)
+			// is checked against that site.
+			if own := filepath.Join("..", "examples", filepath.Base(f)); fileExists(own) {
+				var err error
+				site, err = config.LoadSite(own)
+				require.NoError(t, err)
+			}
 			p, err := LoadPolicy(f, site)
 			require.NoError(t, err)
 			require.Equal(t, f, p.Source)
@@ -123,4 +131,10 @@ func TestDemoPolicy(t *testing.T) {
 	p, err := LoadPolicy(s.Daemon.PolicyPath, s)
 	require.NoError(t, err)
 	require.NotEmpty(t, p.Rules)
+}
+
+// fileExists reports whether path names a file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

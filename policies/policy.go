@@ -396,10 +396,13 @@ func (t *thenSection) validate(l *strictyaml.Loader, path string, site *config.S
 		// cap must still be able to shed them.
 		c := &e.Fleets[i]
 		c.Min[m] = spec.Count
-		for _, o := range switchd.Modes {
+		for _, o := range switchd.Modes[:switchd.BaseModes] {
 			if o != m && o != switchd.ModeOff {
 				c.Forbid[o] = true
 			}
+		}
+		for _, o := range switchd.Modes[switchd.BaseModes:] {
+			c.Forbid[o] = o != m && spec.Supports[o]
 		}
 		forced[i] = f.Path
 	}

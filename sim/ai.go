@@ -294,6 +294,9 @@ type AIDualUseFleet struct {
 	MiningHours    float64 `json:"mining_device_hours"`
 	InferenceHours float64 `json:"inference_device_hours"`
 	OffHours       float64 `json:"off_device_hours"`
+	// The power-target modes, when the fleet has them.
+	MiningReducedHours float64 `json:"mining_reduced_device_hours,omitempty"`
+	SleepHours         float64 `json:"sleep_device_hours,omitempty"`
 }
 
 // aiReport builds the report section, nil when the run had no AI side.
@@ -319,7 +322,8 @@ func aiReport(r *Result) *AIReport {
 			continue
 		}
 		rep.DualUseFleets = append(rep.DualUseFleets, AIDualUseFleet{Fleet: a.FleetNames[i],
-			MiningHours: h[switchd.ModeMining], InferenceHours: h[switchd.ModeInference], OffHours: h[switchd.ModeOff]})
+			MiningHours: h[switchd.ModeMining], InferenceHours: h[switchd.ModeInference], OffHours: h[switchd.ModeOff],
+			MiningReducedHours: h[switchd.ModeMiningReduced], SleepHours: h[switchd.ModeSleep]})
 	}
 	return rep
 }

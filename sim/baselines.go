@@ -50,6 +50,8 @@ func (a *alwaysOnPlanner) dispatch(v *switchd.Values, plan *switchd.Plan) {
 	for i := range a.din.Constraints.Fleets {
 		a.din.Constraints.Fleets[i] = policies.NoFleetConstraint()
 		a.din.Constraints.Fleets[i].Forbid[switchd.ModeMining] = a.forbidMining[i]
+		// A curtailment script stops all mining, power targets included.
+		a.din.Constraints.Fleets[i].Forbid[switchd.ModeMiningReduced] = a.forbidMining[i]
 	}
 	policies.DispatchInto(&a.din, plan)
 }

@@ -56,14 +56,22 @@ type ModeFigures struct {
 	Inference  float64 `json:"inference"`
 	Transition float64 `json:"transition,omitempty"`
 	Total      float64 `json:"total"`
+
+	// MiningReduced and Sleep are the power-target modes, shown only
+	// when a fleet uses them.
+	MiningReduced float64 `json:"mining_reduced,omitempty"`
+	Sleep         float64 `json:"sleep,omitempty"`
 }
 
 func modeFigures(v [switchd.NumModes]float64, transition float64) ModeFigures {
-	return ModeFigures{
+	f := ModeFigures{
 		Off: v[switchd.ModeOff], Mining: v[switchd.ModeMining], Inference: v[switchd.ModeInference],
 		Transition: transition,
 		Total:      v[switchd.ModeOff] + v[switchd.ModeMining] + v[switchd.ModeInference] + transition,
 	}
+	f.MiningReduced, f.Sleep = v[switchd.ModeMiningReduced], v[switchd.ModeSleep]
+	f.Total += f.MiningReduced + f.Sleep
+	return f
 }
 
 // RunReport is one strategy's outcome over the trace.
@@ -334,6 +342,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	mwh := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 	line("energy mining (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Mining) }, "")
 	line("energy inference (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Inference) }, "")
+	r.powerTargetRows(line)
 	line("energy off/idle (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Off) }, "")
 	line("energy in transition (MWh)", func(rr *RunReport) string { return mwh(rr.EnergyMWh.Transition) }, "")
 	tailRows(line)

@@ -121,9 +121,9 @@ func checkInvariants(t *testing.T, site *config.Site, rep *Report) {
 	for name, r := range all {
 		// Energy balance: the parts add up, profit is revenue minus costs.
 		e := r.EnergyMWh
-		require.InDelta(t, e.Total, e.Off+e.Mining+e.Inference+e.Transition, 1e-6*math.Max(1, e.Total), name)
+		require.InDelta(t, e.Total, e.Off+e.Mining+e.Inference+e.Transition+e.MiningReduced+e.Sleep, 1e-6*math.Max(1, e.Total), name)
 		rv := r.RevenueUSD
-		require.InDelta(t, rv.Total, rv.Off+rv.Mining+rv.Inference, 1e-6*math.Max(1, rv.Total), name)
+		require.InDelta(t, rv.Total, rv.Off+rv.Mining+rv.Inference+rv.MiningReduced+rv.Sleep, 1e-6*math.Max(1, rv.Total), name)
 		require.InDelta(t, r.ProfitUSD, rv.Total-r.EnergyCostUSD-r.SwitchCostUSD, 1e-6*math.Max(1, math.Abs(r.ProfitUSD)), name)
 		// Energy can never exceed the interconnect over the trace's hours.
 		require.LessOrEqual(t, e.Total, site.PowerCapKW*rep.Trace.Hours/1000*(1+1e-9), name)
@@ -136,6 +136,10 @@ func checkInvariants(t *testing.T, site *config.Site, rep *Report) {
 		require.LessOrEqual(t, r.ProfitUSD, rep.Baselines.Oracle.ProfitUSD*(1+1e-9)+1e-6, "%s beats the oracle", name)
 	}
 }
+
+// policySites names the example site of the example policies written for
+// one (the others run on examples/site.yaml).
+var policySites = map[string]string{"power-targets.yaml": "../examples/power-targets.yaml"}
 
 // TestRealTraceInvariants replays every trace in $SWITCHD_TRACES with every example
 // policy and checks the invariants. Price traces are merged with the daily
@@ -169,6 +173,12 @@ func TestRealTraceInvariants(t *testing.T) {
 		for _, pf := range polFiles {
 			name := filepath.Base(tr) + "/" + filepath.Base(pf)
 			t.Run(name, func(t *testing.T) {
+				site := site
+				if own, ok := policySites[filepath.Base(pf)]; ok {
+					var err error
+					site, err = config.LoadSite(own)
+					require.NoError(t, err)
+				}
 				pol, err := policies.LoadPolicy(pf, site)
 				require.NoError(t, err)
 				rep, err := Compare(context.Background(), CompareOptions{Site: site, Policy: pol, Series: series, Files: files})

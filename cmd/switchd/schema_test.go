@@ -56,6 +56,9 @@ var schemaKinds = map[string]string{
 	"examples/policies/ai-demand.yaml":  "policy",
 	"examples/ai-demo.yaml":             "site",
 	"examples/policies/ai-demo.yaml":    "policy",
+
+	"examples/power-targets.yaml":          "site",
+	"examples/policies/power-targets.yaml": "policy",
 }
 
 // Every YAML file the examples hold, and every valid golden config case,

@@ -1,19 +1,17 @@
 package mqttio
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/zap"
 )
 
@@ -21,11 +19,13 @@ import (
 // daemon's Source and the demo's Publisher then talk to it over loopback
 // TCP exactly as they would to Mosquitto.
 //
-// It lets every client in (no authentication, no ACL) but one: switchd's
-// own client ID can be reserved (see BrokerOptions). That is only safe
-// because StartBroker refuses to listen anywhere but on a loopback address:
-// whoever can reach it can already run code on this host. A site exposing
-// MQTT to its network runs a real broker with authentication.
+// On a loopback address and without a password file it lets every client
+// in (whoever can reach it can already run code on this host) but one:
+// switchd's own client ID can be reserved (see BrokerOptions). With a
+// password file (BrokerOptions.PasswordFile) clients log in as its users,
+// each with its own topic rights (Account). StartBrokerWith refuses to
+// listen beyond loopback without a password file unless AllowAnonymous
+// says so, and then warns.
 //
 // Mochi's default limits apply: a subscriber more than 8192 QoS 1 messages
 // behind loses messages. Signals come a few a second and only the latest
@@ -64,15 +64,30 @@ type BrokerOptions struct {
 	// MaxPacketSize bounds a packet in bytes; DefaultMaxPacketSize when 0.
 	// A client sending a larger one is disconnected.
 	MaxPacketSize uint32
+	// ReservedUsername, when set, is the user name switchd logs in with
+	// (with ReservedPassword): it may do anything, and so may a client
+	// with the reserved ID only under that name.
+	ReservedUsername string
+	// PasswordFile, when set, is a Mosquitto password file
+	// (ReadPasswordFile): its users log in with their passwords and get
+	// the rights Accounts gives them (none when absent there). It is read
+	// at start and again when it changes.
+	PasswordFile string
+	Accounts     map[string]Account
+	// AllowAnonymous lets clients without a user name in with every right.
+	// Without a password file on a loopback address that is the default;
+	// elsewhere it must be asked for, and the broker warns at start.
+	AllowAnonymous bool
 }
 
 // StartBrokerWith is StartBroker with options.
 func StartBrokerWith(addr string, log *zap.Logger, o BrokerOptions) (*Broker, error) {
-	if err := checkLoopback(addr); err != nil {
-		return nil, fmt.Errorf("embedded broker: %w", err)
-	}
 	if log == nil {
 		log = zap.NewNop()
+	}
+	hook, err := newAuthHook(addr, log, o)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	closing := new(atomic.Bool)
 	if o.ReservedClientID != "" && o.ReservedPassword == "" {
@@ -88,7 +103,7 @@ func StartBrokerWith(addr string, log *zap.Logger, o BrokerOptions) (*Broker, er
 		Logger:       slog.New(&zapHandler{log: log.Named("broker"), closing: closing}),
 		Capabilities: caps,
 	})
-	if err := server.AddHook(&reserveHook{id: o.ReservedClientID, password: []byte(o.ReservedPassword)}, nil); err != nil {
+	if err := server.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: auth hook: %w", err)
 	}
 	tcp := &gatedTCP{TCP: listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})}
@@ -104,21 +119,53 @@ func StartBrokerWith(addr string, log *zap.Logger, o BrokerOptions) (*Broker, er
 	return &Broker{server: server, listener: tcp, closing: closing}, nil
 }
 
-// checkLoopback refuses an address that is not host:port on a loopback
-// interface, since the broker lets everyone in.
-func checkLoopback(addr string) error {
+// isLoopback reports whether addr (host:port) is on a loopback interface.
+func isLoopback(addr string) (bool, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("address %q: %w", addr, err)
+		return false, fmt.Errorf("address %q: %w", addr, err)
 	}
 	if host == "localhost" {
-		return nil
+		return true, nil
 	}
 	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q: the embedded broker has no authentication and listens on loopback only (127.0.0.1 or ::1)", addr)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// newAuthHook checks the authentication options for a broker on addr and
+// builds its hook: beyond loopback, a password file or an explicit
+// AllowAnonymous (then with a warning) is required.
+func newAuthHook(addr string, log *zap.Logger, o BrokerOptions) (*authHook, error) {
+	loopback, err := isLoopback(addr)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	switch {
+	case !loopback && o.PasswordFile == "" && !o.AllowAnonymous:
+		return nil, fmt.Errorf("address %q is not loopback: beyond loopback the embedded broker needs a password file (clients log in, each with its own topics), or anonymous access allowed explicitly", addr)
+	case !loopback && o.AllowAnonymous:
+		log.Warn("EMBEDDED MQTT BROKER OPEN TO THE NETWORK: anonymous clients may connect and publish any signal; set a password file", zap.String("addr", addr))
+	}
+	h := &authHook{
+		log: log.Named("broker"), id: o.ReservedClientID, user: o.ReservedUsername, password: []byte(o.ReservedPassword),
+		anonymous: o.AllowAnonymous || (loopback && o.PasswordFile == ""),
+		accounts:  o.Accounts, file: o.PasswordFile,
+	}
+	if h.file != "" {
+		users, err := ReadPasswordFile(h.file)
+		if err != nil {
+			return nil, err
+		}
+		if _, clash := users[h.user]; clash && h.user != "" {
+			return nil, fmt.Errorf("password file %s: user %q is switchd's own: pick another name", h.file, h.user)
+		}
+		fi, err := os.Stat(h.file)
+		if err != nil {
+			return nil, fmt.Errorf("password file: %w", err)
+		}
+		h.hash, h.mod, h.size = users, fi.ModTime(), fi.Size()
+	}
+	return h, nil
 }
 
 // Addr returns the address the broker listens on, with the port it got
@@ -215,31 +262,3 @@ func (h *zapHandler) WithGroup(name string) slog.Handler {
 }
 
 var _ slog.Handler = (*zapHandler)(nil)
-
-// reserveHook lets every client in and allows every topic, except that a
-// client using the reserved ID must present its password.
-type reserveHook struct {
-	mochi.HookBase
-	id       string
-	password []byte
-}
-
-// ID names the hook.
-func (h *reserveHook) ID() string { return "switchd-reserve-client-id" }
-
-// Provides tells mochi which hook methods are implemented.
-func (h *reserveHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck}, []byte{b})
-}
-
-// OnConnectAuthenticate refuses the reserved ID without its password; mochi
-// answers "bad user name or password" and keeps the current holder.
-func (h *reserveHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
-	if h.id == "" || pk.Connect.ClientIdentifier != h.id {
-		return true
-	}
-	return subtle.ConstantTimeCompare(pk.Connect.Password, h.password) == 1
-}
-
-// OnACLCheck allows every topic: the broker listens on loopback only.
-func (h *reserveHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }

@@ -22,9 +22,9 @@ func TestStartBrokerAddress(t *testing.T) {
 	}{
 		{name: "ipv4 loopback port 0", addr: "127.0.0.1:0"},
 		{name: "localhost", addr: "localhost:0"},
-		{name: "all interfaces", addr: ":1883", want: "loopback only"},
-		{name: "any address", addr: "0.0.0.0:0", want: "loopback only"},
-		{name: "lan address", addr: "192.168.1.10:1883", want: "loopback only"},
+		{name: "all interfaces", addr: ":1883", want: "needs a password file"},
+		{name: "any address", addr: "0.0.0.0:0", want: "needs a password file"},
+		{name: "lan address", addr: "192.168.1.10:1883", want: "needs a password file"},
 		{name: "no port", addr: "127.0.0.1", want: "missing port"},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -114,6 +115,26 @@ func tlsConfig(c config.MQTTConfig, u *url.URL) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// passwordFromFile returns a paho credentials provider that reads the
+// password from file at each (re)connection, so that a rotated password is
+// used without a restart. When the file cannot be read (being rewritten,
+// emptied) it gives the last password read, the one the site file was
+// loaded with at first: the broker then says whether it still holds.
+func passwordFromFile(user, loaded, file string) mqtt.CredentialsProvider {
+	var mu sync.Mutex
+	last := loaded
+	return func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if b, err := os.ReadFile(file); err == nil {
+			if pw := strings.TrimSpace(string(b)); pw != "" && len(b) <= maxPasswordFileBytes {
+				last = pw
+			}
+		}
+		return user, last
+	}
+}
+
 // clientOptions builds the paho options common to every client of the
 // package: one broker, credentials, TLS, clean sessions, automatic
 // reconnection and a first connection retried in the background.
@@ -131,6 +152,9 @@ func clientOptions(c config.MQTTConfig, clientID string) (*mqtt.ClientOptions, e
 	o.SetClientID(clientID)
 	o.SetUsername(c.Username)
 	o.SetPassword(c.Password)
+	if c.PasswordFile != "" {
+		o.SetCredentialsProvider(passwordFromFile(c.Username, c.Password, c.PasswordFile))
+	}
 	if tc != nil {
 		o.SetTLSConfig(tc)
 	}

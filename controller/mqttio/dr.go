@@ -20,11 +20,36 @@ type drInput struct {
 // valid event to OnDR; an invalid one is rejected, counted through
 // OnDRReject and logged at most once per rejectLogInterval. Called with
 // s.mu held.
-func (s *Source) handleDR(payload []byte) {
+//
+// With DRPublisherKey the event comes signed, as the value of the envelope
+// of signed signals (SignJSON), and the replay rule of signed inputs
+// applies; retained is the MQTT retain flag as delivered.
+func (s *Source) handleDR(topic string, payload []byte, retained bool) {
+	var signed signedMessage
+	if key := s.opts.DRPublisherKey; key != nil {
+		var reason string
+		var err error
+		// The envelope adds the ts and signature to an event of up to
+		// dr.MaxPayloadBytes.
+		if signed, reason, err = verify(key, topic, payload, dr.MaxPayloadBytes+256); err != nil {
+			s.rejectDR(payload, reason, err)
+			return
+		}
+		if drop, err := s.signedDR.replayed(signed.ts, signed.sig, retained); drop {
+			if err != nil {
+				s.rejectDR(payload, ReasonReplayed, err)
+			}
+			return
+		}
+		payload = signed.value
+	}
 	ev, reason, err := dr.Parse(payload)
 	if err != nil {
 		s.rejectDR(payload, reason, err)
 		return
+	}
+	if signed.sig != nil {
+		s.signedDR = signedLast{ts: signed.ts, sig: signed.sig}
 	}
 	s.opts.OnDR(ev)
 }

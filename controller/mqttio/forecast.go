@@ -171,9 +171,29 @@ func (s *Source) addForecast(o SourceOptions) error {
 	return nil
 }
 
-// handleForecast parses, checks and delivers a forecast message. Called
-// with s.mu held.
-func (s *Source) handleForecast(topic string, payload []byte) {
+// handleForecast parses, checks and delivers a forecast message; retained
+// is the MQTT retain flag as delivered. With a publisher key the forecast
+// comes signed, as the value of the envelope Verify reads (see SignJSON),
+// and the replay rule of signed inputs applies. Called with s.mu held.
+func (s *Source) handleForecast(topic string, payload []byte, retained bool) {
+	var signed signedMessage
+	if key := s.opts.Forecast.PublisherKey; key != nil {
+		var reason string
+		var err error
+		// The envelope adds the ts and signature to a forecast of up to
+		// MaxForecastPayloadBytes.
+		if signed, reason, err = verify(key, topic, payload, MaxForecastPayloadBytes+256); err != nil {
+			s.reject(ForecastSignal, topic, payload, reason, err)
+			return
+		}
+		if drop, err := s.signedForecast.replayed(signed.ts, signed.sig, retained); drop {
+			if err != nil {
+				s.reject(ForecastSignal, topic, payload, ReasonReplayed, err)
+			}
+			return
+		}
+		payload = signed.value
+	}
 	f, reason, err := ParseForecast(payload, s.opts.Forecast, s.clock.Now(), s.lastForecast)
 	if err != nil {
 		s.reject(ForecastSignal, topic, payload, reason, err)
@@ -181,6 +201,9 @@ func (s *Source) handleForecast(topic string, payload []byte) {
 	}
 	f.Source = topic
 	s.lastForecast = f.Issued
+	if signed.sig != nil {
+		s.signedForecast = signedLast{ts: signed.ts, sig: signed.sig}
+	}
 	s.opts.OnForecast(f)
 }
 

@@ -215,3 +215,51 @@ func writeTestPKI(t *testing.T, dir string) testPKI {
 		clientKey:  writeKey("client-key.pem", clientKey),
 	}
 }
+
+// TestSourceTLSVerifiesBroker runs Mosquitto with TLS: a source trusting
+// another CA never connects (the broker's certificate is checked, not just
+// used to encrypt), and one whose CA signed it does.
+func TestSourceTLSVerifiesBroker(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	pki := writeTestPKI(t, t.TempDir())
+	other := writeTestPKI(t, t.TempDir())
+	m := mqtttest.Start(t, "cafile "+pki.ca, "certfile "+pki.serverCert, "keyfile "+pki.serverKey, "tls_version tlsv1.2")
+
+	r := &recorder{}
+	s := newTestSource(t, config.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: other.ca, ClientID: "wrong-ca"}, "dc1/signals", nil, r)
+	require.Never(t, s.Connected, connectRetryInterval+500*time.Millisecond, 50*time.Millisecond)
+	require.Empty(t, r.Conns())
+
+	r2 := &recorder{}
+	s2 := newTestSource(t, config.MQTTConfig{Broker: "ssl://" + m.Addr(), CAFile: pki.ca, ClientID: "right-ca"}, "dc1/signals", nil, r2)
+	require.Eventually(t, s2.Connected, waitMax, 5*time.Millisecond)
+}
+
+// TestSourcePasswordRotation rotates switchd's password while it runs:
+// the broker's password file and switchd's password file are changed and
+// the broker restarted; the source reconnects with the new password, read
+// from its file at the reconnection, with no restart of its own.
+func TestSourcePasswordRotation(t *testing.T) {
+	mqtttest.CheckNoLeaks(t)
+	passwd := mqtttest.RequireTool(t, "mosquitto_passwd")
+	dir := t.TempDir()
+	brokerUsers := filepath.Join(dir, "passwords")
+	out, err := exec.Command(passwd, "-b", "-c", brokerUsers, "switchd", "old-pw").CombinedOutput()
+	require.NoError(t, err, "mosquitto_passwd: %s", out)
+	m := mqtttest.Start(t, "allow_anonymous false", "password_file "+brokerUsers)
+	pwFile := filepath.Join(dir, "switchd.pass")
+	require.NoError(t, os.WriteFile(pwFile, []byte("old-pw\n"), 0o600))
+
+	r := &recorder{}
+	s := newTestSource(t, config.MQTTConfig{Broker: "tcp://" + m.Addr(), Username: "switchd", Password: "old-pw", PasswordFile: pwFile}, "dc1/signals", nil, r)
+	require.Eventually(t, s.Connected, waitMax, 5*time.Millisecond)
+
+	m.Stop()
+	out, err = exec.Command(passwd, "-b", brokerUsers, "switchd", "new-pw").CombinedOutput()
+	require.NoError(t, err, "mosquitto_passwd: %s", out)
+	require.NoError(t, os.WriteFile(pwFile, []byte("new-pw\n"), 0o600))
+	m.Restart()
+	require.Eventually(t, s.Connected, waitMax, 10*time.Millisecond)
+	m.Pub("dc1/signals/price", "31", "-u", "switchd", "-P", "new-pw")
+	require.Equal(t, 31.0, r.waitSamples(t, 1)[0].Value)
+}

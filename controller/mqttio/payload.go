@@ -28,6 +28,7 @@ const (
 var Reasons = []string{
 	ReasonMalformed, ReasonNotANumber, ReasonNonFinite, ReasonOutOfRange,
 	ReasonFuture, ReasonOutOfOrder, ReasonUnknownTopic,
+	ReasonUnsigned, ReasonBadSignature, ReasonReplayed,
 }
 
 // MaxPayloadBytes is the longest payload ParsePayload reads. A signal is one

@@ -1,7 +1,9 @@
 package mqttio
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -66,6 +68,9 @@ type SourceOptions struct {
 	DRTopic    string
 	OnDR       func(dr.Event)
 	OnDRReject func(reason string)
+	// DRPublisherKey, when set, makes every event come signed by it, in
+	// the envelope of signed signals (SignJSON) with their replay rule.
+	DRPublisherKey ed25519.PublicKey
 }
 
 // Source receives signal values from MQTT and publishes state on the same
@@ -99,6 +104,18 @@ type Source struct {
 	logs         [switchd.NumSignals + 2]rejectLog
 	lastForecast time.Time // ts of the last accepted forecast
 	dr           drInput
+	// signed[s] is the last accepted message of a signal with a publisher
+	// key: its ts as signed (not clamped) and its signature;
+	// signedForecast that of a signed price forecast.
+	signed         [switchd.NumSignals]signedLast
+	signedForecast signedLast
+	signedDR       signedLast
+}
+
+// signedLast is what the replay rule of a signed input remembers.
+type signedLast struct {
+	ts  time.Time
+	sig []byte
 }
 
 // rejectLog is the log rate limit state of one signal.
@@ -364,7 +381,7 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		return
 	}
 	if topic == s.opts.DRTopic && topic != "" {
-		s.handleDR(payload)
+		s.handleDR(topic, payload, retained)
 		return
 	}
 	sig, ok := s.topics[topic]
@@ -373,14 +390,32 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		return
 	}
 	if sig == ForecastSignal {
-		s.handleForecast(topic, payload)
+		s.handleForecast(topic, payload, retained)
 		return
 	}
 	now := s.clock.Now()
+	key := s.opts.Signals[sig].PublisherKey
+	var signature []byte
+	if key != nil {
+		var reason string
+		var err error
+		if signature, reason, err = Verify(key, topic, payload); err != nil {
+			s.reject(sig, topic, payload, reason, err)
+			return
+		}
+	}
 	value, ts, reason, err := ParsePayload(payload, now)
 	if err != nil {
 		s.reject(sig, topic, payload, reason, err)
 		return
+	}
+	if key != nil {
+		if drop, err := s.signed[sig].replayed(ts, signature, retained); drop {
+			if err != nil {
+				s.reject(sig, topic, payload, ReasonReplayed, err)
+			}
+			return
+		}
 	}
 	untimed := retained && !HasTimestamp(payload)
 	if untimed {
@@ -395,12 +430,33 @@ func (s *Source) handleMessage(topic string, payload []byte, retained bool) {
 		s.reject(sig, topic, payload, reason, checkError(s.opts.Signals[sig], reason, value, ts, now, s.last[sig]))
 		return
 	}
+	signedTS := ts
 	ts = ClampFuture(ts, now)
 	if untimed {
 		s.log.Debug("retained value without ts counts as stale", zap.String("signal", sig.String()), zap.Float64("value", value))
 	}
 	s.last[sig] = ts
+	if key != nil {
+		s.signed[sig] = signedLast{ts: signedTS, sig: signature}
+	}
 	s.opts.OnSample(switchd.Sample{Time: ts, Signal: sig, Value: value})
+}
+
+// replayed applies the replay rule of a signed input to a message whose
+// signature verified: its ts must be strictly after that of the last
+// accepted message, as signed (a ts clamped to the arrival would let a
+// replay of a fast-clocked message through). drop says to drop the
+// message, and err, when not nil, why (count it as ReasonReplayed). The one
+// silent drop is the last accepted message itself redelivered as retained
+// on a resubscription: the broker, not a publisher, sent it again.
+func (last signedLast) replayed(ts time.Time, signature []byte, retained bool) (drop bool, err error) {
+	switch {
+	case last.ts.IsZero() || ts.After(last.ts):
+		return false, nil
+	case retained && bytes.Equal(signature, last.sig):
+		return true, nil
+	}
+	return true, fmt.Errorf("ts %s is not after the last accepted %s", ts.Format(time.RFC3339Nano), last.ts.Format(time.RFC3339Nano))
 }
 
 // checkError explains a Check rejection for the log.

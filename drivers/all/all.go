@@ -6,6 +6,7 @@ package all
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -41,7 +42,15 @@ type Entry struct {
 	// Devices says whether the driver needs a device list (devices: or
 	// devices_file:) rather than a count.
 	Devices bool
+	// Extra lists the modes past off, mining and inference (power
+	// targets, sleep) the driver can command. A fleet that declares one
+	// it cannot do is refused when the site is validated.
+	Extra []switchd.Mode
 }
+
+// reduced is the extra modes of drivers whose devices take a power target
+// (pool.PowerSetter): mining_reduced, through the pool's adapter.
+var reduced = []switchd.Mode{switchd.ModeMiningReduced}
 
 // table is read-only.
 var table = map[string]Entry{
@@ -51,8 +60,8 @@ var table = map[string]Entry{
 			return nil, err
 		}
 		return simdev.New(d.Spec, cfg, d.Clock), nil
-	}, Sample: simdev.Sample},
-	"luxos": {New: luxos.New, Sample: luxos.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	}, Sample: simdev.Sample, Extra: []switchd.Mode{switchd.ModeMiningReduced, switchd.ModeSleep}},
+	"luxos": {New: luxos.New, Sample: luxos.Sample, Devices: true, Extra: reduced, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
 		cfg, err := luxos.ParseConfig(s)
 		return luxos.NewDevice(&cfg, dev), err
 	}},
@@ -60,7 +69,7 @@ var table = map[string]Entry{
 		cfg, err := bosminer.ParseConfig(s)
 		return bosminer.NewDevice(&cfg, dev), err
 	}},
-	"whatsminer": {New: whatsminer.New, Sample: whatsminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	"whatsminer": {New: whatsminer.New, Sample: whatsminer.Sample, Devices: true, Extra: reduced, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
 		cfg, err := whatsminer.ParseConfig(s)
 		return whatsminer.NewDevice(&cfg, dev, time.Now), err
 	}},
@@ -72,7 +81,7 @@ var table = map[string]Entry{
 		cfg, err := cgminer.ParseConfig(s)
 		return cgminer.NewDevice(&cfg, dev), err
 	}},
-	"vllm": {New: vllm.New, Sample: vllm.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	"vllm": {New: vllm.New, Sample: vllm.Sample, Devices: true, Extra: []switchd.Mode{switchd.ModeSleep}, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
 		cfg, err := vllm.ParseConfig(s)
 		return vllm.NewDevice(&cfg, dev), err
 	}},
@@ -107,6 +116,9 @@ func Build(name string, d Deps) (switchd.Driver, error) {
 	}
 	if e.Devices && len(d.Devices) == 0 {
 		return nil, fmt.Errorf("driver %s needs a device list (devices: or devices_file:), not a count", name)
+	}
+	if err := e.checkModes(name, &d.Spec); err != nil {
+		return nil, err
 	}
 	return e.New(d)
 }
@@ -147,6 +159,30 @@ func ProbeNames() []string {
 	var out []string
 	for n, e := range table {
 		if e.Device != nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkModes refuses a fleet that declares a mode past off, mining and
+// inference that the driver cannot command.
+func (e *Entry) checkModes(name string, spec *switchd.FleetSpec) error {
+	for _, m := range switchd.Modes[switchd.BaseModes:] {
+		if spec.Supports[m] && !slices.Contains(e.Extra, m) {
+			return fmt.Errorf("driver %s cannot command mode %s (fleet %q declares it); drivers that can: %v",
+				name, m, spec.Name, namesWith(m))
+		}
+	}
+	return nil
+}
+
+// namesWith lists the drivers that can command mode m, sorted.
+func namesWith(m switchd.Mode) []string {
+	var out []string
+	for n, e := range table {
+		if slices.Contains(e.Extra, m) {
 			out = append(out, n)
 		}
 	}

@@ -91,7 +91,11 @@ func (d *Device) Observe(ctx context.Context) (pool.Observation, error) {
 			return pool.Observation{}, switchd.Retriable(fmt.Errorf("GET /is_sleeping: %w", err))
 		}
 		if sleeping {
-			return pool.Observation{Mode: switchd.ModeOff, Known: true, Detail: "sleeping", Firmware: d.cachedVersion()}, nil
+			mode := switchd.ModeOff
+			if d.cfg.sleepMode {
+				mode = switchd.ModeSleep
+			}
+			return pool.Observation{Mode: mode, Known: true, Detail: "sleeping", Firmware: d.cachedVersion()}, nil
 		}
 	}
 	obs, err := d.readiness(ctx, token)
@@ -169,8 +173,16 @@ func (d *Device) Set(ctx context.Context, mode switchd.Mode) error {
 	}
 	switch mode {
 	case switchd.ModeInference, switchd.ModeOff:
+	case switchd.ModeSleep:
+		if !d.cfg.sleepMode {
+			return switchd.Permanent(fmt.Errorf("mode sleep: the fleet declares no sleep mode"))
+		}
 	default:
 		return switchd.Permanent(fmt.Errorf("mode %s: a GPU host is in inference or off", mode))
+	}
+	if d.cfg.sleepMode && d.awakeable(ctx, mode) {
+		// A running server: sleep or wake it, as with off_action sleep.
+		return d.sleepOrWake(ctx, mode)
 	}
 	if d.cfg.OffAction == OffStop {
 		argv, key := d.cfg.StartCommand, "start_command"
@@ -183,23 +195,7 @@ func (d *Device) Set(ctx context.Context, mode switchd.Mode) error {
 		}
 		return nil
 	}
-	token, err := d.cfg.Password(d.dev)
-	if err != nil {
-		return err
-	}
-	path := "/wake_up"
-	if mode == switchd.ModeOff {
-		d.drain(ctx, token)
-		path = "/sleep?level=" + strconv.Itoa(d.cfg.SleepLevel)
-	}
-	r, err := httpexec.Do(ctx, d.client, http.MethodPost, d.base+path, token, "", nil)
-	if err != nil {
-		return err
-	}
-	if r.Status == http.StatusNotFound {
-		return switchd.Permanent(fmt.Errorf("POST %s: status 404: %s", path, sleepModeHint))
-	}
-	return httpexec.StatusError("POST "+path, r)
+	return d.sleepOrWake(ctx, mode)
 }
 
 // drain waits, at most DrainTimeout, until the server runs no request.
@@ -294,4 +290,50 @@ func ParseRunning(body []byte) (n float64, ok bool) {
 		ok = true
 	}
 	return n, ok
+}
+
+// sleepOrWake puts a running server to sleep (off or sleep) or wakes it
+// (inference): POST /sleep?level=N or POST /wake_up.
+func (d *Device) sleepOrWake(ctx context.Context, mode switchd.Mode) error {
+	token, err := d.cfg.Password(d.dev)
+	if err != nil {
+		return err
+	}
+	path := "/wake_up"
+	if mode != switchd.ModeInference {
+		d.drain(ctx, token)
+		path = "/sleep?level=" + strconv.Itoa(d.cfg.SleepLevel)
+	}
+	r, err := httpexec.Do(ctx, d.client, http.MethodPost, d.base+path, token, "", nil)
+	if err != nil {
+		return err
+	}
+	if r.Status == http.StatusNotFound {
+		return switchd.Permanent(fmt.Errorf("POST %s: status 404: %s", path, sleepModeHint))
+	}
+	return httpexec.StatusError("POST "+path, r)
+}
+
+// awakeable reports whether Set(mode) on a fleet with a sleep mode is a
+// sleep or a wake of a running server: sleep when the server answers
+// (a stopped one is started instead, comes up awake, and the pool's
+// re-command puts it to sleep once its transition time is over), inference
+// when the server answers that it sleeps. Off always stops the server.
+func (d *Device) awakeable(ctx context.Context, mode switchd.Mode) bool {
+	if mode == switchd.ModeOff {
+		return false
+	}
+	token, err := d.cfg.Password(d.dev)
+	if err != nil {
+		return false
+	}
+	r, err := httpexec.Do(ctx, d.client, http.MethodGet, d.base+"/is_sleeping", token, "", nil)
+	if err != nil || r.Status != http.StatusOK {
+		return false
+	}
+	if mode == switchd.ModeSleep {
+		return true
+	}
+	sleeping, err := ParseIsSleeping(r.Body)
+	return err == nil && sleeping
 }

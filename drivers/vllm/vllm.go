@@ -53,6 +53,10 @@ func (a *OffAction) UnmarshalText(b []byte) error {
 // Config is the driver's settings block.
 type Config struct {
 	pool.Settings `yaml:",inline"`
+	// sleepMode is set when the fleet declares the sleep mode (off_action
+	// stop only): a sleeping engine is then in sleep, not off, and sleep
+	// is POST /sleep. Not a settings key: it comes from the site's modes.
+	sleepMode bool
 	// Credentials: the password, when set, is the server's API key, sent
 	// as a bearer token; the username is not used.
 	pool.Credentials `yaml:",inline"`
@@ -145,6 +149,13 @@ func New(d pool.Deps) (switchd.Driver, error) {
 	cfg, err := ParseConfig(d.Settings)
 	if err != nil {
 		return nil, err
+	}
+	if d.Spec.Supports[switchd.ModeSleep] {
+		if cfg.OffAction != OffStop {
+			return nil, d.Settings.Errorf("off_action", "fleet %q declares a sleep mode: with off_action sleep, off already is vLLM's sleep; "+
+				"use off_action: stop (off stops the server, sleep puts it to sleep) or drop the sleep mode", d.Spec.Name)
+		}
+		cfg.sleepMode = true
 	}
 	devs := make([]pool.Device, 0, len(d.Devices))
 	for _, dev := range d.Devices {

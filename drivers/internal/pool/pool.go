@@ -74,6 +74,8 @@ func New(d Deps, s Settings, devs []Device) *Pool {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	devs = append([]Device(nil), devs...)
+	wrapPowerTargets(&d.Spec, devs)
 	p := &Pool{spec: d.Spec, set: s, clock: d.Clock, log: log, recs: make([]rec, len(devs)), stats: map[[2]switchd.Mode]*ring{}}
 	for i, dv := range devs {
 		p.recs[i].dev = dv
