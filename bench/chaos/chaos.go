@@ -265,8 +265,11 @@ func Run(o Options) (*Report, error) {
 		o.Duration = time.Minute
 	}
 	r := &run{o: o, force: make(chan bool, 1), rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)), prng: rand.New(rand.NewPCG(uint64(o.Seed), 0x9a1ce))}
+	var logMu sync.Mutex // goroutines (publisher, injector, checker) share o.Log
 	r.logf = func(format string, a ...any) {
 		if o.Log != nil {
+			logMu.Lock()
+			defer logMu.Unlock()
 			fmt.Fprintf(o.Log, "%s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05.000")}, a...)...)
 		}
 	}
