@@ -60,23 +60,10 @@ func (s *Source) rejectDR(payload []byte, reason string, err error) {
 	if s.opts.OnDRReject != nil {
 		s.opts.OnDRReject(reason)
 	}
-	now := s.clock.Now()
-	l := &s.dr.log
-	if !l.at.IsZero() && now.Sub(l.at) < rejectLogInterval {
-		l.suppressed++
-		return
-	}
-	if len(payload) > maxLoggedPayload {
-		payload = payload[:maxLoggedPayload]
-	}
-	s.log.Warn("demand-response event rejected",
+	s.dr.log.warn(s.log, s.clock.Now(), "demand-response event rejected", payload,
 		zap.String("topic", s.opts.DRTopic),
 		zap.String("reason", reason),
-		zap.Error(err),
-		zap.ByteString("payload", payload),
-		zap.Int("suppressed", l.suppressed))
-	l.at = now
-	l.suppressed = 0
+		zap.Error(err))
 }
 
 // topicSignal names what a subscribed topic carries, for log lines: a

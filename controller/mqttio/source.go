@@ -124,6 +124,23 @@ type rejectLog struct {
 	suppressed int       // rejections not logged since
 }
 
+// warn writes msg with fields, the payload (cut to maxLoggedPayload) and
+// how many rejections went unlogged since the last line, unless a line was
+// written less than rejectLogInterval before now: then it only counts one
+// more suppressed.
+func (l *rejectLog) warn(log *zap.Logger, now time.Time, msg string, payload []byte, fields ...zap.Field) {
+	if !l.at.IsZero() && now.Sub(l.at) < rejectLogInterval {
+		l.suppressed++
+		return
+	}
+	if len(payload) > maxLoggedPayload {
+		payload = payload[:maxLoggedPayload]
+	}
+	log.Warn(msg, append(fields, zap.ByteString("payload", payload), zap.Int("suppressed", l.suppressed))...)
+	l.at = now
+	l.suppressed = 0
+}
+
 // wallClock is the Clock used when none is given.
 type wallClock struct{}
 
@@ -481,24 +498,11 @@ func (s *Source) reject(sig switchd.Signal, topic string, payload []byte, reason
 	if s.opts.OnReject != nil {
 		s.opts.OnReject(sig, reason)
 	}
-	now := s.clock.Now()
-	l := &s.logs[sig]
-	if !l.at.IsZero() && now.Sub(l.at) < rejectLogInterval {
-		l.suppressed++
-		return
-	}
-	if len(payload) > maxLoggedPayload {
-		payload = payload[:maxLoggedPayload]
-	}
-	s.log.Warn("signal payload rejected",
+	s.logs[sig].warn(s.log, s.clock.Now(), "signal payload rejected", payload,
 		zap.String("signal", signalName(sig)),
 		zap.String("topic", topic),
 		zap.String("reason", reason),
-		zap.Error(err),
-		zap.ByteString("payload", payload),
-		zap.Int("suppressed", l.suppressed))
-	l.at = now
-	l.suppressed = 0
+		zap.Error(err))
 }
 
 // Publish publishes payload on topic with QoS 1 and waits for the broker's
