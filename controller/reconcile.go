@@ -24,7 +24,9 @@ type start struct {
 //   - A move out of a mode is forced when a constraint no longer allows the
 //     devices there (forbidden, over a max) or the site cap requires it;
 //     forced moves ignore dwell and hold.
-//   - Other (economic) moves happen only for devices past their dwell time,
+//   - Other (economic) moves happen only for devices past their dwell time
+//     (except out of a mode a rule discourages: the dispatcher weighed the
+//     move against its switching cost, and the rule asked for it),
 //     and not at all while a fail-safe holds.
 //   - Moves that lower a device's draw (sheds) are never slowed.
 //   - Moves that raise it (starts) wait for retries, stagger batches, ramp
@@ -65,6 +67,9 @@ func (c *Controller) reconcile(now time.Time, pol *policies.Policy) {
 			econ := 0
 			if !hold {
 				econ = min(surplus, f.eligible[m])
+				if fc.Discourage[m] { // a rule's move: weighed, not held to dwell
+					econ = min(surplus, f.steady[m])
+				}
 				if econ < min(surplus, f.steady[m]) {
 					dwellBlocked = true
 				}

@@ -278,10 +278,10 @@ func (d *dispatcher) build() {
 							su = d.switchUSDPerHourOver(i, lp.HoldHours, lp.BackShare)
 						}
 					}
-					b.dv = spec.ValuePerHour(m, fv) - spec.ValuePerHour(switchd.ModeOff, fv) + su
+					b.dv = modeValue(spec, c, m, fv) - spec.ValuePerHour(switchd.ModeOff, fv) + su
 				} else {
 					b.size = count - inc
-					b.dv = spec.ValuePerHour(m, against) - spec.ValuePerHour(switchd.ModeOff, against) -
+					b.dv = modeValue(spec, c, m, against) - spec.ValuePerHour(switchd.ModeOff, against) -
 						switchUSDPerHour
 				}
 				b.ok = allowed && b.size > 0 && !math.IsNaN(b.dv) && !math.IsInf(b.dv, 0)
@@ -293,6 +293,15 @@ func (d *dispatcher) build() {
 			}
 		}
 	}
+}
+
+// modeValue is one device-hour's margin in mode m at the values v, with no
+// revenue when a rule discourages m (its energy still costs).
+func modeValue(spec *switchd.FleetSpec, c *FleetConstraint, m switchd.Mode, v *switchd.Values) float64 {
+	if c.Discourage[m] {
+		return -spec.EnergyCostPerHour(m, v)
+	}
+	return spec.ValuePerHour(m, v)
 }
 
 // incumbentPrice is IncumbentPrice[i][m], or none when missing.

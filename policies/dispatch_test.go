@@ -203,6 +203,48 @@ func TestDispatchSwitchCost(t *testing.T) {
 	}
 }
 
+// TestDispatchDiscourage: a discouraged mode earns nothing in the
+// dispatcher's reckoning (its energy still costs), so nobody enters it, and
+// its incumbents leave unless the switching cost spread over the expected
+// hold is worth more than the energy they burn meanwhile.
+func TestDispatchDiscourage(t *testing.T) {
+	// One S21-like ASIC at hashprice 50 earns 0.4167 USD/h; at 100 USD/MWh
+	// it pays 0.35 USD/h for energy (a gain of 0.067 USD/h, but nothing
+	// when discouraged), at 300 USD/MWh 1.05 USD/h.
+	tests := []struct {
+		name       string
+		price      float64
+		incumbents int
+		cost, hold float64
+		discourage bool
+		wantMining int
+	}{
+		{name: "mining pays at 100", price: 100, wantMining: 10},
+		{name: "discouraged: nobody starts, even where it pays", price: 100, discourage: true, wantMining: 0},
+		{name: "discouraged: incumbents leave at once with no switching cost", price: 100, incumbents: 10, discourage: true, wantMining: 0},
+		{name: "discouraged: a short spell is ridden through when a switch out and back costs more",
+			price: 300, incumbents: 10, cost: 5, hold: 2, discourage: true, wantMining: 10},
+		{name: "discouraged: a long spell is left", price: 300, incumbents: 10, cost: 5, hold: 20, discourage: true, wantMining: 0},
+		{name: "discouraged: at a negative price drawing power still pays", price: -10, cost: 0.01, hold: 100, discourage: true, wantMining: 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := dispatchASIC("asics", 10)
+			spec.SwitchCostUSD = tt.cost
+			in := &DispatchInput{
+				Fleets:      []switchd.FleetSpec{spec},
+				Values:      dispatchValues(tt.price),
+				Constraints: openConstraints(1e6, 1),
+				Current:     [][switchd.NumModes]int{{10 - tt.incumbents, tt.incumbents, 0}},
+				HoldHours:   [][switchd.NumModes]float64{{0, tt.hold, 0}},
+				BackShare:   [][switchd.NumModes]float64{{0, 1, 0}},
+			}
+			in.Constraints.Fleets[0].Discourage[mMining] = tt.discourage
+			require.Equal(t, [][switchd.NumModes]int{{10 - tt.wantMining, tt.wantMining, 0}}, planCounts(Dispatch(in)))
+		})
+	}
+}
+
 func TestDispatchMeritOrder(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -195,11 +195,13 @@ func (p *Policy) EvaluateInto(now time.Time, snap *switchd.Snapshot, site *confi
 	}
 }
 
-// merge tightens c by o: anything either forbids is forbidden, the larger
-// minimum and the smaller maximum hold.
+// merge tightens c by o: anything either forbids is forbidden, anything
+// either discourages is discouraged, the larger minimum and the smaller
+// maximum hold.
 func (c *FleetConstraint) merge(o *FleetConstraint) {
 	for m := range c.Forbid {
 		c.Forbid[m] = c.Forbid[m] || o.Forbid[m]
+		c.Discourage[m] = c.Discourage[m] || o.Discourage[m]
 		c.Min[m] = max(c.Min[m], o.Min[m])
 		c.Max[m] = min(c.Max[m], o.Max[m])
 	}

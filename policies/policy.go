@@ -70,6 +70,7 @@ type thenSection struct {
 	Force      strictyaml.OrderedMap[string]                     `yaml:"force"`
 	MinDevices strictyaml.OrderedMap[strictyaml.OrderedMap[int]] `yaml:"min_devices"`
 	MaxDevices strictyaml.OrderedMap[strictyaml.OrderedMap[int]] `yaml:"max_devices"`
+	Discourage strictyaml.OrderedMap[strictyaml.NameList]        `yaml:"discourage"`
 }
 
 // LoadPolicy reads, parses and validates a policy file against the site it
@@ -362,8 +363,9 @@ func cutTZ(spec string) (string, bool) {
 
 func (t *thenSection) validate(l *strictyaml.Loader, path string, site *config.Site) Effect {
 	var e Effect
-	if t.SiteCapKW == nil && len(t.Forbid) == 0 && len(t.Force) == 0 && len(t.MinDevices) == 0 && len(t.MaxDevices) == 0 {
-		l.Errorf(path, "at least one effect is required (site_cap_kw, forbid, force, min_devices or max_devices)")
+	if t.SiteCapKW == nil && len(t.Forbid) == 0 && len(t.Force) == 0 && len(t.MinDevices) == 0 && len(t.MaxDevices) == 0 &&
+		len(t.Discourage) == 0 {
+		l.Errorf(path, "at least one effect is required (site_cap_kw, forbid, force, min_devices, max_devices or discourage)")
 		return e
 	}
 	if p := strictyaml.JoinPath(path, "site_cap_kw"); t.SiteCapKW != nil && l.NonNegative(p, *t.SiteCapKW) {
@@ -375,7 +377,7 @@ func (t *thenSection) validate(l *strictyaml.Loader, path string, site *config.S
 			e.SiteCapKW = t.SiteCapKW
 		}
 	}
-	if len(t.Forbid)+len(t.Force)+len(t.MinDevices)+len(t.MaxDevices) == 0 {
+	if len(t.Forbid)+len(t.Force)+len(t.MinDevices)+len(t.MaxDevices)+len(t.Discourage) == 0 {
 		return e
 	}
 	e.Fleets = make([]FleetConstraint, len(site.Fleets))
@@ -432,6 +434,30 @@ func (t *thenSection) validate(l *strictyaml.Loader, path string, site *config.S
 				continue
 			}
 			e.Fleets[i].Forbid[m] = true
+		}
+	}
+	for _, f := range t.Discourage {
+		i, spec, ok := ruleFleet(l, f.Path, f.Key, site)
+		if !ok || conflict(f.Path, i) {
+			continue
+		}
+		if len(f.Value) == 0 {
+			l.Errorf(f.Path, "must list at least one mode")
+		}
+		for j, name := range f.Value {
+			p := strictyaml.IndexPath(f.Path, j)
+			m, ok := config.FleetMode(l, p, name, spec)
+			if !ok {
+				continue
+			}
+			switch {
+			case m == switchd.ModeOff:
+				l.Errorf(p, "off earns nothing already: discourage the modes devices should leave")
+			case e.Fleets[i].Forbid[m]:
+				l.Errorf(p, "%s is also forbidden by this rule", m)
+			default:
+				e.Fleets[i].Discourage[m] = true
+			}
 		}
 	}
 	for _, f := range t.MinDevices {

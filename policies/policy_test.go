@@ -102,6 +102,12 @@ func TestParsePolicyEffects(t *testing.T) {
 			c[1].Max[inference] = 700
 			return c
 		}},
+		{"discourage", "discourage: {asics: [mining], gpus: inference}", func() []FleetConstraint {
+			c := []FleetConstraint{NoFleetConstraint(), NoFleetConstraint()}
+			c[0].Discourage[mining] = true
+			c[1].Discourage[inference] = true
+			return c
+		}},
 		{"min of zero alongside a forbid", "forbid: {asics: [mining]}\nmin_devices: {asics: {mining: 0}}", func() []FleetConstraint {
 			c := []FleetConstraint{NoFleetConstraint(), NoFleetConstraint()}
 			c[0].Forbid[mining] = true

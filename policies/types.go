@@ -123,6 +123,13 @@ type FleetConstraint struct {
 	Min [switchd.NumModes]int
 	// Max[m] devices at most in m; Unlimited when unset.
 	Max [switchd.NumModes]int
+	// Discourage[m]: the dispatcher counts mode m as earning nothing (its
+	// energy still costs), so no device enters it and devices in it leave
+	// as soon as leaving pays, their switching cost counted as for any
+	// economic move. A preference, not a limit: with no switching cost it
+	// empties m at once, as a forbid would; with one, a device rides
+	// through a short spell rather than pay for a switch out and back.
+	Discourage [switchd.NumModes]bool
 }
 
 // NoFleetConstraint returns a constraint that allows everything.

@@ -264,6 +264,11 @@ func TestDwellScopeFor(t *testing.T) {
 			want:   oracle.DwellOffOnly, wantName: "off only",
 		},
 		{
+			name:   "a discouraged mode (its exits skip the dwell)",
+			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Discourage[switchd.ModeMining] = true })}}},
+			want:   oracle.DwellOffOnly, wantName: "off only",
+		},
+		{
 			name:   "a maximum on inference",
 			policy: policies.Policy{Rules: []policies.Rule{{Then: constrained(func(fc *policies.FleetConstraint) { fc.Max[switchd.ModeInference] = 3 })}}},
 			want:   oracle.DwellOffOnly, wantName: "off only",

@@ -67,8 +67,8 @@ func (d DwellScope) String() string {
 
 // DwellScopeFor returns the widest dwell scope the controller keeps under
 // policy p: none when a rule limits the devices in off, off only when a rule
-// caps the site, forbids a mode or limits devices in one, or a fail-safe
-// curtails, else every mode.
+// caps the site, forbids, discourages (its exits skip the dwell) or limits
+// devices in a mode, or a fail-safe curtails, else every mode.
 func DwellScopeFor(p *policies.Policy) DwellScope {
 	scope := DwellAllModes
 	for _, fs := range p.FailSafe {
@@ -87,7 +87,7 @@ func DwellScopeFor(p *policies.Policy) DwellScope {
 				return DwellNone
 			}
 			for m := switchd.ModeOff + 1; m < switchd.NumModes; m++ {
-				if fc.Forbid[m] || fc.Max[m] < policies.Unlimited {
+				if fc.Forbid[m] || fc.Max[m] < policies.Unlimited || fc.Discourage[m] {
 					scope = DwellOffOnly
 				}
 			}
