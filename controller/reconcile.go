@@ -64,17 +64,16 @@ func (c *Controller) reconcile(now time.Time, pol *policies.Policy) {
 			}
 			forced := min(max(cur-allowed, 0), f.steady[m])
 			surplus := max(cur-target[m], 0)
-			econ := 0
+			econ, ruled := 0, 0
 			if !hold {
 				econ = min(surplus, f.eligible[m])
 				if fc.Discourage[m] { // a rule's move: weighed, not held to dwell
-					econ = min(surplus, f.steady[m])
-				}
-				if econ < min(surplus, f.steady[m]) {
+					ruled = min(surplus, f.steady[m]) - econ
+				} else if econ < min(surplus, f.steady[m]) {
 					dwellBlocked = true
 				}
 			}
-			out[m] = min(f.steady[m], max(forced, econ))
+			out[m] = min(f.steady[m], max(forced, econ+ruled))
 			c.forced += max(out[m]-econ, 0)
 			deficit[m] = max(target[m]-cur, 0)
 		}
