@@ -661,6 +661,7 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	}
 	if l.Given("policy", f.Policy) {
 		d.PolicyPath = resolvePath(dir, f.Policy)
+		d.PolicyLine = l.Line("policy")
 	}
 	f.validateMQTT(l, s, dir)
 	explicit := f.validateSignals(l, s)

@@ -77,7 +77,7 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 		{name: "unknown driver", site: [2]string{"driver: sim", "driver: sims"},
 			want: `DIR/site.yaml:11: fleets[0].driver: unknown driver "sims"`},
 		{name: "policy the site names is missing", site: [2]string{"policy: policy.yaml", "policy: nope.yaml"},
-			want: "load policy: open DIR/nope.yaml: no such file or directory"},
+			want: "DIR/site.yaml:2: policy: open DIR/nope.yaml: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
