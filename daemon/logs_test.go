@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -70,4 +71,35 @@ func TestLogTellsStaleInputs(t *testing.T) {
 	require.Eventually(t, func() bool { return count("input fresh again") == 1 && count("fail-safe lifted") == 1 },
 		10*time.Second, 50*time.Millisecond, "fresh price in the log:\n%v", logs.All())
 	require.Equal(t, 31.0, logs.FilterMessage("input fresh again").AllUntimed()[0].ContextMap()["value"])
+}
+
+// TestOverrideLoggedOnce: setting and clearing an override through the API
+// is one log line each (the API's, naming who asked), not one from the API
+// and another from the daemon.
+func TestOverrideLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
+	core, logs := observer.New(zapcore.InfoLevel)
+	t.Setenv("SWITCHD_TEST_TOKEN", testToken)
+	base, _ := runDaemon(t, cfg, zap.New(core))
+
+	do := func(method, body string) int {
+		req, err := http.NewRequest(method, base+"/api/v1/override", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusCreated, do(http.MethodPost, `{"fleet":"asics","mode":"off","duration":"1h","reason":"maintenance"}`))
+	require.Equal(t, http.StatusOK, do(http.MethodDelete, ""))
+
+	set := logs.FilterMessage("override set").AllUntimed()
+	require.Len(t, set, 1, "override set:\n%v", set)
+	require.Equal(t, "asics", set[0].ContextMap()["fleet"])
+	require.Equal(t, "maintenance", set[0].ContextMap()["reason"])
+	require.Contains(t, set[0].ContextMap(), "remote")
+	require.Len(t, logs.FilterMessage("overrides cleared").AllUntimed(), 1)
 }

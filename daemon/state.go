@@ -776,8 +776,7 @@ func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.
 	}
 	d.overrides = append(d.overrides, o)
 	d.mu.Unlock()
-	d.log.Info("override set", zap.String("id", o.ID), zap.String("fleet", o.Fleet), zap.String("mode", view.Mode),
-		zap.Time("until", o.Until), zap.String("reason", o.Reason))
+	// Logged once, by the API handler, with who asked.
 	d.haSaveOverrides(ctx)
 	d.poke()
 	return view, nil
@@ -812,7 +811,6 @@ func (d *daemon) ClearOverrides(ctx context.Context, fleet string) (int, error) 
 	}
 	d.mu.Unlock()
 	if len(removed) > 0 {
-		d.log.Info("overrides cleared", zap.String("fleet", fleet), zap.Int("removed", len(removed)))
 		d.haSaveOverrides(ctx)
 		d.poke()
 	}
