@@ -482,3 +482,15 @@ func TestGrafanaProvisioning(t *testing.T) {
 	require.True(t, src.Datasources[0].IsDefault, "the dashboard's DS_PROMETHEUS variable picks the default Prometheus")
 	require.Contains(t, string(readme), "deploy/grafana/provisioning/datasources.yaml /etc/grafana/provisioning/datasources/")
 }
+
+// TestLicense: the repository ships the Apache License 2.0 the README names.
+func TestLicense(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "LICENSE"))
+	require.NoError(t, err)
+	require.Contains(t, string(text), "Apache License")
+	require.Contains(t, string(text), "Version 2.0, January 2004")
+	require.Contains(t, string(text), "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION")
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(readme), "Apache License 2.0: see `LICENSE`")
+}
