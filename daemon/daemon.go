@@ -149,6 +149,7 @@ type daemon struct {
 	ticked      bool               // the controller has run at least once
 	lastPublish time.Time          // of the retained state topics' heartbeat
 	published   map[string]string  // state topic → content last sent (without its time)
+	publishedOn time.Time          // the broker connection (its Status.Since) published is for
 	health      []fleetHealth      // per fleet, as of the last refresh
 	heldLog     time.Time          // last log line about commands held back
 

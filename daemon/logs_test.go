@@ -103,3 +103,26 @@ func TestOverrideLoggedOnce(t *testing.T) {
 	require.Contains(t, set[0].ContextMap(), "remote")
 	require.Len(t, logs.FilterMessage("overrides cleared").AllUntimed(), 1)
 }
+
+// TestStateRepublishedAfterBrokerRestart: a broker that restarts without
+// persistence loses the retained state topics; switchd publishes them
+// again as soon as it reconnects, not at the next minute's heartbeat.
+func TestStateRepublishedAfterBrokerRestart(t *testing.T) {
+	port, restart := startMosquittoRestartable(t)
+	dir := t.TempDir()
+	base := startDaemon(t, writeConfig(t, dir, fmt.Sprintf("  broker: tcp://127.0.0.1:%d", port)))
+	broker := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	sendPrice(t, base, mosquittoPub(port), 30)
+	waitMining(t, base, 100)
+	before := newStateReader(t, broker, "e2e/state/fleets/asics")
+	require.Eventually(t, func() bool { return before() != "" }, 5*time.Second, 20*time.Millisecond, "retained fleet state before the restart")
+
+	restart()
+	require.Eventually(t, func() bool {
+		_, m := getText(t, base+"/metrics")
+		return strings.Contains(m, "switchd_mqtt_connected 1")
+	}, 20*time.Second, 100*time.Millisecond, "reconnected")
+	after := newStateReader(t, broker, "e2e/state/fleets/asics")
+	require.Eventually(t, func() bool { return strings.Contains(after(), `"name":"asics"`) }, 10*time.Second, 50*time.Millisecond,
+		"the retained fleet state is back on the restarted broker")
+}

@@ -581,6 +581,13 @@ func (d *daemon) publishState() {
 	if d.published == nil {
 		d.published = map[string]string{}
 	}
+	// A new connection may be to a broker that restarted without its
+	// retained messages: send everything again rather than wait for the
+	// heartbeat.
+	if since := d.source.Status().Since; !since.Equal(d.publishedOn) {
+		clear(d.published)
+		d.publishedOn = since
+	}
 	// send publishes a payload whose content (compared without its time)
 	// differs from the last one sent on the topic, or on the heartbeat.
 	send := func(topic string, content []byte, payload func() ([]byte, error)) {
