@@ -104,6 +104,8 @@ func TestAIDemandDefaultsToGPUs(t *testing.T) {
 func TestHTTPWarnings(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"good.token": "0123456789abcdef\n"})
+	t.Setenv("SWITCHD_TEST_GOOD_TOKEN", "0123456789abcdef")
+	require.NoError(t, os.Unsetenv("SWITCHD_TEST_UNSET_TOKEN"))
 	for _, tc := range []struct {
 		name, http string
 		warn       string
@@ -115,6 +117,9 @@ func TestHTTPWarnings(t *testing.T) {
 		{"loopback, no token", "http: {listen: '127.0.0.1:8080'}\n", ""},
 		{"localhost, no token", "http: {listen: 'localhost:8080'}\n", ""},
 		{"every interface with a token", "http: {listen: ':8080', token_file: DIR/good.token}\n", ""},
+		{"a token variable that is not set", "http: {listen: '127.0.0.1:8080', token_env: SWITCHD_TEST_UNSET_TOKEN}\n",
+			"s.yaml:11: http.token_env: SWITCHD_TEST_UNSET_TOKEN is not set: overrides are refused (the API is read-only)"},
+		{"a token variable that is set", "http: {listen: ':8080', token_env: SWITCHD_TEST_GOOD_TOKEN}\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ParseSite("s.yaml", []byte(strings.ReplaceAll(boundsSite+tc.http, "DIR/", dir+"/")))

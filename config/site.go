@@ -988,6 +988,13 @@ func (c *HTTPConfig) Token() (string, error) {
 // metrics anyone on the network can read (overrides stay refused).
 func httpWarnings(l *strictyaml.Loader, s *Site) []string {
 	h := &s.Daemon.HTTP
+	if h.TokenFile == "" && h.TokenEnv != "" {
+		// Valid (the demo is read-only until SWITCHD_TOKEN is set), but a
+		// unit that forgot the variable must not lose overrides silently.
+		if _, ok := os.LookupEnv(h.TokenEnv); !ok {
+			return []string{l.Warning("http.token_env", "%s is not set: overrides are refused (the API is read-only)", h.TokenEnv)}
+		}
+	}
 	if h.Listen == "" || h.TokenFile != "" || h.TokenEnv != "" {
 		return nil
 	}
