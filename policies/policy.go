@@ -280,17 +280,6 @@ func (w *whenSection) validate(l *strictyaml.Loader, path string, site *config.S
 	}
 	c.PriceAbove = w.PriceAboveUSDPerMWh
 	c.PriceBelow = w.PriceBelowUSDPerMWh
-	// A threshold beyond the plausible price range (signals.price min and
-	// max, which the live feed is held to) can never be crossed.
-	lo, hi := site.SignalRange(switchd.SignalPrice)
-	if v := c.PriceAbove; v != nil && *v >= hi {
-		l.Errorf(strictyaml.JoinPath(path, "price_above_usd_mwh"), "must be below %s USD/MWh, the highest plausible price (signals.price.max; got %s): the rule could never fire",
-			strictyaml.FmtFloat(hi), strictyaml.FmtFloat(*v))
-	}
-	if v := c.PriceBelow; v != nil && *v <= lo {
-		l.Errorf(strictyaml.JoinPath(path, "price_below_usd_mwh"), "must be above %s USD/MWh, the lowest plausible price (signals.price.min; got %s): the rule could never fire",
-			strictyaml.FmtFloat(lo), strictyaml.FmtFloat(*v))
-	}
 	if a, b := c.PriceAbove, c.PriceBelow; a != nil && b != nil && *a >= *b {
 		l.Errorf(path, "price_above_usd_mwh (%s) is not below price_below_usd_mwh (%s): the rule can never fire",
 			strictyaml.FmtFloat(*a), strictyaml.FmtFloat(*b))
