@@ -153,21 +153,32 @@ func printProbe(w io.Writer, r switchd.ProbeResult) {
 
 // fleetProbe is one fleet's probe summary.
 type fleetProbe struct {
-	Driver        string                `json:"driver"`
-	Devices       int                   `json:"devices"`
-	Reachable     int                   `json:"reachable"`
-	Unreachable   int                   `json:"unreachable"`
-	Misconfigured int                   `json:"misconfigured"`
-	Faulted       int                   `json:"faulted"`
-	Unknown       int                   `json:"unknown_mode"`
-	Modes         map[string]int        `json:"modes"`
-	Error         string                `json:"error,omitempty"`
-	Results       []switchd.ProbeResult `json:"results"`
+	Driver        string         `json:"driver"`
+	Devices       int            `json:"devices"`
+	Reachable     int            `json:"reachable"`
+	Unreachable   int            `json:"unreachable"`
+	Misconfigured int            `json:"misconfigured"`
+	Faulted       int            `json:"faulted"`
+	Unknown       int            `json:"unknown_mode"`
+	Modes         map[string]int `json:"modes"`
+	Error         string         `json:"error,omitempty"`
+	// Skipped says why a fleet has nothing to probe (simulated devices):
+	// not an error, and not unusable.
+	Skipped string                `json:"skipped,omitempty"`
+	Results []switchd.ProbeResult `json:"results"`
 }
 
 // usable reports whether every device of the fleet can be driven.
 func (f *fleetProbe) usable() bool {
 	return f.Error == "" && f.Unreachable+f.Misconfigured+f.Faulted+f.Unknown == 0
+}
+
+// note is what to print under the table for a fleet, if anything.
+func (f *fleetProbe) note() string {
+	if f.Error != "" {
+		return f.Error
+	}
+	return f.Skipped
 }
 
 // probeSite reads every device of every fleet concurrently and prints a
@@ -200,7 +211,7 @@ func probeSite(ctx context.Context, config, only string, timeout time.Duration, 
 			fp.Error, fp.Misconfigured = err.Error(), f.Spec.Count
 			continue
 		case e.Device == nil:
-			fp.Error = "driver " + f.Driver + " has no devices to probe"
+			fp.Skipped = "driver " + f.Driver + " has no devices to probe (simulated)"
 			continue
 		}
 		// Settings problems make every device of the fleet misconfigured.
@@ -284,6 +295,9 @@ func probeSite(ctx context.Context, config, only string, timeout time.Duration, 
 				}
 			}
 		}
+		// The device lines are a table of their own: sharing columns with
+		// the summary would widen its driver column to an address.
+		tw.Flush()
 		fmt.Fprintln(tw, "fleet\tdriver\tdevices\treachable\tunreachable\tmisconfigured\tfaulted\tmodes")
 		for _, n := range names {
 			fp := out[n]
@@ -293,11 +307,15 @@ func probeSite(ctx context.Context, config, only string, timeout time.Duration, 
 			}
 			sort.Strings(modes)
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", n, fp.Driver, fp.Devices, fp.Reachable, fp.Unreachable, fp.Misconfigured, fp.Faulted, strings.Join(modes, " "))
-			if fp.Error != "" {
-				fmt.Fprintf(tw, "%s\t\t%s\n", n, fp.Error)
-			}
 		}
 		tw.Flush()
+		// Fleet-wide notes go under the table: a row with fewer cells
+		// would end the table's columns halfway.
+		for _, n := range names {
+			if note := out[n].note(); note != "" {
+				fmt.Fprintf(stdout, "%s: %s\n", n, note)
+			}
+		}
 	}
 	if bad > 0 {
 		return probeFailed{fmt.Errorf("%d of %d fleets have unusable devices", bad, len(names))}
