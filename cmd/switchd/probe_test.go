@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/switchd/switchd/drivers/antminer/antminerfake"
 	"github.com/switchd/switchd/drivers/bosminer/bosminerfake"
 	"github.com/switchd/switchd/drivers/luxos/luxosfake"
 )
@@ -236,4 +237,43 @@ func TestProbeSimulatedSite(t *testing.T) {
 	require.True(t, v.Usable)
 	require.Contains(t, v.Fleets["gpus"].Skipped, "simulated")
 	require.Empty(t, v.Fleets["gpus"].Error)
+}
+
+// TestProbeMisconfigured: a device that answers but refuses the configured
+// credentials is counted misconfigured (not unreachable), and fails the
+// probe.
+func TestProbeMisconfigured(t *testing.T) {
+	m := antminerfake.New(antminerfake.Options{Password: "s3cret"})
+	require.NoError(t, m.Start("127.0.0.1:0", "127.0.0.1:0"))
+	t.Cleanup(m.Close)
+	_, apiPort, err := net.SplitHostPort(m.APIAddr())
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte("fallbacks: {hashprice_usd_ph_day: 48}\n"), 0o600))
+	write := func(pw string) string {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "ant.pass"), []byte(pw+"\n"), 0o600))
+		site := fmt.Sprintf(`site: {name: probe, timezone: UTC, power_cap_kw: 100}
+policy: policy.yaml
+mqtt: {broker: "tcp://127.0.0.1:1"}
+fleets:
+  - name: ant
+    kind: asic
+    devices: [%s]
+    driver: antminer
+    settings: {password_file: ant.pass, api_port: %s, timeout: 2s}
+    modes: {off: {power_kw: 0.02}, mining: {power_kw: 3.25, hashrate_ths: 110}}
+`, m.WebAddr(), apiPort)
+		cfg := filepath.Join(dir, "site.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte(site), 0o600))
+		return cfg
+	}
+	code, out, errOut := runCmd("probe", "--config", write("s3cret"))
+	require.Equal(t, 0, code, errOut+out)
+	require.Contains(t, squash(out), "\nant antminer 1 1 0 0 0 mining=1\n")
+
+	code, out, errOut = runCmd("probe", "--config", write("wrong"))
+	require.Equal(t, 1, code, out)
+	require.Contains(t, squash(out), "\nant antminer 1 0 0 1 0 \n")
+	require.Contains(t, out, "401")
+	require.Contains(t, errOut, "1 of 1 fleets have unusable devices")
 }
