@@ -120,6 +120,12 @@ func New(d pool.Deps) (switchd.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.API == APIv3 {
+		// Every device would be observed in an unknown mode and refuse
+		// every command: say so when the site is validated, not by a
+		// fleet that is unusable at run time.
+		return nil, d.Settings.Errorf("api", "v3 identifies units only (switchd probe): reading their mode and v3 writes are not implemented, so a fleet cannot be driven with it; use v2 (port 4028)")
+	}
 	now := time.Now
 	if d.Clock != nil {
 		now = d.Clock.Now

@@ -456,3 +456,17 @@ func TestV3Identify(t *testing.T) {
 	require.True(t, switchd.IsPermanent(err))
 	require.True(t, errors.Is(err, switchd.ErrPermanent))
 }
+
+// TestV3FleetRefused: a fleet cannot be driven over API v3 (identification
+// only), so building one fails with the settings key, while a single v3
+// unit can still be probed.
+func TestV3FleetRefused(t *testing.T) {
+	spec := switchd.FleetSpec{Name: "wm", Count: 1}
+	_, err := New(pool.Deps{Spec: spec, Devices: []switchd.Device{{Addr: "127.0.0.1"}}, Settings: pooltest.Settings{YAML: "api: v3\n"}})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "settings.api")
+	require.Contains(t, err.Error(), "identifies units only")
+	d, err := OpenDevice(pooltest.Settings{YAML: "api: v3\n"}, switchd.Device{Addr: "127.0.0.1"})
+	require.NoError(t, err)
+	require.Empty(t, d.(*Device).Supports())
+}
