@@ -89,7 +89,7 @@ func exchangeV3(ctx context.Context, addr string, req []byte, timeout time.Durat
 	d := net.Dialer{Timeout: 3 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, switchd.Unreachable(fmt.Errorf("dial %s: %w", addr, err))
+		return nil, switchd.Unreachable(cgrpc.NetError("dial", addr, err))
 	}
 	defer conn.Close()
 	deadline := time.Now().Add(timeout)
@@ -104,11 +104,11 @@ func exchangeV3(ctx context.Context, addr string, req []byte, timeout time.Durat
 	binary.LittleEndian.PutUint32(frame, uint32(len(req)))
 	copy(frame[4:], req)
 	if _, err := conn.Write(frame); err != nil {
-		return nil, switchd.Unreachable(fmt.Errorf("write %s: %w", addr, err))
+		return nil, switchd.Unreachable(cgrpc.NetError("write", addr, err))
 	}
 	var hdr [4]byte
 	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return nil, switchd.Unreachable(fmt.Errorf("read %s: %w", addr, err))
+		return nil, switchd.Unreachable(cgrpc.NetError("read", addr, err))
 	}
 	n := binary.LittleEndian.Uint32(hdr[:])
 	if n == 0 || n > maxV3Reply {
@@ -116,7 +116,7 @@ func exchangeV3(ctx context.Context, addr string, req []byte, timeout time.Durat
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(conn, buf); err != nil {
-		return nil, switchd.Retriable(fmt.Errorf("read %s: %w", addr, err))
+		return nil, switchd.Retriable(cgrpc.NetError("read", addr, err))
 	}
 	return buf, nil
 }
