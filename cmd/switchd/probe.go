@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,39 +93,73 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type probeFailed struct{ error }
 
 // probeSettings builds a settings block from a file and credential flags.
+// The file's own text is kept, so that its errors name its lines; the
+// flags are appended as keys of their own.
 func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
-	m := map[string]any{}
+	flags := []struct{ key, flag, value string }{
+		{"username", "--username", user},
+		{"password_file", "--password-file", pwFile},
+		{"password_env", "--password-env", pwEnv},
+	}
+	extra := map[string]string{}
+	for _, f := range flags {
+		if f.value != "" {
+			extra[f.key] = f.value
+		}
+	}
 	name := "probe flags"
+	var src []byte
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, err
 		}
-		if err := yaml.Unmarshal(b, &m); err != nil {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		if m == nil {
-			m = map[string]any{}
+		name, src = file, b
+		if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+			top := doc.Content[0]
+			for i := 0; i+1 < len(top.Content); i += 2 {
+				k := top.Content[i]
+				for _, f := range flags {
+					if f.value != "" && k.Value == f.key {
+						return nil, fmt.Errorf("%s:%d: %s: also given by %s: give one of them", file, k.Line, f.key, f.flag)
+					}
+				}
+			}
+			if len(extra) > 0 && top.Style&yaml.FlowStyle != 0 {
+				// {a: 1} cannot take block keys after it: merge (the
+				// file is one line anyway).
+				m := map[string]any{}
+				if err := top.Decode(&m); err != nil {
+					return nil, fmt.Errorf("%s: %w", file, err)
+				}
+				for k, v := range extra {
+					m[k] = v
+				}
+				if src, err = yaml.Marshal(m); err != nil {
+					return nil, err
+				}
+				extra = nil
+			}
 		}
-		name = file
 	}
-	if user != "" {
-		m["username"] = user
+	if len(extra) > 0 {
+		b, err := yaml.Marshal(extra)
+		if err != nil {
+			return nil, err
+		}
+		if len(src) > 0 && src[len(src)-1] != '\n' {
+			src = append(src, '\n')
+		}
+		src = append(src, b...)
 	}
-	if pwFile != "" {
-		m["password_file"] = pwFile
+	if len(bytes.TrimSpace(src)) == 0 {
+		src = nil
 	}
-	if pwEnv != "" {
-		m["password_env"] = pwEnv
-	}
-	b, err := yaml.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		b = nil
-	}
-	return siteconfig.ParseSettings(name, b)
+	return siteconfig.ParseSettings(name, src)
 }
 
 func printProbe(w io.Writer, r switchd.ProbeResult) {

@@ -14,6 +14,7 @@ import (
 	"github.com/switchd/switchd/drivers/antminer/antminerfake"
 	"github.com/switchd/switchd/drivers/bosminer/bosminerfake"
 	"github.com/switchd/switchd/drivers/luxos/luxosfake"
+	"github.com/switchd/switchd/drivers/whatsminer/whatsminerfake"
 )
 
 // closedAddr is a loopback address nothing listens on (refused).
@@ -276,4 +277,37 @@ fleets:
 	require.Contains(t, squash(out), "\nant antminer 1 0 0 1 0 \n")
 	require.Contains(t, out, "401")
 	require.Contains(t, errOut, "1 of 1 fleets have unusable devices")
+}
+
+// TestProbeSettingsFile: errors in a --settings file name its own lines
+// (the flags are added after its text), and a key given both in the file
+// and by a flag is refused.
+func TestProbeSettingsFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	typo := write("typo.yaml", "# probe settings\n\ntimeout: 2s\n\n\nconcurency: 3\n")
+	code, _, errOut := runCmd("probe", "--driver", "luxos", "--addr", "127.0.0.1:1", "--settings", typo, "--password-env", "X")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, typo+":6: settings.concurency: unknown key")
+
+	dup := write("dup.yaml", "timeout: 2s\npassword_env: A\n")
+	code, _, errOut = runCmd("probe", "--driver", "whatsminer", "--addr", "127.0.0.1:1", "--settings", dup, "--password-env", "B")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, dup+":2: password_env: also given by --password-env")
+
+	// A flow mapping with a flag, and a file without a final newline, both
+	// read.
+	wm := whatsminerfake.New(whatsminerfake.Options{})
+	require.NoError(t, wm.Start("127.0.0.1:0"))
+	t.Cleanup(wm.Close)
+	for _, body := range []string{"{timeout: 2s}", "timeout: 2s"} {
+		f := write("ok.yaml", body)
+		code, out, errOut := runCmd("probe", "--driver", "whatsminer", "--addr", wm.Addr(), "--settings", f, "--password-env", "SWITCHD_PROBE_TEST_UNUSED", "--format", "json")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "mining", decodeProbe(t, out)["mode"])
+	}
 }
