@@ -560,7 +560,8 @@ func (d *daemon) resume(last journal.Entry) {
 // second, nor start any. Sheds the cap, a rule's forbid, a demand-response
 // event or an override requires go out all the same (controller.TickOptions).
 // Inputs the last decision had are resumed from the journal (resume), so
-// this waits only for those it has no value of that is still valid. It
+// this waits only for those it has no fresh value of (none, or a stale one
+// such as a retained bare number, which comes dated past max_age). It
 // returns how long the hold may last yet and what it waits for, or zero.
 func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	if d.ticked {
@@ -571,7 +572,13 @@ func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	var wait time.Duration
 	var missing []string
 	for _, s := range switchd.AllSignals {
-		if pol.FailSafe[s] == policies.FailSafeNone || snap.Have[s] {
+		if pol.FailSafe[s] == policies.FailSafeNone {
+			continue
+		}
+		// A value counts once it is fresh: a retained bare number, dated
+		// past max_age on arrival (mqttio.RetainedUntimed), is no better
+		// than none.
+		if age, ok := snap.Age(s, now); ok && (d.site.MaxAge[s] <= 0 || age <= d.site.MaxAge[s]) {
 			continue
 		}
 		left := d.started.Add(d.site.MaxAge[s]).Sub(now)

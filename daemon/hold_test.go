@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,12 +26,18 @@ import (
 // policy whose price fail-safe is failSafe.
 func holdSite(t *testing.T, dir string, port int, capKW float64, asicsInitial, failSafe string) string {
 	t.Helper()
+	return holdSiteMQTT(t, dir, fmt.Sprintf("embedded: 127.0.0.1:%d", port), capKW, asicsInitial, failSafe)
+}
+
+// holdSiteMQTT is holdSite with the mqtt section's broker line given.
+func holdSiteMQTT(t *testing.T, dir, broker string, capKW float64, asicsInitial, failSafe string) string {
+	t.Helper()
 	site := fmt.Sprintf(`
 site: {name: e2e, timezone: UTC, power_cap_kw: %v}
 policy: policy.yaml
 tick: 1s
 mqtt:
-  embedded: 127.0.0.1:%d
+  %s
   signal_prefix: e2e/signals
   state_topic: e2e/state
 signals:
@@ -58,7 +65,7 @@ fleets:
       off: {power_kw: 0.2}
       inference: {power_kw: 1.275}
     transitions: {default: 200ms}
-`, capKW, port, asicsInitial)
+`, capKW, broker, asicsInitial)
 	pol := fmt.Sprintf(`
 fallbacks: {hashprice_usd_ph_day: 50, inference_usd_gpu_hour: 2.10, ai_demand_gpus: 20}
 fail_safe: {price: %s}
@@ -223,4 +230,39 @@ func TestStartupHoldShedsForOverride(t *testing.T) {
 	sheds := commandsSinceStart(t, jpath)
 	require.NotEmpty(t, sheds)
 	requireShedsOnly(t, sheds)
+}
+
+// TestStartupHoldWaitsForFreshPrice: a retained bare-number price, of
+// unknown age, counts as stale on arrival; it does not end the startup
+// hold (the daemon would curtail every miner on it), a fresh price does.
+func TestStartupHoldWaitsForFreshPrice(t *testing.T) {
+	port := startMosquitto(t)
+	out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-r", "-t", "e2e/signals/price", "-m", "30").CombinedOutput()
+	require.NoError(t, err, string(out))
+	dir := t.TempDir()
+	cfg := holdSiteMQTT(t, dir, fmt.Sprintf("broker: tcp://127.0.0.1:%d", port), 1000, "mining", "curtail")
+	jpath := filepath.Join(dir, "state/journal.log")
+	t.Setenv("SWITCHD_TEST_TOKEN", testToken)
+	base, _ := runDaemon(t, cfg, zaptest.NewLogger(t))
+
+	var st web.StateView
+	require.Eventually(t, func() bool {
+		st = stateOf(t, base)
+		for _, s := range st.Signals {
+			if s.Name == "price" && s.Value != nil && s.Stale {
+				return observed(st) && waitingForPrice(st)
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "the retained price shown stale, the hold on: %v", st.Waiting)
+	time.Sleep(2500 * time.Millisecond) // a few held ticks at 1s
+	require.Empty(t, commandsSinceStart(t, jpath), "nothing commanded on a price of unknown age")
+	require.Equal(t, 100, fleet(stateOf(t, base), "asics").Modes["mining"])
+
+	sendPrice(t, base, mosquittoPub(port), 30)
+	require.Eventually(t, func() bool {
+		st = stateOf(t, base)
+		return st.Ready && fleet(st, "gpus").Modes["inference"] == 20
+	}, 15*time.Second, 50*time.Millisecond, "a fresh price ends the hold: %v", st.Waiting)
+	require.Equal(t, 100, fleet(st, "asics").Modes["mining"], "mining pays at 30 USD/MWh")
 }
