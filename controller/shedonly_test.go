@@ -200,3 +200,44 @@ rules:
 	require.Empty(t, cmds[1])
 	require.Zero(t, r.count(1, switchd.ModeInference))
 }
+
+// TestShedOnlyForcedStartGoesOff: devices a forbid forces out of their
+// mode go to the plan's mode only where that lowers their draw; where it
+// would raise it (mining_reduced to mining), a shed-only tick sends them
+// off instead, so that the forbid is obeyed with nothing started.
+func TestShedOnlyForcedStartGoesOff(t *testing.T) {
+	site, err := config.ParseSite("site.yaml", []byte(`site: {name: t, timezone: UTC, power_cap_kw: 1000}
+fleets:
+  - name: asics
+    kind: asic
+    count: 10
+    driver: sim
+    modes:
+      off: {power_kw: 0.02}
+      mining: {power_kw: 3.5, hashrate_ths: 200}
+      mining_reduced: {power_kw: 2.45, hashrate_ths: 160}
+    transitions: {default: 1m}
+`))
+	require.NoError(t, err)
+	pol, err := policies.ParsePolicy("policy.yaml", []byte(`fallbacks: {hashprice_usd_ph_day: 50}
+fail_safe: {price: curtail}
+rules:
+  - name: no-reduced
+    when: {grid_load_above_mw: 1}
+    then: {forbid: {asics: [mining_reduced]}}
+`), site)
+	require.NoError(t, err)
+	clk := &clock{t: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)}
+	drv := simdev.New(site.Fleets[0].Spec, simdev.Config{Initial: switchd.ModeMiningReduced}, clk)
+	ctl, err := controller.New(controller.Options{Site: site, Policy: pol, Drivers: []switchd.Driver{drv}, Clock: clk})
+	require.NoError(t, err)
+	ctx := context.Background()
+	ctl.Observe(switchd.Sample{Time: clk.t, Signal: switchd.SignalPrice, Value: 20})
+	ctl.Observe(switchd.Sample{Time: clk.t, Signal: switchd.SignalGridLoad, Value: 5})
+
+	// The plan wants them mining (cheap power): a start, not in a
+	// shed-only tick.
+	require.NoError(t, ctl.TickWith(ctx, controller.TickOptions{ShedOnly: true}))
+	require.Equal(t, 10, ctl.Decision().Plan.Fleets[0].Count[switchd.ModeMining])
+	require.Equal(t, []switchd.Command{{From: switchd.ModeMiningReduced, To: switchd.ModeOff, Count: 10}}, ctl.Reports()[0].Commands)
+}
