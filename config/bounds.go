@@ -19,6 +19,17 @@ const (
 	// MinTick bounds how often the controller runs: more often than once
 	// a second only burns a core (drivers are polled every tick).
 	MinTick = time.Second
+	// MaxTick bounds the longest tick: the controller also polls the
+	// devices each tick, so an hour without one leaves a device that
+	// drifted (rebooted, changed mode by hand) unseen for that long.
+	MaxTick = time.Hour
+	// MaxMinDwell bounds a fleet's min_dwell as MaxTransition bounds a
+	// transition: a device held in a mode for more than a day cannot
+	// follow a grid that changes price every 5 to 15 minutes.
+	MaxMinDwell = 24 * time.Hour
+	// MaxMaxAge bounds a signal's max_age: the slowest feed (a monthly
+	// index) may be a month old; a value older than that is no signal.
+	MaxMaxAge = 31 * 24 * time.Hour
 	// MaxMaxFuture bounds how far ahead of the clock a signal may be
 	// stamped: clocks drift by seconds; further ahead is a time zone or
 	// unit mistake, and accepting it would let a sample shadow the next

@@ -42,6 +42,10 @@ func TestSiteBounds(t *testing.T) {
 		{"a 5,000-hour transition", "", "s.yaml:10: fleets[0].transitions.off->inference: must be at most 24h (got 5000h): a device that takes longer is broken, not slow"},
 		{"a default transition beyond a day", "", "s.yaml:10: fleets[0].transitions.default: must be at most 24h (got 25h): a device that takes longer is broken, not slow"},
 		{"tick 1ns", "tick: 1ns\n", "s.yaml:11: tick: must be at least 1s (got 1ns): the controller polls every driver each tick"},
+		{"a tick of days", "tick: 100h\n", "s.yaml:11: tick: must be at most 1h (got 100h): devices are only polled each tick"},
+		{"a max_age beyond a month", "signals:\n  hashprice: {max_age: 1000h}\n", "s.yaml:12: signals.hashprice.max_age: must be at most 744h (got 1000h): an older value is no signal"},
+		{"a forecast max_age beyond a month", "signals:\n  price_forecast: {max_age: 1000h}\n", "s.yaml:12: signals.price_forecast.max_age: must be at most 744h (got 1000h): an older forecast is no signal"},
+		{"a min_dwell beyond a day", "", "s.yaml:6: fleets[0].min_dwell: must be at most 24h (got 1000h): a fleet held longer cannot follow the grid"},
 		{"max_future beyond minutes", "signals:\n  price: {max_future: 2h}\n", "s.yaml:12: signals.price.max_future: must be at most 10m (got 2h): clocks drift by seconds, not hours"},
 		{"ai_demand max above the GPUs", "signals:\n  ai_demand: {max: 2500}\n", "s.yaml:12: signals.ai_demand.max: must be at most 40, the devices that can serve inference (got 2500)"},
 		{"ai_demand min at the GPUs", "signals:\n  ai_demand: {min: 40}\n", "s.yaml:12: signals.ai_demand.min: must be less than 40, the devices that can serve inference (got 40)"},
@@ -61,6 +65,8 @@ func TestSiteBounds(t *testing.T) {
 				src = strings.Replace(src, "inference: {power_kw: 1.0}", "inference: {power_kw: 1e308}", 1)
 			case "a 5,000-hour transition":
 				src = strings.Replace(src, "off->inference: 5m", "off->inference: 5000h", 1)
+			case "a min_dwell beyond a day":
+				src = strings.Replace(src, "    driver: sim\n", "    min_dwell: 1000h\n    driver: sim\n", 1)
 			case "a default transition beyond a day":
 				src = strings.Replace(src, "off->inference: 5m", "default: 25h", 1)
 			}
@@ -70,7 +76,7 @@ func TestSiteBounds(t *testing.T) {
 		})
 	}
 	t.Run("in bounds", func(t *testing.T) {
-		src := strings.ReplaceAll(boundsSite+"tick: 1s\nsignals:\n  price: {max_future: 10m}\n  ai_demand: {max: 40}\nhttp: {listen: '127.0.0.1:8080', token_file: DIR/good.token}\n", "DIR/", dir+"/")
+		src := strings.ReplaceAll(boundsSite+"tick: 1s\nsignals:\n  price: {max_future: 10m}\n  hashprice: {max_age: 744h}\n  ai_demand: {max: 40}\nhttp: {listen: '127.0.0.1:8080', token_file: DIR/good.token}\n", "DIR/", dir+"/")
 		s, err := ParseSite("s.yaml", []byte(src))
 		require.NoError(t, err)
 		require.Empty(t, s.Warnings)
@@ -98,6 +104,8 @@ func TestAIDemandDefaultsToGPUs(t *testing.T) {
 func TestHTTPWarnings(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"good.token": "0123456789abcdef\n"})
+	t.Setenv("SWITCHD_TEST_GOOD_TOKEN", "0123456789abcdef")
+	require.NoError(t, os.Unsetenv("SWITCHD_TEST_UNSET_TOKEN"))
 	for _, tc := range []struct {
 		name, http string
 		warn       string
@@ -109,6 +117,9 @@ func TestHTTPWarnings(t *testing.T) {
 		{"loopback, no token", "http: {listen: '127.0.0.1:8080'}\n", ""},
 		{"localhost, no token", "http: {listen: 'localhost:8080'}\n", ""},
 		{"every interface with a token", "http: {listen: ':8080', token_file: DIR/good.token}\n", ""},
+		{"a token variable that is not set", "http: {listen: '127.0.0.1:8080', token_env: SWITCHD_TEST_UNSET_TOKEN}\n",
+			"s.yaml:11: http.token_env: SWITCHD_TEST_UNSET_TOKEN is not set: overrides are refused (the API is read-only)"},
+		{"a token variable that is set", "http: {listen: ':8080', token_env: SWITCHD_TEST_GOOD_TOKEN}\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ParseSite("s.yaml", []byte(strings.ReplaceAll(boundsSite+tc.http, "DIR/", dir+"/")))

@@ -27,6 +27,8 @@ func (f *siteFile) validateForecast(l *strictyaml.Loader, s *Site, path string, 
 	if v.MaxAge != nil {
 		if a := time.Duration(*v.MaxAge); a <= 0 {
 			l.Errorf(strictyaml.JoinPath(path, "max_age"), "must be positive (got %s)", strictyaml.FmtDuration(a))
+		} else if a > MaxMaxAge {
+			l.Errorf(strictyaml.JoinPath(path, "max_age"), "must be at most %s (got %s): an older forecast is no signal", strictyaml.FmtDuration(MaxMaxAge), strictyaml.FmtDuration(a))
 		} else {
 			s.ForecastMaxAge, c.MaxAge = a, a
 		}

@@ -287,6 +287,8 @@ func (f *fleetSection) validate(l *strictyaml.Loader, path, dir string) Fleet {
 	if f.MinDwell != nil {
 		if *f.MinDwell < 0 {
 			l.Errorf(strictyaml.JoinPath(path, "min_dwell"), "must not be negative (got %s)", strictyaml.FmtDuration(time.Duration(*f.MinDwell)))
+		} else if d := time.Duration(*f.MinDwell); d > MaxMinDwell {
+			l.Errorf(strictyaml.JoinPath(path, "min_dwell"), "must be at most %s (got %s): a fleet held longer cannot follow the grid", strictyaml.FmtDuration(MaxMinDwell), strictyaml.FmtDuration(d))
 		} else {
 			spec.MinDwell = time.Duration(*f.MinDwell)
 		}
@@ -651,12 +653,15 @@ func (f *siteFile) validateDaemon(l *strictyaml.Loader, s *Site, dir string) {
 	if f.Tick != nil {
 		if t := time.Duration(*f.Tick); t < MinTick {
 			l.Errorf("tick", "must be at least %s (got %s): the controller polls every driver each tick", strictyaml.FmtDuration(MinTick), strictyaml.FmtDuration(t))
+		} else if t > MaxTick {
+			l.Errorf("tick", "must be at most %s (got %s): devices are only polled each tick", strictyaml.FmtDuration(MaxTick), strictyaml.FmtDuration(t))
 		} else {
 			d.Tick = t
 		}
 	}
 	if l.Given("policy", f.Policy) {
 		d.PolicyPath = resolvePath(dir, f.Policy)
+		d.PolicyLine = l.Line("policy")
 	}
 	f.validateMQTT(l, s, dir)
 	explicit := f.validateSignals(l, s)
@@ -827,6 +832,8 @@ func (f *siteFile) validateSignals(l *strictyaml.Loader, s *Site) (explicit [swi
 		if v.MaxAge != nil {
 			if a := time.Duration(*v.MaxAge); a <= 0 {
 				l.Errorf(strictyaml.JoinPath(e.Path, "max_age"), "must be positive (got %s)", strictyaml.FmtDuration(a))
+			} else if a > MaxMaxAge {
+				l.Errorf(strictyaml.JoinPath(e.Path, "max_age"), "must be at most %s (got %s): an older value is no signal", strictyaml.FmtDuration(MaxMaxAge), strictyaml.FmtDuration(a))
 			} else {
 				s.MaxAge[sig], s.MaxAgeSet[sig] = a, true
 			}
@@ -981,6 +988,13 @@ func (c *HTTPConfig) Token() (string, error) {
 // metrics anyone on the network can read (overrides stay refused).
 func httpWarnings(l *strictyaml.Loader, s *Site) []string {
 	h := &s.Daemon.HTTP
+	if h.TokenFile == "" && h.TokenEnv != "" {
+		// Valid (the demo is read-only until SWITCHD_TOKEN is set), but a
+		// unit that forgot the variable must not lose overrides silently.
+		if _, ok := os.LookupEnv(h.TokenEnv); !ok {
+			return []string{l.Warning("http.token_env", "%s is not set: overrides are refused (the API is read-only)", h.TokenEnv)}
+		}
+	}
 	if h.Listen == "" || h.TokenFile != "" || h.TokenEnv != "" {
 		return nil
 	}

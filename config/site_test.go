@@ -226,6 +226,7 @@ journal:
 			sigs[switchd.SignalAIDemand].Max = 5000
 			require.Equal(t, Daemon{
 				PolicyPath: filepath.Join("conf", "policies", "price-only.yaml"),
+				PolicyLine: 3,
 				MQTT: MQTTConfig{
 					Broker:       "tcp://10.0.0.5:1883",
 					ClientID:     "switchd-ercot-west-1",

@@ -182,6 +182,7 @@ type DemoConfig struct {
 // Daemon holds every setting `switchd run` needs beyond the site itself.
 type Daemon struct {
 	PolicyPath string // policy file, relative paths resolved against the site file
+	PolicyLine int    // the line of the policy key, for messages about the file
 	MQTT       MQTTConfig
 	Signals    [switchd.NumSignals]SignalConfig
 	HTTP       HTTPConfig

@@ -150,6 +150,7 @@ type daemon struct {
 	evaluated   bool               // the controller has run at least once (shed-only during the hold)
 	lastPublish time.Time          // of the retained state topics' heartbeat
 	published   map[string]string  // state topic → content last sent (without its time)
+	publishedOn time.Time          // the broker connection (its Status.Since) published is for
 	health      []fleetHealth      // per fleet, as of the last refresh
 	heldLog     time.Time          // last log line about commands held back
 
@@ -165,10 +166,18 @@ type daemon struct {
 	ha        daemonHA // high availability (ha.go)
 }
 
+// LoadPolicy loads the policy the site file names, as run does at start
+// and on reload (switchd validate uses it).
+func LoadPolicy(site *config.Site) (*policies.Policy, error) {
+	pol, _, err := loadPolicy(site)
+	return pol, err
+}
+
 func loadPolicy(site *config.Site) (*policies.Policy, string, error) {
 	data, err := os.ReadFile(site.Daemon.PolicyPath)
 	if err != nil {
-		return nil, "", fmt.Errorf("load policy: %w", err) // as policies.LoadPolicy says it
+		// The line to fix is the site file's policy key.
+		return nil, "", &config.ConfigError{File: site.Source, Line: site.Daemon.PolicyLine, Path: "policy", Msg: err.Error()}
 	}
 	pol, err := policies.ParsePolicy(site.Daemon.PolicyPath, data, site)
 	if err != nil {

@@ -32,6 +32,20 @@ type logState struct {
 	stale    [switchd.NumSignals]bool
 	failSafe string
 	repeats  map[string]*repeated // by condition key, e.g. "driver/asics"
+	// applied holds the command outcome lines of the tick under way: the
+	// controller reports them while it sends, before the tick's rules and
+	// decision are logged, and the log reads cause first (rule fired,
+	// decision, then each fleet's outcome).
+	applied []func()
+}
+
+// flushApplied writes the command outcome lines held back this tick.
+func (l *logState) flushApplied() {
+	for _, write := range l.applied {
+		write()
+	}
+	clear(l.applied)
+	l.applied = l.applied[:0]
 }
 
 // repeated is one persisting condition's log rate limit.
@@ -130,6 +144,16 @@ func (d *daemon) logEvaluation() {
 		}
 	}
 	l.failSafe = fs
+
+	// Without a decision line to follow (every apply failed, so no fleet
+	// reports commands), the outcomes are written now.
+	decision := false
+	for _, r := range d.ctl.Reports() {
+		decision = decision || len(r.Commands) > 0 || len(r.Held) > 0
+	}
+	if !decision {
+		l.flushApplied()
+	}
 }
 
 // failSafeOf names the fail-safe an evaluation imposes: none, hold or
@@ -166,20 +190,23 @@ func (d *daemon) logDecision() {
 		f = append(f, zap.String("held_back", strings.Join(held, "; ")))
 	}
 	d.log.Info("decision", f...)
+	d.logs.flushApplied()
 }
 
-// logApplied logs a fleet's command outcome (Recorder.Applied).
+// logApplied logs a fleet's command outcome (Recorder.Applied) after the
+// tick's decision line (logDecision, or logEvaluation when none follows).
 func (d *daemon) logApplied(fleet string, cmds []switchd.Command, err error) {
 	var parts []string
 	for _, c := range cmds {
 		parts = append(parts, fmt.Sprintf("%s→%s ×%d", c.From, c.To, c.Count))
 	}
+	f := []zap.Field{zap.String("fleet", fleet), zap.String("commands", strings.Join(parts, "; "))}
 	if err != nil {
-		d.log.Warn("commands failed", zap.String("fleet", fleet), zap.String("commands", strings.Join(parts, "; ")),
-			zap.String("class", errClass(err)), zap.Error(err))
+		f = append(f, zap.String("class", errClass(err)), zap.Error(err))
+		d.logs.applied = append(d.logs.applied, func() { d.log.Warn("commands failed", f...) })
 		return
 	}
-	d.log.Info("commands accepted", zap.String("fleet", fleet), zap.String("commands", strings.Join(parts, "; ")))
+	d.logs.applied = append(d.logs.applied, func() { d.log.Info("commands accepted", f...) })
 }
 
 // logDriverErrors logs each fleet's state errors of the last tick, a

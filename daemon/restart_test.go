@@ -132,6 +132,20 @@ func TestLogTellsTheSpike(t *testing.T) {
 			find("decision", map[string]string{"commands": "asics mining→off", "why": "price 1500.00 USD/MWh; rules: price-spike"}) &&
 			find("commands accepted", map[string]string{"fleet": "asics", "commands": "mining→off"})
 	}, 15*time.Second, 50*time.Millisecond, "spike, decision and outcome in the log:\n%v", logs.All())
+	// Read top to bottom, the log gives the cause first: the rule, then the
+	// decision, then what became of its commands.
+	var order []string
+	for _, e := range logs.AllUntimed() {
+		ctx := e.ContextMap()
+		s := func(k string) string { v, _ := ctx[k].(string); return v }
+		switch {
+		case e.Message == "rule fired" && s("rule") == "price-spike",
+			e.Message == "decision" && strings.Contains(s("why"), "price-spike"),
+			e.Message == "commands accepted" && strings.Contains(s("commands"), "mining→off"):
+			order = append(order, e.Message)
+		}
+	}
+	require.Equal(t, []string{"rule fired", "decision", "commands accepted"}, order[:min(3, len(order))], "log order")
 	// One line per event: the rule fired once, however many ticks followed.
 	time.Sleep(2 * time.Second)
 	require.Len(t, logs.FilterMessage("rule fired").AllUntimed(), 1)

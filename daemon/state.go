@@ -584,6 +584,13 @@ func (d *daemon) publishState() {
 	if d.published == nil {
 		d.published = map[string]string{}
 	}
+	// A new connection may be to a broker that restarted without its
+	// retained messages: send everything again rather than wait for the
+	// heartbeat.
+	if since := d.source.Status().Since; !since.Equal(d.publishedOn) {
+		clear(d.published)
+		d.publishedOn = since
+	}
 	// send publishes a payload whose content (compared without its time)
 	// differs from the last one sent on the topic, or on the heartbeat.
 	send := func(topic string, content []byte, payload func() ([]byte, error)) {
@@ -779,8 +786,7 @@ func (d *daemon) SetOverride(ctx context.Context, req web.OverrideRequest) (web.
 	}
 	d.overrides = append(d.overrides, o)
 	d.mu.Unlock()
-	d.log.Info("override set", zap.String("id", o.ID), zap.String("fleet", o.Fleet), zap.String("mode", view.Mode),
-		zap.Time("until", o.Until), zap.String("reason", o.Reason))
+	// Logged once, by the API handler, with who asked.
 	d.haSaveOverrides(ctx)
 	d.poke()
 	return view, nil
@@ -815,7 +821,6 @@ func (d *daemon) ClearOverrides(ctx context.Context, fleet string) (int, error) 
 	}
 	d.mu.Unlock()
 	if len(removed) > 0 {
-		d.log.Info("overrides cleared", zap.String("fleet", fleet), zap.Int("removed", len(removed)))
 		d.haSaveOverrides(ctx)
 		d.poke()
 	}

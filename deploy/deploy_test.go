@@ -411,3 +411,86 @@ func TestEveryAlertIsTested(t *testing.T) {
 		require.True(t, quiet[r.Alert], "no test keeps %s quiet", r.Alert)
 	}
 }
+
+// TestDashboardCoversTheSite checks that the dashboard shows what an
+// operator watches (issue 9): the price, site power by fleet and mode,
+// decisions, device failures, input ages, the broker, and demand-response
+// compliance; each by the series that carries it.
+func TestDashboardCoversTheSite(t *testing.T) {
+	qs := dashboardQueries(t, readDashboard(t))
+	for what, series := range map[string]string{
+		"price":                       "switchd_signal_effective_value",
+		"site power":                  "switchd_site_power_watts",
+		"power by fleet and mode":     "switchd_fleet_power_watts",
+		"decisions":                   "switchd_decisions_total",
+		"device failures":             "switchd_fleet_devices_failed",
+		"input ages":                  "switchd_signal_age_seconds",
+		"broker connection":           "switchd_mqtt_connected",
+		"demand-response events":      "switchd_dr_events",
+		"demand-response targets met": "switchd_dr_alarms_total",
+	} {
+		found := false
+		for _, q := range qs {
+			found = found || slices.Contains(metricNameRE.FindAllString(q.expr, -1), series)
+		}
+		require.True(t, found, "no panel shows %s (%s)", what, series)
+	}
+}
+
+// TestGrafanaProvisioning checks the provisioning files the README installs:
+// the dashboard provider reads the directory the README copies the
+// dashboard to, and the data source is a Prometheus at the port Debian's
+// prometheus listens on.
+func TestGrafanaProvisioning(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+
+	var dash struct {
+		APIVersion int `yaml:"apiVersion"`
+		Providers  []struct {
+			Type    string `yaml:"type"`
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	data, err := os.ReadFile(filepath.Join("grafana", "provisioning", "dashboards.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &dash))
+	require.Equal(t, 1, dash.APIVersion)
+	require.Len(t, dash.Providers, 1)
+	require.Equal(t, "file", dash.Providers[0].Type)
+	require.Contains(t, string(readme), "install -D -m 0644 deploy/grafana/switchd.json "+dash.Providers[0].Options.Path+"/switchd.json",
+		"the README copies the dashboard where the provider reads")
+	require.Contains(t, string(readme), "deploy/grafana/provisioning/dashboards.yaml /etc/grafana/provisioning/dashboards/")
+
+	var src struct {
+		APIVersion  int `yaml:"apiVersion"`
+		Datasources []struct {
+			Type      string `yaml:"type"`
+			URL       string `yaml:"url"`
+			IsDefault bool   `yaml:"isDefault"`
+		} `yaml:"datasources"`
+	}
+	data, err = os.ReadFile(filepath.Join("grafana", "provisioning", "datasources.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(data, &src))
+	require.Equal(t, 1, src.APIVersion)
+	require.Len(t, src.Datasources, 1)
+	require.Equal(t, "prometheus", src.Datasources[0].Type)
+	require.Equal(t, "http://127.0.0.1:9090", src.Datasources[0].URL)
+	require.True(t, src.Datasources[0].IsDefault, "the dashboard's DS_PROMETHEUS variable picks the default Prometheus")
+	require.Contains(t, string(readme), "deploy/grafana/provisioning/datasources.yaml /etc/grafana/provisioning/datasources/")
+}
+
+// TestLicense: the repository ships the Apache License 2.0 the README names.
+func TestLicense(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "LICENSE"))
+	require.NoError(t, err)
+	require.Contains(t, string(text), "Apache License")
+	require.Contains(t, string(text), "Version 2.0, January 2004")
+	require.Contains(t, string(text), "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION")
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(readme), "Apache License 2.0: see `LICENSE`")
+}

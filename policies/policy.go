@@ -115,7 +115,7 @@ func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 		return p
 	}
 	if f.Fallbacks != nil {
-		f.Fallbacks.validate(l, p)
+		f.Fallbacks.validate(l, p, site)
 	}
 	if v := f.HysteresisUSDPerMWh; v != nil && l.NonNegative("hysteresis_usd_mwh", *v) {
 		// Hysteresis is in USD/MWh of price: one larger than the whole
@@ -194,7 +194,7 @@ func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 	return p
 }
 
-func (fb *fallbackSection) validate(l *strictyaml.Loader, p *Policy) {
+func (fb *fallbackSection) validate(l *strictyaml.Loader, p *Policy, site *config.Site) {
 	for _, x := range []struct {
 		v     *float64
 		sig   switchd.Signal
@@ -208,6 +208,12 @@ func (fb *fallbackSection) validate(l *strictyaml.Loader, p *Policy) {
 		{fb.AIDemandGPUs, switchd.SignalAIDemand, "ai_demand_gpus", false},
 	} {
 		if x.v == nil || (!x.minus && !l.NonNegative(strictyaml.JoinPath("fallbacks", x.key), *x.v)) {
+			continue
+		}
+		if gpus := site.InferenceGPUs(); x.sig == switchd.SignalAIDemand && *x.v > float64(gpus) {
+			// As the live signal is bounded (signals.ai_demand.max): a
+			// demand the site cannot serve is a slip, not a fallback.
+			l.Errorf(strictyaml.JoinPath("fallbacks", x.key), "must be at most %d, the devices that can serve inference (got %s)", gpus, strictyaml.FmtFloat(*x.v))
 			continue
 		}
 		p.Fallbacks[x.sig] = *x.v

@@ -82,11 +82,26 @@ var flagValues = map[string][]string{
 	"log-format": {"console", "json"},
 }
 
+// firstSentence cuts s at its first full stop, not at an abbreviation's
+// ("broker URL, e.g. tcp://..." stays whole).
+func firstSentence(s string) string {
+	from := 0
+	for {
+		i := strings.Index(s[from:], ". ")
+		if i < 0 {
+			return s
+		}
+		i += from
+		if before := s[:i]; !strings.HasSuffix(before, "e.g") && !strings.HasSuffix(before, "i.e") {
+			return before
+		}
+		from = i + 2
+	}
+}
+
 func newComplFlag(f *flag.Flag) complFlag {
 	placeholder, usage := flag.UnquoteUsage(f)
-	if i := strings.Index(usage, ". "); i > 0 {
-		usage = usage[:i]
-	}
+	usage = firstSentence(usage)
 	if i := strings.IndexAny(usage, ";("); i > 20 {
 		usage = usage[:i]
 	}

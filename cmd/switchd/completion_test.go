@@ -314,3 +314,22 @@ func TestFishCompletionCompletes(t *testing.T) {
 		})
 	}
 }
+
+// TestCompletionDescriptions: a flag's description in the scripts is its
+// first sentence, not cut at an abbreviation ("broker URL, e.g" was all
+// zsh and fish showed for replay --broker).
+func TestCompletionDescriptions(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"broker URL, e.g. tcp://127.0.0.1:1883. More", "broker URL, e.g. tcp://127.0.0.1:1883"},
+		{"trace time per wall time, e.g. 3600x; 0 = as fast as possible", "trace time per wall time, e.g. 3600x; 0 = as fast as possible"},
+		{"that is, i.e. this. Then", "that is, i.e. this"},
+		{"no stop at all", "no stop at all"},
+	} {
+		require.Equal(t, tc.want, firstSentence(tc.in), tc.in)
+	}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, out, errOut := runCmd("completion", sh)
+		require.Equal(t, 0, code, errOut)
+		require.NotRegexp(t, `e\.g['\]]`, out, "%s: a description cut at e.g.", sh)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,39 +93,73 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type probeFailed struct{ error }
 
 // probeSettings builds a settings block from a file and credential flags.
+// The file's own text is kept, so that its errors name its lines; the
+// flags are appended as keys of their own.
 func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
-	m := map[string]any{}
+	flags := []struct{ key, flag, value string }{
+		{"username", "--username", user},
+		{"password_file", "--password-file", pwFile},
+		{"password_env", "--password-env", pwEnv},
+	}
+	extra := map[string]string{}
+	for _, f := range flags {
+		if f.value != "" {
+			extra[f.key] = f.value
+		}
+	}
 	name := "probe flags"
+	var src []byte
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, err
 		}
-		if err := yaml.Unmarshal(b, &m); err != nil {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		if m == nil {
-			m = map[string]any{}
+		name, src = file, b
+		if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+			top := doc.Content[0]
+			for i := 0; i+1 < len(top.Content); i += 2 {
+				k := top.Content[i]
+				for _, f := range flags {
+					if f.value != "" && k.Value == f.key {
+						return nil, fmt.Errorf("%s:%d: %s: also given by %s: give one of them", file, k.Line, f.key, f.flag)
+					}
+				}
+			}
+			if len(extra) > 0 && top.Style&yaml.FlowStyle != 0 {
+				// {a: 1} cannot take block keys after it: merge (the
+				// file is one line anyway).
+				m := map[string]any{}
+				if err := top.Decode(&m); err != nil {
+					return nil, fmt.Errorf("%s: %w", file, err)
+				}
+				for k, v := range extra {
+					m[k] = v
+				}
+				if src, err = yaml.Marshal(m); err != nil {
+					return nil, err
+				}
+				extra = nil
+			}
 		}
-		name = file
 	}
-	if user != "" {
-		m["username"] = user
+	if len(extra) > 0 {
+		b, err := yaml.Marshal(extra)
+		if err != nil {
+			return nil, err
+		}
+		if len(src) > 0 && src[len(src)-1] != '\n' {
+			src = append(src, '\n')
+		}
+		src = append(src, b...)
 	}
-	if pwFile != "" {
-		m["password_file"] = pwFile
+	if len(bytes.TrimSpace(src)) == 0 {
+		src = nil
 	}
-	if pwEnv != "" {
-		m["password_env"] = pwEnv
-	}
-	b, err := yaml.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	if len(m) == 0 {
-		b = nil
-	}
-	return siteconfig.ParseSettings(name, b)
+	return siteconfig.ParseSettings(name, src)
 }
 
 func printProbe(w io.Writer, r switchd.ProbeResult) {
@@ -153,21 +188,32 @@ func printProbe(w io.Writer, r switchd.ProbeResult) {
 
 // fleetProbe is one fleet's probe summary.
 type fleetProbe struct {
-	Driver        string                `json:"driver"`
-	Devices       int                   `json:"devices"`
-	Reachable     int                   `json:"reachable"`
-	Unreachable   int                   `json:"unreachable"`
-	Misconfigured int                   `json:"misconfigured"`
-	Faulted       int                   `json:"faulted"`
-	Unknown       int                   `json:"unknown_mode"`
-	Modes         map[string]int        `json:"modes"`
-	Error         string                `json:"error,omitempty"`
-	Results       []switchd.ProbeResult `json:"results"`
+	Driver        string         `json:"driver"`
+	Devices       int            `json:"devices"`
+	Reachable     int            `json:"reachable"`
+	Unreachable   int            `json:"unreachable"`
+	Misconfigured int            `json:"misconfigured"`
+	Faulted       int            `json:"faulted"`
+	Unknown       int            `json:"unknown_mode"`
+	Modes         map[string]int `json:"modes"`
+	Error         string         `json:"error,omitempty"`
+	// Skipped says why a fleet has nothing to probe (simulated devices):
+	// not an error, and not unusable.
+	Skipped string                `json:"skipped,omitempty"`
+	Results []switchd.ProbeResult `json:"results"`
 }
 
 // usable reports whether every device of the fleet can be driven.
 func (f *fleetProbe) usable() bool {
 	return f.Error == "" && f.Unreachable+f.Misconfigured+f.Faulted+f.Unknown == 0
+}
+
+// note is what to print under the table for a fleet, if anything.
+func (f *fleetProbe) note() string {
+	if f.Error != "" {
+		return f.Error
+	}
+	return f.Skipped
 }
 
 // probeSite reads every device of every fleet concurrently and prints a
@@ -200,7 +246,7 @@ func probeSite(ctx context.Context, config, only string, timeout time.Duration, 
 			fp.Error, fp.Misconfigured = err.Error(), f.Spec.Count
 			continue
 		case e.Device == nil:
-			fp.Error = "driver " + f.Driver + " has no devices to probe"
+			fp.Skipped = "driver " + f.Driver + " has no devices to probe (simulated)"
 			continue
 		}
 		// Settings problems make every device of the fleet misconfigured.
@@ -284,6 +330,9 @@ func probeSite(ctx context.Context, config, only string, timeout time.Duration, 
 				}
 			}
 		}
+		// The device lines are a table of their own: sharing columns with
+		// the summary would widen its driver column to an address.
+		tw.Flush()
 		fmt.Fprintln(tw, "fleet\tdriver\tdevices\treachable\tunreachable\tmisconfigured\tfaulted\tmodes")
 		for _, n := range names {
 			fp := out[n]
@@ -293,11 +342,15 @@ func probeSite(ctx context.Context, config, only string, timeout time.Duration, 
 			}
 			sort.Strings(modes)
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", n, fp.Driver, fp.Devices, fp.Reachable, fp.Unreachable, fp.Misconfigured, fp.Faulted, strings.Join(modes, " "))
-			if fp.Error != "" {
-				fmt.Fprintf(tw, "%s\t\t%s\n", n, fp.Error)
-			}
 		}
 		tw.Flush()
+		// Fleet-wide notes go under the table: a row with fewer cells
+		// would end the table's columns halfway.
+		for _, n := range names {
+			if note := out[n].note(); note != "" {
+				fmt.Fprintf(stdout, "%s: %s\n", n, note)
+			}
+		}
 	}
 	if bad > 0 {
 		return probeFailed{fmt.Errorf("%d of %d fleets have unusable devices", bad, len(names))}

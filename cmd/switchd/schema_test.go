@@ -45,6 +45,8 @@ func yamlInstance(t *testing.T, data []byte) any {
 
 // schemaKinds says which schema each YAML file under examples/ follows.
 var schemaKinds = map[string]string{
+	"deploy/switchd.yaml":               "site",
+	"deploy/policy.yaml":                "policy",
 	"examples/site.yaml":                "site",
 	"examples/demo.yaml":                "site",
 	"examples/fake-site.yaml":           "site",
@@ -73,6 +75,8 @@ func TestSchemaAcceptsExamples(t *testing.T) {
 		return err
 	}))
 	require.NotEmpty(t, files)
+	// The production example the README installs in /etc/switchd.
+	files = append(files, "deploy/switchd.yaml", "deploy/policy.yaml")
 	// Golden cases the loaders accept (an empty expected.err).
 	for _, c := range []struct{ dir, kind string }{{"config/testdata", "site"}, {"policies/testdata", "policy"}} {
 		dirs, err := filepath.Glob(filepath.Join("../..", c.dir, "*", "expected.err"))

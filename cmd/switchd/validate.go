@@ -37,13 +37,16 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	}
 	line := site.Summary()
 	var pol *policies.Policy
-	if *policy == "" {
-		*policy = site.Daemon.PolicyPath
+	switch {
+	case *policy != "":
+		pol, err = policies.LoadPolicy(*policy, site)
+	case site.Daemon.PolicyPath != "":
+		pol, err = daemon.LoadPolicy(site) // exactly as run loads it
 	}
-	if *policy != "" {
-		if pol, err = policies.LoadPolicy(*policy, site); err != nil {
-			return configErrors{err}
-		}
+	if err != nil {
+		return configErrors{err}
+	}
+	if pol != nil {
 		line += "; " + pol.Summary()
 	}
 	fmt.Fprintln(stdout, line)

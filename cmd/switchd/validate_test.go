@@ -70,6 +70,8 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 			want: "DIR/site.yaml:1: site.power_cap_kw: must be at most 10000000 kW"},
 		{name: "ai_demand above the GPUs", site: [2]string{"price: {max_future: 1m}", "ai_demand: {max: 2500}"},
 			want: "DIR/site.yaml:5: signals.ai_demand.max: must be at most 40"},
+		{name: "ai_demand fallback above the GPUs", policy: [2]string{"ai_demand_gpus: 40", "ai_demand_gpus: 2500"},
+			want: "DIR/policy.yaml:1: fallbacks.ai_demand_gpus: must be at most 40, the devices that can serve inference (got 2500)"},
 		{name: "short token", token: "hunter2",
 			want: "DIR/site.yaml:6: http.token_file: the token in DIR/token is 7 bytes: at least 16 are needed"},
 		{name: "empty token file", token: "\n",
@@ -77,7 +79,7 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 		{name: "unknown driver", site: [2]string{"driver: sim", "driver: sims"},
 			want: `DIR/site.yaml:11: fleets[0].driver: unknown driver "sims"`},
 		{name: "policy the site names is missing", site: [2]string{"policy: policy.yaml", "policy: nope.yaml"},
-			want: "load policy: open DIR/nope.yaml: no such file or directory"},
+			want: "DIR/site.yaml:2: policy: open DIR/nope.yaml: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

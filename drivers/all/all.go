@@ -1,6 +1,7 @@
 // Package all is the one explicit table of device drivers: a driver's YAML
 // name to its factory, its single-device constructor (for `switchd probe`)
-// and its sample settings. Adding a driver is adding a line here.
+// and its sample settings. Adding a driver is adding one line here
+// (TestOneLinePerDriver keeps it so).
 package all
 
 import (
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/drivers/antminer"
@@ -54,48 +54,24 @@ var reduced = []switchd.Mode{switchd.ModeMiningReduced}
 
 // table is read-only.
 var table = map[string]Entry{
-	"sim": {New: func(d Deps) (switchd.Driver, error) {
-		cfg, err := simdev.ParseConfig(d.Settings)
-		if err != nil {
-			return nil, err
-		}
-		return simdev.New(d.Spec, cfg, d.Clock), nil
-	}, Sample: simdev.Sample, Extra: []switchd.Mode{switchd.ModeMiningReduced, switchd.ModeSleep}},
-	"luxos": {New: luxos.New, Sample: luxos.Sample, Devices: true, Extra: reduced, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := luxos.ParseConfig(s)
-		return luxos.NewDevice(&cfg, dev), err
-	}},
-	"bosminer": {New: bosminer.New, Sample: bosminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := bosminer.ParseConfig(s)
-		return bosminer.NewDevice(&cfg, dev), err
-	}},
-	"whatsminer": {New: whatsminer.New, Sample: whatsminer.Sample, Devices: true, Extra: reduced, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := whatsminer.ParseConfig(s)
-		return whatsminer.NewDevice(&cfg, dev, time.Now), err
-	}},
-	"antminer": {New: antminer.New, Sample: antminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := antminer.ParseConfig(s)
-		return antminer.NewDevice(&cfg, dev), err
-	}},
-	"cgminer": {New: cgminer.New, Sample: cgminer.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := cgminer.ParseConfig(s)
-		return cgminer.NewDevice(&cfg, dev), err
-	}},
-	"vllm": {New: vllm.New, Sample: vllm.Sample, Devices: true, Extra: []switchd.Mode{switchd.ModeSleep}, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := vllm.ParseConfig(s)
-		return vllm.NewDevice(&cfg, dev), err
-	}},
-	"http": {New: httpexec.New, Sample: httpexec.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := httpexec.ParseConfig(s)
-		return httpexec.NewDevice(&cfg, dev), err
-	}},
-	"mqtt": {New: mqttagent.New, Sample: mqttagent.Sample, Devices: true, Device: func(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
-		cfg, err := mqttagent.ParseConfig(s)
-		if err != nil {
-			return nil, err
-		}
-		return mqttagent.NewDevice(mqttagent.NewConn(&cfg, nil), dev), nil
-	}},
+	"sim":        {New: newSim, Sample: simdev.Sample, Extra: []switchd.Mode{switchd.ModeMiningReduced, switchd.ModeSleep}},
+	"luxos":      {New: luxos.New, Device: luxos.OpenDevice, Sample: luxos.Sample, Devices: true, Extra: reduced},
+	"bosminer":   {New: bosminer.New, Device: bosminer.OpenDevice, Sample: bosminer.Sample, Devices: true},
+	"whatsminer": {New: whatsminer.New, Device: whatsminer.OpenDevice, Sample: whatsminer.Sample, Devices: true, Extra: reduced},
+	"antminer":   {New: antminer.New, Device: antminer.OpenDevice, Sample: antminer.Sample, Devices: true},
+	"cgminer":    {New: cgminer.New, Device: cgminer.OpenDevice, Sample: cgminer.Sample, Devices: true},
+	"vllm":       {New: vllm.New, Device: vllm.OpenDevice, Sample: vllm.Sample, Devices: true, Extra: []switchd.Mode{switchd.ModeSleep}},
+	"http":       {New: httpexec.New, Device: httpexec.OpenDevice, Sample: httpexec.Sample, Devices: true},
+	"mqtt":       {New: mqttagent.New, Device: mqttagent.OpenDevice, Sample: mqttagent.Sample, Devices: true},
+}
+
+// newSim builds a fleet of simulated devices (the simulator's own driver).
+func newSim(d Deps) (switchd.Driver, error) {
+	cfg, err := simdev.ParseConfig(d.Settings)
+	if err != nil {
+		return nil, err
+	}
+	return simdev.New(d.Spec, cfg, d.Clock), nil
 }
 
 // Lookup returns the named driver's entry.

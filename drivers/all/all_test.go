@@ -86,3 +86,20 @@ func TestLookup(t *testing.T) {
 	_, err := Lookup("luxoss")
 	require.ErrorContains(t, err, `unknown driver "luxoss"`)
 }
+
+// TestNoInlineSecrets: no driver takes a password or token written in the
+// site file (which gets logged and committed): credentials come from files
+// or environment variables only, and the error says so with file and line.
+func TestNoInlineSecrets(t *testing.T) {
+	for _, name := range Names() {
+		for _, key := range []string{"password", "token", "api_key", "secret"} {
+			t.Run(name+"/"+key, func(t *testing.T) {
+				s := site(t, name, key+": hunter2")
+				_, err := Build(name, deps(s))
+				require.Error(t, err)
+				require.Regexp(t, `site\.yaml:9: fleets\[0\]\.settings\.`+key+`: unknown key`, err.Error())
+				require.NotContains(t, err.Error(), "hunter2", "the error must not echo the secret")
+			})
+		}
+	}
+}

@@ -316,3 +316,13 @@ func call(ctx context.Context, addr, cmd string, o cgrpc.Options) (cgrpc.Reply, 
 	}
 	return cgrpc.Check(cmd, raw)
 }
+
+// OpenDevice builds one device from a settings block, without I/O: the
+// device `switchd probe` reads.
+func OpenDevice(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	cfg, err := ParseConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(&cfg, dev), nil
+}

@@ -131,6 +131,9 @@ func (d *Device) Set(ctx context.Context, mode switchd.Mode) error {
 	}
 	r, err := call(ctx, d.addr, cmd, d.opts)
 	if err != nil {
+		if accessDenied(err) {
+			return switchd.AuthError(fmt.Errorf("%w (the miner's API does not let this host write: give it write access, as with cgminer's --api-allow W:<host>)", err))
+		}
 		return err
 	}
 	if _, err := Ack(r, section); err != nil {
@@ -140,6 +143,17 @@ func (d *Device) Set(ctx context.Context, mode switchd.Mode) error {
 	d.note = note
 	d.mu.Unlock()
 	return nil
+}
+
+// accessDenied reports whether err is the API refusing a privileged
+// command to this client: cgminer's code 45, "Access denied to 'cmd'
+// command" (MSG_ACCDENY in api.c).
+func accessDenied(err error) bool {
+	var se *cgrpc.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Status.Code == 45 || strings.Contains(strings.ToLower(se.Status.Msg), "access denied")
 }
 
 // Ack reads a pause or resume reply: STATUS success and a section holding
@@ -283,4 +297,14 @@ func call(ctx context.Context, addr, cmd string, o cgrpc.Options) (cgrpc.Reply, 
 		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
 	return cgrpc.Check(cmd, raw)
+}
+
+// OpenDevice builds one device from a settings block, without I/O: the
+// device `switchd probe` reads.
+func OpenDevice(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	cfg, err := ParseConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(&cfg, dev), nil
 }

@@ -465,3 +465,28 @@ func FuzzReaders(f *testing.F) {
 		_ = Classify(ths, has, NoteUnknown, false)
 	})
 }
+
+// TestWritesDenied is this API's "wrong credentials": the legacy API has no
+// login, but a host without write access gets pause and resume refused
+// (STATUS E, code 45). That is an authentication problem, permanent, and
+// the unit is left as it was.
+func TestWritesDenied(t *testing.T) {
+	m, _ := startFake(t, bosminerfake.Options{DenyWrites: true})
+	d := device(t, m.Addr())
+	for _, mode := range []switchd.Mode{switchd.ModeOff, switchd.ModeMining} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := d.Set(ctx, mode)
+		cancel()
+		require.Error(t, err)
+		require.ErrorIs(t, err, switchd.ErrAuth, mode.String())
+		require.True(t, switchd.IsPermanent(err))
+		require.Equal(t, switchd.ProblemAuth, switchd.ProblemOf(err))
+		require.Contains(t, err.Error(), "Access denied")
+		require.Contains(t, err.Error(), "write access")
+	}
+	require.False(t, m.Paused())
+	pauses, resumes := m.Commands()
+	require.Zero(t, pauses+resumes)
+	// Reading still works: the unit is observed as it is.
+	require.Equal(t, switchd.ModeMining, observe(t, d).Mode)
+}

@@ -119,7 +119,7 @@ func TestRecordedReplies(t *testing.T) {
 			require.NoError(t, err)
 			// With and without the NUL the wire adds (no fixture kept it).
 			for _, b := range [][]byte{raw, append(bytes.Clone(raw), 0)} {
-				check(t, decode(t, bytes.TrimRight(b, "\x00")))
+				check(t, decode(t, b))
 			}
 		})
 	}

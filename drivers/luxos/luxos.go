@@ -355,3 +355,13 @@ func (d *Device) currentSession(ctx context.Context) (string, error) {
 	}
 	return sid, nil
 }
+
+// OpenDevice builds one device from a settings block, without I/O: the
+// device `switchd probe` reads.
+func OpenDevice(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	cfg, err := ParseConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(&cfg, dev), nil
+}

@@ -166,3 +166,13 @@ func New(d pool.Deps) (switchd.Driver, error) {
 	}
 	return pool.New(d, cfg.Settings, devs), nil
 }
+
+// OpenDevice builds one device from a settings block, without I/O: the
+// device `switchd probe` reads.
+func OpenDevice(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	cfg, err := ParseConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(&cfg, dev), nil
+}

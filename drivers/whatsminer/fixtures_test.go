@@ -147,7 +147,7 @@ func TestFixtures(t *testing.T) {
 		"get_device_info-m60svk40-apiv3.json": func(t *testing.T, raw []byte) {
 			info, err := parseDeviceInfoV3(raw)
 			require.NoError(t, err)
-			require.Equal(t, deviceInfoV3{Model: "M60S_VK40", Firmware: "20251209.16.Rel2", API: "3.0.2", Working: "true"}, info)
+			require.Equal(t, deviceInfoV3{Model: "M60S_VK40", Firmware: "20251209.16.Rel2", API: "3.0.2", Working: "true", Salt: "uhCiDyVj"}, info)
 		},
 	}
 	ents, err := os.ReadDir(filepath.Join(pooltest.FixtureDir(t), "whatsminer"))

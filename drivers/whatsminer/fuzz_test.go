@@ -102,8 +102,15 @@ func FuzzDeviceInfoV3(f *testing.F) {
 	seed(f, "get_device_info-m60svk40-apiv3.json")
 	f.Add([]byte(`{"code":0,"msg":null}`))
 	f.Add([]byte(`{"code":-1,"msg":"bad"}`))
+	f.Add([]byte(`{"code":0,"msg":{"summary":{"elapsed":10,"hash-realtime":1.5,"power-realtime":3000}}}`))
+	f.Add([]byte(`{"code":-4,"msg":"no permission"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		_, _ = parseDeviceInfoV3(raw)
+		s, err := parseSummaryV3(raw)
+		if err == nil && (s.HashrateTHs < 0 || s.PowerW < 0) {
+			t.Fatalf("negative reading %+v", s)
+		}
+		_, _ = v3Code("x", raw)
 	})
 }
 

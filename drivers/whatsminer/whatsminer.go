@@ -2,7 +2,7 @@
 // API v2 on TCP 4028: plaintext cgminer-style reads (status, summary,
 // devdetails) and AES-encrypted writes after a get_token handshake
 // (power_off, power_on, set_power_pct). API v3 units (port 4433) are
-// identified only. See README.md for firmware versions and quirks.
+// stopped and started with set.miner.service (v3.go). See README.md for firmware versions and quirks.
 //
 // It never sends adjust_power_limit: that command reboots the unit, which
 // takes minutes and is not a curtailment.
@@ -68,8 +68,9 @@ type Config struct {
 	// Credentials hold the admin password (btminer v2 has one account,
 	// "admin"; username may be left out).
 	pool.Credentials `yaml:",inline"`
-	// API is v2 (default) or v3 (identification only: v3 writes are not
-	// implemented).
+	// API is v2 (default) or v3 (set.miner.service stop/start; no power
+	// target). With v3, username is the account writes are signed for
+	// (default "super").
 	API API `yaml:"api"`
 	// Port is used for device addresses without one (default 4028 for
 	// v2, 4433 for v3).
@@ -101,7 +102,7 @@ func ParseConfig(s switchd.Settings) (Config, error) {
 	if cfg.Warmup < 0 || cfg.Warmup > time.Hour {
 		errs = append(errs, s.Errorf("warmup", "must be between 0 and 1h (got %s)", cfg.Warmup))
 	}
-	if cfg.Username != "" && cfg.Username != "admin" {
+	if cfg.API == APIv2 && cfg.Username != "" && cfg.Username != "admin" {
 		errs = append(errs, s.Errorf("username", "btminer API v2 has only the admin account (got %q)", cfg.Username))
 	}
 	// Reads need no password, but a fleet switchd cannot curtail is
@@ -120,6 +121,15 @@ func New(d pool.Deps) (switchd.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.API == APIv3 {
+		// Probing a v3 unit needs no password; driving a fleet does.
+		if cfg.PasswordFile == "" && cfg.PasswordEnv == "" && !allHaveSecrets(d.Devices) {
+			return nil, d.Settings.Errorf("password_file", "required (or password_env) for an api: v3 fleet: its writes are signed with the account's password")
+		}
+		if d.Spec.Supports[switchd.ModeMiningReduced] {
+			return nil, d.Settings.Errorf("api", "v3 power targets (set.miner.power_percent) are not implemented: drop mining_reduced from this fleet or use v2")
+		}
+	}
 	now := time.Now
 	if d.Clock != nil {
 		now = d.Clock.Now
@@ -129,6 +139,17 @@ func New(d pool.Deps) (switchd.Driver, error) {
 		devs[i] = NewDevice(&cfg, dv, now)
 	}
 	return pool.New(d, cfg.Settings, devs), nil
+}
+
+// allHaveSecrets reports whether every device has its own credential
+// reference (devices_file CSV).
+func allHaveSecrets(devs []switchd.Device) bool {
+	for _, d := range devs {
+		if d.Secret == "" {
+			return false
+		}
+	}
+	return len(devs) > 0
 }
 
 // Device is one Whatsminer unit. Its methods are safe for concurrent use,
@@ -175,7 +196,7 @@ func (d *Device) Addr() string { return d.addr }
 // Supports implements pool.Capabilities.
 func (d *Device) Supports() []string {
 	if d.cfg.API == APIv3 {
-		return nil
+		return []string{"set.miner.service stop", "set.miner.service start"}
 	}
 	return []string{"power_off", "power_on", "set_power_pct"}
 }
@@ -271,6 +292,9 @@ func (d *Device) identify(ctx context.Context, needFirmware bool) identity {
 // Set implements pool.Device: power_off (reply first, then stop hashing;
 // the control board and the API stay up) for off, power_on for mining.
 func (d *Device) Set(ctx context.Context, mode switchd.Mode) error {
+	if d.cfg.API == APIv3 {
+		return d.setV3(ctx, mode)
+	}
 	switch mode {
 	case switchd.ModeOff:
 		return d.privileged(ctx, "power_off", map[string]string{"respbefore": "true"})
@@ -385,7 +409,7 @@ func (d *Device) session(ctx context.Context, fresh bool) (session, error) {
 // second refusal is a wrong admin password.
 func (d *Device) privileged(ctx context.Context, cmd string, params map[string]string) error {
 	if d.cfg.API == APIv3 {
-		return switchd.Permanent(fmt.Errorf("%s: API v3 writes are not implemented", cmd))
+		return switchd.Permanent(fmt.Errorf("%s: not implemented over API v3 (only set.miner.service stop/start)", cmd))
 	}
 	for attempt := 0; ; attempt++ {
 		s, err := d.session(ctx, attempt > 0)
@@ -464,4 +488,14 @@ func classifyToken(err error) error {
 		return switchd.Retriable(fmt.Errorf("%w (token budget spent: tokens expire after 30 min)", se))
 	}
 	return err
+}
+
+// OpenDevice builds one device from a settings block, without I/O: the
+// device `switchd probe` reads.
+func OpenDevice(s switchd.Settings, dev switchd.Device) (pool.Device, error) {
+	cfg, err := ParseConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	return NewDevice(&cfg, dev, time.Now), nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -415,30 +416,40 @@ func count(st switchd.FleetState, m switchd.Mode) int {
 }
 
 // TestV3Identify serves the recorded v3 get.device.info reply with the
-// v3 framing (a 4-byte little-endian length) and probes it.
+// v3 framing (a 4-byte little-endian length) and probes it. get.miner.status
+// has no recording: this server answers it with a HAND-MADE summary in the
+// documented shape.
 func TestV3Identify(t *testing.T) {
 	reply := readFixture(t, "get_device_info-m60svk40-apiv3.json")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
-	got := make(chan string, 1)
+	got := make(chan string, 4)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var hdr [4]byte
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
+				_ = c.Close()
+				continue
+			}
+			req := make([]byte, binary.LittleEndian.Uint32(hdr[:]))
+			if _, err := io.ReadFull(c, req); err != nil {
+				_ = c.Close()
+				continue
+			}
+			got <- string(req)
+			out := reply
+			if strings.Contains(string(req), "get.miner.status") {
+				out = []byte(`{"code":0,"when":1773869571,"msg":{"summary":{"elapsed":1074,"hash-realtime":61.2,"power-realtime":3268}},"desc":"get.miner.status"}`)
+			}
+			binary.LittleEndian.PutUint32(hdr[:], uint32(len(out)))
+			_, _ = c.Write(append(hdr[:], out...))
+			_ = c.Close()
 		}
-		defer c.Close()
-		var hdr [4]byte
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
-			return
-		}
-		req := make([]byte, binary.LittleEndian.Uint32(hdr[:]))
-		if _, err := io.ReadFull(c, req); err != nil {
-			return
-		}
-		got <- string(req)
-		binary.LittleEndian.PutUint32(hdr[:], uint32(len(reply)))
-		_, _ = c.Write(append(hdr[:], reply...))
 	}()
 
 	cfg, err := ParseConfig(pooltest.Settings{YAML: "api: v3\n"})
@@ -446,13 +457,176 @@ func TestV3Identify(t *testing.T) {
 	d := NewDevice(&cfg, switchd.Device{Addr: ln.Addr().String()}, time.Now)
 	res := pool.Probe(ctxT(t), d)
 	require.Equal(t, `{"cmd":"get.device.info"}`, <-got)
+	require.Equal(t, `{"cmd":"get.miner.status","param":"summary"}`, <-got)
 	require.True(t, res.Reachable, res.Error)
 	require.Equal(t, "M60S_VK40", res.Model)
 	require.Equal(t, "20251209.16.Rel2", res.Firmware)
-	require.Equal(t, "unknown", res.Mode)
-	require.Empty(t, res.Supports)
+	require.Equal(t, "mining", res.Mode)
+	require.InDelta(t, 61.2, res.HashrateTHs, 1e-9)
+	require.Equal(t, []string{"set.miner.service stop", "set.miner.service start"}, res.Supports)
 
+	// No password configured: a write is refused before anything is sent.
 	err = d.Set(ctxT(t), switchd.ModeOff)
-	require.True(t, switchd.IsPermanent(err))
-	require.True(t, errors.Is(err, switchd.ErrPermanent))
+	require.ErrorIs(t, err, switchd.ErrAuth)
+	require.Empty(t, got)
+}
+
+// v3Rig is a device of an api: v3 fleet against whatsminerfake serving v3.
+func v3Rig(t *testing.T, opt whatsminerfake.Options, pw string) *rig {
+	t.Helper()
+	clock := pooltest.NewClock(t0)
+	opt.Now, opt.V3 = clock.Now, true
+	if opt.Password == "" {
+		opt.Password = "s3cret"
+	}
+	f := whatsminerfake.New(opt)
+	require.NoError(t, f.Start("127.0.0.1:0"))
+	t.Cleanup(f.Close)
+	cfg := testConfig(t, pw, "api: v3\n")
+	return &rig{fake: f, dev: NewDevice(&cfg, switchd.Device{Addr: f.Addr()}, clock.Now).(*Device), clock: clock}
+}
+
+// TestV3CurtailRestore: set.miner.service stop / start, signed, confirmed
+// by what the unit then reports.
+func TestV3CurtailRestore(t *testing.T) {
+	r := v3Rig(t, whatsminerfake.Options{HashrateTHs: 200, PowerW: 3600, Ramp: 4 * time.Minute}, "s3cret")
+	ctx := ctxT(t)
+	o, err := r.dev.Observe(ctx)
+	require.NoError(t, err)
+	require.True(t, o.Known)
+	require.Equal(t, switchd.ModeMining, o.Mode)
+	require.InDelta(t, 200, o.HashrateTHs, 0.01)
+	require.InDelta(t, 3600, o.PowerW, 1)
+	require.Equal(t, "M30S+V40", o.Model)
+
+	require.NoError(t, r.dev.Set(ctx, switchd.ModeOff))
+	require.Equal(t, switchd.ModeOff, r.fake.Mode())
+	o, err = r.dev.Observe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, switchd.ModeOff, o.Mode)
+	require.False(t, o.Fault)
+
+	require.NoError(t, r.dev.Set(ctx, switchd.ModeMining))
+	o, err = r.dev.Observe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, switchd.ModeMining, o.Mode)
+	require.False(t, o.Fault, "warming up: zero hashrate just after start is not a fault")
+	r.clock.Advance(2 * time.Minute)
+	o, err = r.dev.Observe(ctx)
+	require.NoError(t, err)
+	require.InDelta(t, 100, o.HashrateTHs, 1, "half way up the 4-minute ramp")
+	require.Equal(t, []string{"set.miner.service stop", "set.miner.service start"}, r.fake.Writes())
+
+	// Drift and fault: stopped behind switchd's back, then broken boards.
+	r.fake.SetMode(switchd.ModeOff)
+	o, err = r.dev.Observe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, switchd.ModeOff, o.Mode)
+	r.fake.SetMode(switchd.ModeMining)
+	r.fake.SetHashFault(true)
+	r.clock.Advance(10 * time.Minute)
+	o, err = r.dev.Observe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, switchd.ModeMining, o.Mode)
+	require.True(t, o.Fault, o.Detail)
+}
+
+// TestV3Faults: wrong password, refused, timeout, garbage, reboot
+// mid-command; nothing is acted on.
+func TestV3Faults(t *testing.T) {
+	t.Run("wrong password", func(t *testing.T) {
+		r := v3Rig(t, whatsminerfake.Options{Password: "right"}, "wrong")
+		err := r.dev.Set(ctxT(t), switchd.ModeOff)
+		require.ErrorIs(t, err, switchd.ErrAuth)
+		require.True(t, switchd.IsPermanent(err))
+		require.Contains(t, err.Error(), "code -4")
+		require.Equal(t, switchd.ModeMining, r.fake.Mode())
+		require.Empty(t, r.fake.Writes())
+	})
+	for _, c := range []struct {
+		name        string
+		fault       whatsminerfake.Fault
+		unreachable bool
+	}{
+		{"refused", whatsminerfake.FaultRefuse, true},
+		{"timeout", whatsminerfake.FaultTimeout, true},
+		{"garbage", whatsminerfake.FaultGarbage, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := v3Rig(t, whatsminerfake.Options{}, "s3cret")
+			r.fake.SetFault(c.fault)
+			for _, op := range []string{"observe", "set"} {
+				ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+				var err error
+				if op == "observe" {
+					_, err = r.dev.Observe(ctx)
+				} else {
+					err = r.dev.Set(ctx, switchd.ModeOff)
+				}
+				cancel()
+				require.Error(t, err, op)
+				require.False(t, switchd.IsPermanent(err), op)
+				require.Equal(t, c.unreachable, errors.Is(err, switchd.ErrUnreachable), "%s: %v", op, err)
+			}
+			require.Equal(t, switchd.ModeMining, r.fake.Mode(), "never acted on")
+		})
+	}
+	t.Run("reboot mid-command", func(t *testing.T) {
+		r := v3Rig(t, whatsminerfake.Options{RebootDelay: 2 * time.Minute, Ramp: 4 * time.Minute}, "s3cret")
+		// The reboot takes the salt read; the write's connection is then
+		// refused while the unit is down.
+		r.fake.SetFault(whatsminerfake.FaultReboot)
+		err := r.dev.Set(ctxT(t), switchd.ModeOff)
+		require.Error(t, err)
+		require.False(t, switchd.IsPermanent(err))
+		require.Equal(t, switchd.ModeMining, r.fake.Mode(), "the command had no effect")
+		r.clock.Advance(3 * time.Minute)
+		o, err := r.dev.Observe(ctxT(t))
+		require.NoError(t, err)
+		require.Equal(t, switchd.ModeMining, o.Mode, "back in its mode after the reboot")
+		require.NoError(t, r.dev.Set(ctxT(t), switchd.ModeOff), "commanded again, it obeys")
+		require.Equal(t, switchd.ModeOff, r.fake.Mode())
+	})
+}
+
+// TestV3Pool drives an api: v3 fleet through the pool; a v3 fleet needs a
+// password and cannot take a power target.
+func TestV3Pool(t *testing.T) {
+	clock := pooltest.NewClock(t0)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret"), 0o600))
+	var devs []switchd.Device
+	var fakes []*whatsminerfake.Miner
+	for range 3 {
+		f := whatsminerfake.New(whatsminerfake.Options{Password: "s3cret", Now: clock.Now, Ramp: time.Minute, V3: true})
+		require.NoError(t, f.Start("127.0.0.1:0"))
+		t.Cleanup(f.Close)
+		fakes = append(fakes, f)
+		devs = append(devs, switchd.Device{Addr: f.Addr()})
+	}
+	spec := switchd.FleetSpec{Name: "wm3", Count: len(devs)}
+	spec.Supports[switchd.ModeMining] = true
+	deps := pool.Deps{Spec: spec, Devices: devs, Clock: clock, Logger: zaptest.NewLogger(t),
+		Settings: pooltest.Settings{YAML: "api: v3\npassword_file: pw\ntimeout: 2s\n", Dir: dir}}
+	drv, err := New(deps)
+	require.NoError(t, err)
+	ctx := ctxT(t)
+	st, err := drv.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, count(st, switchd.ModeMining))
+	require.NoError(t, drv.Apply(ctx, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: 2}}))
+	clock.Advance(10 * time.Second)
+	st, err = drv.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, count(st, switchd.ModeOff))
+	require.Equal(t, 1, count(st, switchd.ModeMining))
+
+	noPw := deps
+	noPw.Settings = pooltest.Settings{YAML: "api: v3\n"}
+	_, err = New(noPw)
+	require.ErrorContains(t, err, "settings.password_file")
+	reduced := deps
+	reduced.Spec.Supports[switchd.ModeMiningReduced] = true
+	_, err = New(reduced)
+	require.ErrorContains(t, err, "settings.api")
 }

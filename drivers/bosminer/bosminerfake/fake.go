@@ -43,6 +43,11 @@ type Options struct {
 	// default a paused unit answers devdetails with STATUS E
 	// "Unavailable" (pyasic's reading; not in a recorded reply).
 	NoUnavailable bool
+	// DenyWrites makes the API refuse pause and resume from this client,
+	// as cgminer-family APIs do for a host without write access
+	// (--api-allow without W:): STATUS E, code 45, "Access denied to
+	// 'pause' command".
+	DenyWrites bool
 }
 
 const desc = "BOSminer+ 0.2.0-36c56a9363"
@@ -228,6 +233,12 @@ func (m *Miner) handle(r cgminerfake.Request) []byte {
 		return cgminerfake.Reply(m.status(22, "BOSminer+ versions"), "VERSION", cgminerfake.Section(map[string]any{
 			"API": "3.7", "BOSminer+": "0.2.0-36c56a9363",
 		}))
+	case "pause", "resume":
+		if m.opts.DenyWrites {
+			return cgminerfake.ErrorReply(45, "Access denied to '"+r.Command+"' command", desc)
+		}
+	}
+	switch r.Command {
 	case "pause":
 		m.setPaused(true)
 		m.pauses++

@@ -57,6 +57,18 @@ func WithPort(addr, port string) string {
 	return net.JoinHostPort(strings.Trim(addr, "[]"), port)
 }
 
+// NetError names the operation and address of a network error once: a
+// *net.OpError already says both ("dial tcp 10.0.0.5:4028: connect:
+// connection refused"), anything else (EOF, a dialer's own error) gets
+// "op addr: " in front.
+func NetError(op, addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", op, addr, err)
+}
+
 // Exchange sends one request on a new connection and returns the raw reply,
 // read until the device closes the connection, with trailing NUL bytes
 // removed. Errors are classified retriable (the device may answer later).
@@ -70,7 +82,7 @@ func Exchange(ctx context.Context, addr string, req []byte, o Options) ([]byte, 
 	conn, err := d.DialContext(dctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		return nil, switchd.Unreachable(fmt.Errorf("dial %s: %w", addr, err))
+		return nil, switchd.Unreachable(NetError("dial", addr, err))
 	}
 	defer conn.Close()
 	deadline := time.Now().Add(o.Timeout)
@@ -82,12 +94,12 @@ func Exchange(ctx context.Context, addr string, req []byte, o Options) ([]byte, 
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := conn.Write(req); err != nil {
-		return nil, switchd.Unreachable(fmt.Errorf("write %s: %w", addr, err))
+		return nil, switchd.Unreachable(NetError("write", addr, err))
 	}
 	buf, err := io.ReadAll(io.LimitReader(conn, int64(o.MaxReply)+1))
 	if err != nil {
 		if len(buf) == 0 {
-			return nil, switchd.Unreachable(fmt.Errorf("read %s: %w", addr, err))
+			return nil, switchd.Unreachable(NetError("read", addr, err))
 		}
 		// Some firmware resets the connection after a complete reply.
 		var ne net.Error

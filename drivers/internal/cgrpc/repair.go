@@ -3,6 +3,7 @@ package cgrpc
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 )
 
 // Repair turns a cgminer-family reply into strict JSON, tolerating the
@@ -18,7 +19,8 @@ import (
 //   - raw control characters (newlines) inside strings, and invalid escapes
 //     such as \' (the backslash is dropped);
 //   - bare NaN, inf, Infinity, None (read as null);
-//   - a reply cut short: open strings and containers are closed.
+//   - a reply cut short: open strings and containers are closed;
+//   - a JSONP wrapper, name({...}); (the Avalon web UI's reply), unwrapped.
 //
 // Repair never fails; whether the result holds a readable STATUS is for the
 // caller to check. Valid JSON comes back unchanged apart from the trailing
@@ -26,9 +28,25 @@ import (
 func Repair(in []byte) []byte {
 	in = bytes.TrimRight(in, "\x00 \t\r\n")
 	in = bytes.TrimLeft(in, " \t\r\n\x00")
+	in = unwrapJSONP(in)
 	r := repairer{in: in, out: make([]byte, 0, len(in)+16)}
 	r.run()
 	return r.out
+}
+
+// jsonp is a JSONP reply: a JavaScript identifier, "(", the value, ")" and
+// an optional ";".
+var jsonp = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$.]*\s*\(([\s\S]*)\)\s*;?$`)
+
+// unwrapJSONP returns the value inside a JSONP wrapper, or in unchanged.
+func unwrapJSONP(in []byte) []byte {
+	if len(in) == 0 || in[0] == '{' || in[0] == '[' {
+		return in
+	}
+	if m := jsonp.FindSubmatch(in); m != nil {
+		return bytes.TrimSpace(m[1])
+	}
+	return in
 }
 
 // container is an open object or array and where the parser is inside it.

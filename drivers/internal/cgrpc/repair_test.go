@@ -25,6 +25,9 @@ func TestRepair(t *testing.T) {
 		{"invalid escape", `{"a":"\'x\'"}`, `{"a":"'x'"}`},
 		{"nan inf", `{"a":nan,"b":inf,"c":-inf,"d":NaN}`, `{"a":null,"b":null,"c":null,"d":null}`},
 		{"missing comma before key", `{"a":1 "temp0":2}`, `{"a":1,"temp0":2}`},
+		{"jsonp", "minerinfoCallback({\"a\":\"1\", });", `{"a":"1"}`},
+		{"jsonp without semicolon", `cb ( [1,2,] )`, `[1,2]`},
+		{"not jsonp", `cb{"a":1}`, `null`},
 		{"truncated", `{"STATUS":[{"STATUS":"S","Msg":"cut`, `{"STATUS":[{"STATUS":"S","Msg":"cut"}]}`},
 	}
 	for _, c := range cases {
@@ -50,6 +53,11 @@ func TestRepairFixtures(t *testing.T) {
 		require.NoError(t, err)
 		got := Repair(b)
 		require.True(t, json.Valid(got), "%s: %s", f, got)
+		// Every recorded reply holds an object: coming out as null or a
+		// bare value means it was not read at all.
+		var v map[string]any
+		require.NoError(t, json.Unmarshal(got, &v), "%s: %s", f, got)
+		require.NotEmpty(t, v, "%s: %s", f, got)
 		if filepath.Ext(f) == ".json" {
 			var a, b2 any
 			require.NoError(t, json.Unmarshal(b, &a))
@@ -77,4 +85,21 @@ func FuzzRepair(f *testing.F) {
 			t.Fatalf("Repair(%q) = %q: not valid JSON", b, out)
 		}
 	})
+}
+
+// TestRepairAvalonWeb: the one real trailing-comma sample is a JSONP reply of
+// the Avalon web UI; it reads to what the unit reported.
+func TestRepairAvalonWeb(t *testing.T) {
+	dir := pooltest.FixtureDir(t)
+	b, err := os.ReadFile(filepath.Join(dir, "avalon-web", "get_minerinfo-avalon1047.bin"))
+	require.NoError(t, err)
+	var v map[string]string
+	require.NoError(t, json.Unmarshal(Repair(b), &v))
+	require.Equal(t, map[string]string{
+		"version":    "20090401_fb963dc_1236943",
+		"mac":        "b4:a2:eb:31:2f:7c",
+		"ipv4":       "10.16.250.99",
+		"hwtype":     "AvalonMiner 1047",
+		"sys_status": "1",
+	}, v)
 }

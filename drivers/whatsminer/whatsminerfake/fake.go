@@ -96,6 +96,12 @@ type Options struct {
 	// NoStatus answers `status` with an invalid-command error, as builds
 	// before the btminer API did.
 	NoStatus bool
+	// V3 serves btminer API v3 instead of v2: every message framed by a
+	// 4-byte little-endian length, dotted commands, writes signed with a
+	// SHA-256 token (see v3.go).
+	V3 bool
+	// Account is the v3 account writes must name (default "super").
+	Account string
 }
 
 // Miner is one fake unit.
@@ -154,6 +160,9 @@ func New(opt Options) *Miner {
 	}
 	if opt.Firmware == "" {
 		opt.Firmware = "20210322.22.REL"
+	}
+	if opt.Account == "" {
+		opt.Account = "super"
 	}
 	m := &Miner{
 		opt:    opt,
@@ -380,10 +389,18 @@ func (m *Miner) serve(c net.Conn) {
 	// deadline only, on the wall clock).
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var req map[string]any
-	dec := json.NewDecoder(c)
-	dec.UseNumber()
-	if err := dec.Decode(&req); err != nil {
-		return
+	if m.opt.V3 {
+		r, err := readV3(c)
+		if err != nil {
+			return
+		}
+		req = r
+	} else {
+		dec := json.NewDecoder(c)
+		dec.UseNumber()
+		if err := dec.Decode(&req); err != nil {
+			return
+		}
 	}
 	_ = c.SetReadDeadline(time.Time{})
 
@@ -399,10 +416,18 @@ func (m *Miner) serve(c net.Conn) {
 		_, _ = io.Copy(io.Discard, c) // until the client gives up
 		return
 	case FaultGarbage:
-		_, _ = c.Write([]byte("\x15\x03\x01 garbage <html>not json\x00"))
+		garbage := []byte("\x15\x03\x01 garbage <html>not json\x00")
+		if m.opt.V3 {
+			garbage = frameV3(garbage)
+		}
+		_, _ = c.Write(garbage)
 		return
 	case FaultReboot:
 		reset(c)
+		return
+	}
+	if m.opt.V3 {
+		_, _ = c.Write(frameV3(m.handleV3(req)))
 		return
 	}
 	reply, hangUp := m.handle(req)
