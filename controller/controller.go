@@ -153,6 +153,11 @@ type Controller struct {
 	nextWake   time.Time
 	lastTick   time.Time
 
+	// shedOnly is the running tick's TickOptions.ShedOnly; held is the
+	// policy a shed-only tick plans with (heldPolicy), kept to reuse.
+	shedOnly bool
+	held     policies.Policy
+
 	dr drState // demand-response events (see dr.go)
 }
 
@@ -237,11 +242,30 @@ func (c *Controller) ForcedMoves() int { return c.forced }
 // move, a schedule window edge, a signal going stale. Zero if none.
 func (c *Controller) NextWake() time.Time { return c.nextWake }
 
+// TickOptions say what one tick may do; the zero value is a normal tick.
+type TickOptions struct {
+	// ShedOnly makes a tick that reads the fleets, plans and journals as
+	// usual but sends only the sheds a constraint requires: the site cap
+	// (interconnect, a rule's, a demand-response event's, an operator's
+	// cap override) and the forbids and maximums of rules and overrides.
+	// Nothing starts, no economic switch is made and no fail-safe acts:
+	// a signal with a fail-safe that has no value yet counts as unknown
+	// (neither stale nor at its fallback, so no rule fires on it), and a
+	// stale one holds rather than curtails. The daemon ticks so while it
+	// waits, after a start, for the first value of its fail-safe signals:
+	// a restart must not flip devices on a missing input, but the cap holds
+	// from the first tick.
+	ShedOnly bool
+}
+
 // Tick runs one whole cycle: read the clock once, read driver states,
 // evaluate the policy, reconcile, and apply commands. Driver errors are
 // reported per fleet (Reports) and retried with backoff; Tick itself only
 // fails when the context is done.
-func (c *Controller) Tick(ctx context.Context) error {
+func (c *Controller) Tick(ctx context.Context) error { return c.TickWith(ctx, TickOptions{}) }
+
+// TickWith is Tick with options for this tick only.
+func (c *Controller) TickWith(ctx context.Context, opt TickOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -249,7 +273,12 @@ func (c *Controller) Tick(ctx context.Context) error {
 	c.lastTick = now
 	c.nextWake = time.Time{}
 	c.forced = 0
+	c.shedOnly = opt.ShedOnly
 	pol := c.policy.Load()
+	planPol := pol
+	if c.shedOnly {
+		planPol = c.heldPolicy(pol)
+	}
 
 	c.each(func(i int) { c.readFleet(ctx, now, i) })
 	for i := range c.fleets {
@@ -268,10 +297,11 @@ func (c *Controller) Tick(ctx context.Context) error {
 			unusableKW += float64(n) * f.spec.Modes[m].PowerKW
 		}
 	}
-	c.in = PlanInput{Site: c.site, Policy: pol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
+	c.in = PlanInput{Site: c.site, Policy: planPol, Snap: &c.snap, Current: c.current, Overrides: c.overrides, Usable: c.usable, UnusableKW: unusableKW}
 	c.in.Forecast = c.freshForecast(now)
 	c.in.DRCapKW, c.in.DRFired = c.drBeforePlan(now)
 	c.planner.Plan(now, &c.in, &c.dec)
+	c.dec.ShedOnly = c.shedOnly
 	c.drCheckPlan(now, unusableKW)
 	c.wakeAt(c.planner.NextWake(now, &c.in))
 	c.wakeAtStale(now, pol)
@@ -336,6 +366,25 @@ func (c *Controller) Tick(ctx context.Context) error {
 	}
 	c.drAfterApply(now)
 	return nil
+}
+
+// heldPolicy returns pol as a shed-only tick plans with it: every signal
+// with a fail-safe and no value yet is unknown (no fail-safe, no fallback),
+// and a fail-safe that would curtail holds instead. The copy is shallow:
+// the rules are pol's, read only.
+func (c *Controller) heldPolicy(pol *policies.Policy) *policies.Policy {
+	c.held = *pol
+	for _, s := range switchd.AllSignals {
+		switch {
+		case pol.FailSafe[s] == policies.FailSafeNone:
+		case !c.snap.Have[s]:
+			c.held.FailSafe[s] = policies.FailSafeNone
+			c.held.HasFallback[s] = false
+		case pol.FailSafe[s] == policies.FailSafeCurtail:
+			c.held.FailSafe[s] = policies.FailSafeHold
+		}
+	}
+	return &c.held
 }
 
 // RecordErr is the journal failure of the last tick, or nil. While the

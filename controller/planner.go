@@ -40,6 +40,9 @@ type PlanInput struct {
 type Decision struct {
 	Eval policies.Evaluation
 	Plan switchd.Plan
+	// ShedOnly is set when the tick was shed-only (TickOptions.ShedOnly):
+	// the plan is not acted on, only the sheds the constraints require.
+	ShedOnly bool
 }
 
 // Planner decides the target plan. The controller's own planner evaluates the

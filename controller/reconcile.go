@@ -32,10 +32,13 @@ type start struct {
 //   - Moves that raise it (starts) wait for retries, stagger batches, ramp
 //     budget and cap headroom, counting devices in transition at the larger
 //     of their two modes' power so the cap holds at every instant.
+//   - A shed-only tick (TickOptions.ShedOnly) holds like a fail-safe hold,
+//     and sends a device forced out of its mode to off where the plan's
+//     mode for it would raise its draw: only sheds go out.
 func (c *Controller) reconcile(now time.Time, pol *policies.Policy) {
 	ev := &c.dec.Eval
 	cons := &ev.Constraints
-	hold := cons.Hold && !ev.Curtail
+	hold := cons.Hold && !ev.Curtail || c.shedOnly
 	capKW := cons.SiteCapKW
 	powNow, powLanded := c.powerKW()
 	c.rampTopUp(now, pol)
@@ -92,6 +95,9 @@ func (c *Controller) reconcile(now time.Time, pol *policies.Policy) {
 				}
 				if to == from || deficit[to] == 0 {
 					continue
+				}
+				if c.shedOnly && spec.TransitionPowerKW(from, to) > spec.Modes[from].PowerKW {
+					continue // a start: what is left goes off below
 				}
 				n := min(out[from], deficit[to])
 				out[from] -= n

@@ -146,7 +146,8 @@ type daemon struct {
 	hist        history // the recent past for the charts; each fleet's own last decision
 	plan        web.PlanView
 	decisions   []web.DecisionView // newest first, bounded
-	ticked      bool               // the controller has run at least once
+	ticked      bool               // the controller has run at least once out of the startup hold
+	evaluated   bool               // the controller has run at least once (shed-only during the hold)
 	lastPublish time.Time          // of the retained state topics' heartbeat
 	published   map[string]string  // state topic → content last sent (without its time)
 	publishedOn time.Time          // the broker connection (its Status.Since) published is for
@@ -465,9 +466,11 @@ func (d *daemon) poke() {
 	}
 }
 
-// tick runs one controller cycle, if the startup hold allows, and updates
-// the views, metrics and state topics. It returns how long until the
-// controller next wants to run.
+// tick runs one controller cycle and updates the views, metrics and state
+// topics. It returns how long until the controller next wants to run.
+// During the startup hold (startupHold) the cycle is shed-only: the cap, the
+// rules' forbids and the operator's overrides are kept from the first tick,
+// but nothing starts or switches on a missing input.
 //
 // The driver calls (each bounded by driverCallTimeout, fleets in parallel)
 // happen outside mu, so the HTTP handlers keep serving the last views while
@@ -477,23 +480,22 @@ func (d *daemon) poke() {
 func (d *daemon) tick(ctx context.Context) time.Duration {
 	d.mu.Lock()
 	now := d.clock.Now()
-	if wait, why := d.startupHold(now); wait > 0 {
-		d.refreshViews(now, why)
-		d.mu.Unlock()
-		return wait
-	}
+	hold, why := d.startupHold(now)
 	given := append([]controller.Override(nil), d.overrides...)
 	d.ctl.SetOverrides(given)
 	d.mu.Unlock()
 
-	err := d.ctl.Tick(ctx)
+	err := d.ctl.TickWith(ctx, controller.TickOptions{ShedOnly: hold > 0})
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
 		return time.Second
 	}
-	d.ticked = true
+	d.evaluated = true
+	if hold == 0 {
+		d.ticked = true
+	}
 	d.expireOverrides(now, given)
 	changed, held, commanded := false, 0, 0
 	// Driver errors only: the controller reports journal failures through
@@ -526,12 +528,15 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 		d.noteDecision(now)
 		d.logDecision()
 	}
-	d.refreshViews(now, "")
+	d.refreshViews(now, why)
 	d.refreshDR()
 	d.publishState()
 	next := time.Minute
 	if w := d.ctl.NextWake(); !w.IsZero() {
 		next = max(w.Sub(d.clock.Now()), time.Millisecond)
+	}
+	if hold > 0 {
+		next = min(next, hold)
 	}
 	return next
 }
@@ -557,12 +562,16 @@ func (d *daemon) resume(last journal.Entry) {
 	}
 }
 
-// startupHold keeps the controller from acting right after a start until the
-// signals it depends on (those with a fail-safe) have arrived, or until the
-// longest of their max ages has passed: a restart must not flip every
-// device to off just because no price has arrived yet in the first second.
+// startupHold keeps the controller to shed-only ticks right after a start
+// until the signals it depends on (those with a fail-safe) have arrived, or
+// until the longest of their max ages has passed: a restart must not flip
+// every device to off just because no price has arrived yet in the first
+// second, nor start any. Sheds the cap, a rule's forbid, a demand-response
+// event or an override requires go out all the same (controller.TickOptions).
 // Inputs the last decision had are resumed from the journal (resume), so
-// this waits only for those it has no value of that is still valid.
+// this waits only for those it has no fresh value of (none, or a stale one
+// such as a retained bare number, which comes dated past max_age). It
+// returns how long the hold may last yet and what it waits for, or zero.
 func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	if d.ticked {
 		return 0, ""
@@ -572,7 +581,13 @@ func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	var wait time.Duration
 	var missing []string
 	for _, s := range switchd.AllSignals {
-		if pol.FailSafe[s] == policies.FailSafeNone || snap.Have[s] {
+		if pol.FailSafe[s] == policies.FailSafeNone {
+			continue
+		}
+		// A value counts once it is fresh: a retained bare number, dated
+		// past max_age on arrival (mqttio.RetainedUntimed), is no better
+		// than none.
+		if age, ok := snap.Age(s, now); ok && (d.site.MaxAge[s] <= 0 || age <= d.site.MaxAge[s]) {
 			continue
 		}
 		left := d.started.Add(d.site.MaxAge[s]).Sub(now)
@@ -585,7 +600,7 @@ func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 	if len(missing) == 0 {
 		return 0, ""
 	}
-	return min(wait, time.Second), "the first " + strings.Join(missing, ", ") + " signal since the start (at most its max_age)"
+	return wait, "the first " + strings.Join(missing, ", ") + " signal since the start (at most its max_age; until then only sheds the cap requires go out)"
 }
 
 // crashPoint kills the process if the crash test asked for this point.

@@ -264,6 +264,9 @@ func reason(dec *controller.Decision) string {
 	if p, ok := ev.Values.Get(switchd.SignalPrice); ok {
 		parts = append(parts, fmt.Sprintf("price %.2f USD/MWh", p))
 	}
+	if dec.ShedOnly {
+		parts = append(parts, "startup hold: sheds only")
+	}
 	if ev.Curtail {
 		parts = append(parts, "fail-safe curtail")
 	} else if ev.Constraints.Hold {
@@ -315,7 +318,7 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	ev := &dec.Eval
 
 	v := web.StateView{Site: site.Name, Time: now, SiteCapKW: site.PowerCapKW, Policy: d.policyInfo, FailSafe: "none"}
-	if d.ticked {
+	if d.evaluated {
 		v.SiteCapKW = ev.Constraints.SiteCapKW
 		v.FailSafe = failSafeOf(ev)
 		for _, s := range ev.Stale {
@@ -365,11 +368,11 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 		if problems >= 0 {
 			fv.ProblemsTotal = problems
 		}
-		fv.DriverUp = in.stateOK || !d.ticked
+		fv.DriverUp = in.stateOK || !d.evaluated
 		if in.lastErr != nil {
 			fv.LastError, fv.LastErrorOp, fv.LastErrorClass = in.lastErr.Error(), in.lastOp, errClass(in.lastErr)
 		}
-		if d.ticked && i < len(dec.Plan.Fleets) {
+		if d.evaluated && i < len(dec.Plan.Fleets) {
 			for m := range fv.Modes {
 				if mode, err := switchd.ParseMode(m); err == nil {
 					fv.Target[m] = dec.Plan.Fleets[i].Count[mode]
@@ -382,7 +385,7 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	}
 	// The history also keeps each fleet's own last decision, which the
 	// bounded site list would lose.
-	if d.ticked {
+	if d.evaluated {
 		price, ok := ev.Values.Get(switchd.SignalPrice)
 		d.hist.record(now, price, ok, &v, d.decisions)
 	}
@@ -420,7 +423,7 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 	d.view = v
 
 	p := web.PlanView{Time: now, Values: map[string]float64{}, Constraints: map[string]web.FleetLimitView{}, Plan: map[string]map[string]int{}}
-	if d.ticked {
+	if d.evaluated {
 		for _, s := range switchd.AllSignals {
 			if val, ok := ev.Values.Get(s); ok {
 				p.Values[s.String()] = val

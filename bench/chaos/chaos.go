@@ -74,7 +74,7 @@ const (
 // Fault kinds, in the report's order.
 var faultKinds = []string{
 	"broker_restart", "junk_payload", "oversized_payload", "future_far_payload", "future_near_payload",
-	"duplicate_payload", "retained_stale_price", "sigkill_restart", "disk_full", "device_timeout", "device_lie",
+	"duplicate_payload", "retained_stale_price", "sigkill_restart", "restart_above_cap", "disk_full", "device_timeout", "device_lie",
 }
 
 // Invariant names, in the report's order.
@@ -86,6 +86,7 @@ var invariantNames = []string{
 	"journal verify intact at the end",
 	"every command that changed a device is journalled (at or before it)",
 	"journal alarm clears by itself once the disk is freed",
+	"only sheds commanded in a startup hold (journal)",
 }
 
 // invariant is one invariant's tally.
@@ -115,10 +116,18 @@ type Report struct {
 	// cleared 30 s after the disk was freed, and the slowest clear.
 	DiskAlarmSeen, DiskAlarmStuck int
 	MaxAlarmClear                 time.Duration
-	MaxOverCap                    time.Duration // longest spell above the cap (any, allowed or not)
-	MaxMiningAbove                time.Duration // longest a device mined above breakeven (window as checked)
-	CommandsApplied               map[string]int
-	CommandsLogged                map[string]int
+	MaxOverCap                    time.Duration // longest spell above the cap while the daemon ran (any, allowed or not)
+	// Of the restart_above_cap faults: those that started the daemon with
+	// the site above the cap, those of them where the devices were under
+	// it before the feed spoke again (in the startup hold), and the
+	// slowest start → under the cap; and the journal's decisions made in
+	// the startup hold.
+	HoldAbove, HoldShed int
+	MaxHoldShed         time.Duration
+	HoldDecisions       int
+	MaxMiningAbove      time.Duration // longest a device mined above breakeven (window as checked)
+	CommandsApplied     map[string]int
+	CommandsLogged      map[string]int
 	// CommandsRepeated counts commands a device applied that did not
 	// change it (re-sent after a device lied): not counted as applied.
 	CommandsRepeated int
@@ -181,7 +190,11 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "disk full %d times: the journal alarm showed on /readyz in %d (the others had no append to fail), cleared by itself in all but %d, slowest %s after space came back and a cheap price was published;\n",
 			r.Faults["disk_full"], r.DiskAlarmSeen, r.DiskAlarmStuck, r.MaxAlarmClear.Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "longest spell above the cap %s (allowed %s); longest a checked device mined above breakeven %s (allowed %s);\n",
+	if n := r.Faults["restart_above_cap"]; n > 0 {
+		fmt.Fprintf(w, "restarts with the feed silent %d: above the cap at the start in %d, under it before the feed spoke again (startup hold) in %d, slowest start → under the cap %s; %d decisions journalled in a startup hold;\n",
+			n, r.HoldAbove, r.HoldShed, r.MaxHoldShed.Round(time.Millisecond), r.HoldDecisions)
+	}
+	fmt.Fprintf(w, "longest spell above the cap while the daemon ran %s (allowed %s); longest a checked device mined above breakeven %s (allowed %s);\n",
 		r.MaxOverCap.Round(time.Millisecond), capAllow, r.MaxMiningAbove.Round(time.Millisecond), breakevenAllow)
 	fmt.Fprintf(w, "commands that changed a device: sleep %d, wakeup %d (and %d re-sent to a device already there, %d re-sent after a fault on it, each agreeing with the journalled plan); journalled: to off %d, to mining %d; journal %d entries in %d segment(s)\n",
 		r.CommandsApplied["sleep"], r.CommandsApplied["wakeup"], r.CommandsRepeated, r.CommandsAfterFault, r.CommandsLogged["sleep"], r.CommandsLogged["wakeup"],
@@ -223,7 +236,11 @@ type run struct {
 	price       float64
 	lastPayload string
 	aboveSince  time.Time
-	// When the daemon last (re)started; device fault state.
+	delivered   time.Time // when the broker took the last price
+	// The publisher publishes nothing before pauseUntil (a silent feed).
+	pauseUntil time.Time
+	// When the daemon last (re)started (in the future while the injector
+	// keeps it down: nothing is asked of it meanwhile); device fault state.
 	daemonStart time.Time
 	devFault    []bool
 	devClear    []time.Time
@@ -538,10 +555,10 @@ func (r *run) startDaemon() error {
 	r.mu.Lock()
 	r.daemon = p
 	r.daemonStart = time.Now()
-	// After a start the daemon holds off, cap included, until the first
-	// price or at most its max_age (daemon.startupHold): a site found
-	// above its cap stays there meanwhile. The cap window starts after it.
-	r.capReset = r.daemonStart.Add(priceAge)
+	// The cap window starts with the process: during its startup hold (no
+	// price it may use yet) the daemon sends the sheds the cap requires
+	// all the same, only nothing else.
+	r.capReset = r.daemonStart
 	r.mu.Unlock()
 	if !r.waitHealthy(30 * time.Second) {
 		return errors.New("switchd did not answer /healthz within 30s (see switchd.log)")
@@ -574,7 +591,11 @@ func (r *run) pub(topic, payload string, retain bool) error {
 	}
 	// The client ID only has to be unique: the time will do (the
 	// seeded sources stay the schedule's and the prices').
-	args = append(args, "-s") // payload on stdin: oversized ones too
+	if payload == "" {
+		args = append(args, "-n") // a null message: retained, it clears the topic's
+	} else {
+		args = append(args, "-s") // payload on stdin: oversized ones too
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "mosquitto_pub", args...)
@@ -618,6 +639,7 @@ func (r *run) deliver(payload string, v float64, retain bool) {
 	r.rep.Prices++
 	r.price = v
 	r.lastPayload = payload
+	r.delivered = now
 	if v > r.rep.Breakeven {
 		if r.aboveSince.IsZero() {
 			r.aboveSince = now
@@ -637,9 +659,12 @@ func (r *run) loop() {
 	go func() { defer wg.Done(); r.checker(stop) }()
 	go func() { defer wg.Done(); r.publisher(stop) }()
 	r.logf("faults for %s, seed %d", r.o.Duration, r.o.Seed)
-	for time.Now().Before(end) {
+	// A run injects every kind at least once, whatever its duration: a
+	// first round that runs long (two slow disk-full spells, a slow
+	// restart) is finished past the end rather than left out.
+	for time.Now().Before(end) || (!r.o.NoFaults && r.firstRoundLeft()) {
 		time.Sleep(time.Duration(1000+r.rngInt(2000)) * time.Millisecond)
-		if time.Now().After(end) {
+		if time.Now().After(end) && (r.o.NoFaults || !r.firstRoundLeft()) {
 			break
 		}
 		if !r.o.NoFaults {
@@ -666,11 +691,30 @@ func (r *run) publisher(stop chan struct{}) {
 				dear = !dear
 			}
 		}
+		r.mu.Lock()
+		silent := time.Now().Before(r.pauseUntil)
+		r.mu.Unlock()
+		if silent {
+			continue
+		}
 		r.publishPrice(r.nextPrice(r.prng, dear))
 	}
 }
 
 func (r *run) rngInt(n int) int { return r.rng.IntN(n) }
+
+// firstRoundLeft reports whether a kind of fault this run can inject has
+// not been injected yet.
+func (r *run) firstRoundLeft() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range faultKinds {
+		if r.rep.Faults[k] == 0 && (k != "disk_full" || r.diskOK) {
+			return true
+		}
+	}
+	return false
+}
 
 // junk payloads: none of them is a valid price.
 var junk = []string{
@@ -739,6 +783,8 @@ func (r *run) inject() {
 		r.deliver(fmt.Sprintf("%g", v), v, true)
 	case "sigkill_restart":
 		r.sigkill()
+	case "restart_above_cap":
+		r.restartAboveCap()
 	case "disk_full":
 		r.diskFull()
 	case "device_timeout", "device_lie":
@@ -757,6 +803,7 @@ func (r *run) sigkill() {
 	r.mu.Unlock()
 	r.scrapeRejected()
 	d.kill(syscall.SIGKILL)
+	r.markDown()
 	time.Sleep(time.Duration(200+r.rngInt(2500)) * time.Millisecond)
 	r.mu.Lock()
 	r.rep.Restarts++
@@ -775,6 +822,113 @@ func (r *run) sigkill() {
 	r.mu.Lock()
 	r.rep.MaxRecover = max(r.rep.MaxRecover, took)
 	r.mu.Unlock()
+}
+
+// markDown records that the injector killed the daemon: until it starts
+// again the device invariants ask nothing of it (startDaemon sets the real
+// start).
+func (r *run) markDown() {
+	r.mu.Lock()
+	r.daemonStart = time.Now().Add(24 * time.Hour)
+	r.capReset = r.daemonStart
+	r.mu.Unlock()
+}
+
+// restartAboveCap publishes a cheap price, silences the feed and kills the
+// daemon; while it is down every sleeping miner is woken (as a power blip
+// that reboots them into mining would), and it starts again once that
+// price is older than its max_age (the journal's last decision has no
+// price it may resume), to a feed silent for 7.5-9 s more: longer than the
+// cap window, shorter than the max_age that ends the startup hold. So it
+// comes up in its startup hold, above the cap, and the cap invariant (from
+// the daemon's start) requires the shed before any price arrives. The
+// price stays cheap throughout: this fault is about the cap. A retained
+// price is cleared first (sigkill_restart restarts with whatever the broker
+// retains).
+func (r *run) restartAboveCap() {
+	// No retained price either (an empty retained message clears it):
+	// the restarted daemon has nothing but the journal.
+	if err := r.pub(r.topic, "", true); err != nil {
+		r.logf("clear the retained price: %v", err)
+	}
+	r.mu.Lock()
+	r.pauseUntil = time.Now().Add(time.Hour) // lifted below
+	r.mu.Unlock()
+	// A last cheap price, taken by the daemon before it is killed (none
+	// left queued at the broker for its session).
+	r.publishPrice(r.nextPrice(r.rng, false))
+	time.Sleep(2 * time.Second)
+	r.mu.Lock()
+	d := r.daemon
+	r.mu.Unlock()
+	r.scrapeRejected()
+	d.kill(syscall.SIGKILL)
+	r.markDown()
+	r.mu.Lock()
+	r.rep.Restarts++
+	r.rep.Inv[invariantNames[3]].checks++
+	faulted := append([]bool(nil), r.devFault...)
+	last := r.delivered
+	r.mu.Unlock()
+	woken := 0
+	for i, m := range r.miners {
+		if !faulted[i] && m.Asleep() {
+			m.SetAsleep(false)
+			woken++
+		}
+	}
+	time.Sleep(time.Until(last.Add(priceAge + time.Second)))
+	above := r.sitePowerKW() > r.rep.CapKW+1e-6
+	silence := time.Duration(7500+r.rngInt(1500)) * time.Millisecond
+	start := time.Now()
+	if err := r.startDaemon(); err != nil {
+		r.mu.Lock()
+		r.rep.violate(invariantNames[3], "restart at %s: %v", start.UTC().Format("15:04:05"), err)
+		r.pauseUntil = time.Time{}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Lock()
+	r.rep.MaxRecover = max(r.rep.MaxRecover, time.Since(start))
+	r.mu.Unlock()
+	// The devices' own draw until the site is under the cap (the checker
+	// judges the window; this is the figure).
+	under := time.Duration(-1)
+	for deadline := start.Add(silence); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if r.sitePowerKW() <= r.rep.CapKW+1e-6 {
+			under = time.Since(start)
+			break
+		}
+	}
+	time.Sleep(time.Until(start.Add(silence)))
+	r.logf("restart above the cap: %d miners woken while down, above the cap at the start %v, under it %s after the start (-1: not within the silence)", woken, above, under)
+	r.mu.Lock()
+	if above {
+		r.rep.HoldAbove++
+		if under >= 0 {
+			r.rep.HoldShed++
+			r.rep.MaxHoldShed = max(r.rep.MaxHoldShed, under)
+		}
+	}
+	r.pauseUntil = time.Time{}
+	r.mu.Unlock()
+	r.publishPrice(r.nextPrice(r.rng, false))
+}
+
+// sitePowerKW is the draw of the devices not faulted now, from their own
+// state.
+func (r *run) sitePowerKW() float64 {
+	r.mu.Lock()
+	faulted := append([]bool(nil), r.devFault...)
+	r.mu.Unlock()
+	kw := 0.0
+	for i, m := range r.miners {
+		if !faulted[i] {
+			_, w := m.TrueLevels()
+			kw += w / 1000
+		}
+	}
+	return kw
 }
 
 // diskFull fills the journal's tmpfs with a ballast file, holds it full for
@@ -978,17 +1132,25 @@ func (r *run) checker(stop chan struct{}) {
 			if start.IsZero() {
 				overSince, start = now, now
 			}
+			if r.daemonStart.After(start) {
+				start = r.daemonStart // down: nothing to ask of it
+			}
 			r.rep.MaxOverCap = max(r.rep.MaxOverCap, now.Sub(start))
 			if r.capReset.After(start) {
 				start = r.capReset
 			}
 			if now.Sub(start) > capAllow && !overReported {
 				overReported = true
-				r.rep.violate(capName, "%.1f kW > cap %.1f kW since %s (%s)", kw, r.rep.CapKW, overSince.UTC().Format("15:04:05.000"), now.Sub(overSince).Round(time.Millisecond))
+				r.rep.violate(capName, "%.1f kW > cap %.1f kW since %s (%s; %s of it counted, from the daemon's start or the last fault's end)", kw, r.rep.CapKW,
+					overSince.UTC().Format("15:04:05.000"), now.Sub(overSince).Round(time.Millisecond), now.Sub(start).Round(time.Millisecond))
 			}
 		} else {
 			if !overSince.IsZero() {
-				r.logf("site power back under the cap after %s above it", now.Sub(overSince).Round(time.Millisecond))
+				up := overSince
+				if r.daemonStart.After(up) {
+					up = r.daemonStart
+				}
+				r.logf("site power back under the cap after %s above it (%s of it with the daemon up)", now.Sub(overSince).Round(time.Millisecond), now.Sub(up).Round(time.Millisecond))
 			}
 			overSince, overReported = time.Time{}, false
 		}
@@ -1010,7 +1172,7 @@ func (r *run) checker(stop chan struct{}) {
 			if c := r.devClear[i].Add(faultGrace); c.After(start) {
 				start = c
 			}
-			if miningSince[i].IsZero() || miningSince[i].Before(start) {
+			if miningSince[i].IsZero() || miningSince[i].Before(start) || miningSince[i].After(now) {
 				miningSince[i] = start
 			}
 			d := now.Sub(miningSince[i])
@@ -1077,6 +1239,7 @@ func (r *run) checkCommands() {
 		counts map[string]int
 	}
 	var plans []plan
+	held := false // the last decision was made in a startup hold
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), journal.MaxLineBytes)
 	for sc.Scan() {
@@ -1086,6 +1249,18 @@ func (r *run) checkCommands() {
 			return
 		}
 		r.rep.JournalEntries++
+		if e.Kind == journal.KindDecision {
+			held = strings.Contains(e.Reason, "startup hold")
+			if held {
+				r.rep.HoldDecisions++
+			}
+		}
+		if held && e.Kind == journal.KindCommand {
+			r.rep.Inv[invariantNames[7]].checks++
+			if e.To != switchd.ModeOff.String() {
+				r.rep.violate(invariantNames[7], "%s→%s ×%d at %s, in a startup hold", e.From, e.To, e.Count, e.Time.UTC().Format("15:04:05.000"))
+			}
+		}
 		if e.Kind == journal.KindState && e.Fleet == "luxos" {
 			plans = append(plans, plan{e.Time, e.Counts})
 		}

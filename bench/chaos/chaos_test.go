@@ -46,13 +46,17 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	for _, k := range invariantNames {
-		if (k == invariantNames[3] && rep.Faults["sigkill_restart"] == 0) || (k == invariantNames[6] && rep.DiskAlarmSeen == 0) {
+		if (k == invariantNames[3] && rep.Restarts == 0) || (k == invariantNames[6] && rep.DiskAlarmSeen == 0) ||
+			(k == invariantNames[7] && rep.HoldAbove == 0) {
 			continue
 		}
 		require.Positive(t, rep.Inv[k].checks, "invariant %q never checked", k)
 	}
 	require.Zero(t, rep.Violations(), "seed %d:\n%s\n%s", rep.Seed, out.String(), log.String())
 	require.Positive(t, rep.CommandsApplied["sleep"]+rep.CommandsApplied["wakeup"], "no device was ever commanded")
+	if rep.HoldAbove > 0 {
+		require.Positive(t, rep.HoldDecisions, "a restart above the cap with no price was not shed in the startup hold")
+	}
 }
 
 // TestChaosCatchesMiningAboveBreakeven checks the checker: a policy that

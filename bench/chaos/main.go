@@ -7,7 +7,7 @@
 // never the daemon's claims) and from the journal, and prints what it
 // injected and what held. It exits 1 when an invariant was violated.
 //
-//	go run ./bench/chaos -duration 10m [-seed N] [-devices 16]
+//	go run ./bench/chaos -duration 10m [-seed N] [-devices 16] [-bin switchd]
 //
 // or bench/chaos.sh DURATION. It needs mosquitto and mosquitto_pub; the
 // full-disk fault mounts a small tmpfs, which needs root (skipped with a
@@ -28,6 +28,7 @@ func main() {
 	flag.IntVar(&o.Devices, "devices", 16, "fake LuxOS miners")
 	flag.StringVar(&o.Dir, "dir", "", "working directory (default: a new temporary one, removed unless -keep)")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the working directory (logs, journal)")
+	flag.StringVar(&o.Bin, "bin", "", "a built switchd to run (default: built from this tree)")
 	flag.Parse()
 	if o.Seed == 0 {
 		o.Seed = time.Now().UnixNano() % 1_000_000_007
