@@ -148,6 +148,7 @@ type daemon struct {
 	decisions   []web.DecisionView // newest first, bounded
 	ticked      bool               // the controller has run at least once out of the startup hold
 	evaluated   bool               // the controller has run at least once (shed-only during the hold)
+	holdLogged  bool               // the startup hold's start has been logged (its end is logged once)
 	lastPublish time.Time          // of the retained state topics' heartbeat
 	published   map[string]string  // state topic → content last sent (without its time)
 	publishedOn time.Time          // the broker connection (its Status.Since) published is for
@@ -493,6 +494,7 @@ func (d *daemon) tick(ctx context.Context) time.Duration {
 		return time.Second
 	}
 	d.evaluated = true
+	d.logHold(now, hold, why)
 	if hold == 0 {
 		d.ticked = true
 	}
@@ -601,6 +603,20 @@ func (d *daemon) startupHold(now time.Time) (time.Duration, string) {
 		return 0, ""
 	}
 	return wait, "the first " + strings.Join(missing, ", ") + " signal since the start (at most its max_age; until then only sheds the cap requires go out)"
+}
+
+// logHold says once when the startup hold begins (what it waits for, for
+// how long at most) and once when it ends, so an operator watching the log
+// after a restart knows why nothing but sheds moved.
+func (d *daemon) logHold(now time.Time, hold time.Duration, why string) {
+	switch {
+	case hold > 0 && !d.holdLogged:
+		d.holdLogged = true
+		d.log.Info("startup hold: only sheds the cap requires go out", zap.String("waiting_for", why),
+			zap.Duration("at_most", hold.Round(time.Second)))
+	case hold == 0 && d.holdLogged && !d.ticked:
+		d.log.Info("startup hold over: deciding on the inputs", zap.Duration("held", now.Sub(d.started).Round(time.Second)))
+	}
 }
 
 // crashPoint kills the process if the crash test asked for this point.

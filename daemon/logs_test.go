@@ -126,3 +126,31 @@ func TestStateRepublishedAfterBrokerRestart(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(after(), `"name":"asics"`) }, 10*time.Second, 50*time.Millisecond,
 		"the retained fleet state is back on the restarted broker")
 }
+
+// TestLogTellsStartupHold: a start with no price yet is one line saying
+// the daemon holds (sheds only) and what it waits for, however many ticks
+// it holds, and one line when the first price ends the hold.
+func TestLogTellsStartupHold(t *testing.T) {
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cfg := writeConfig(t, dir, fmt.Sprintf("  embedded: 127.0.0.1:%d", port))
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	t.Setenv("SWITCHD_TEST_TOKEN", testToken)
+	base, _ := runDaemon(t, cfg, zap.New(core))
+	count := func(msg string) int { return logs.FilterMessage(msg).Len() }
+	const held, over = "startup hold: only sheds the cap requires go out", "startup hold over: deciding on the inputs"
+	require.Eventually(t, func() bool { return count(held) == 1 }, 10*time.Second, 50*time.Millisecond, "hold in the log:\n%v", logs.All())
+	require.Contains(t, logs.FilterMessage(held).AllUntimed()[0].ContextMap()["waiting_for"], "price")
+
+	time.Sleep(2500 * time.Millisecond) // a few more ticks (1s) in the hold
+	require.Equal(t, 1, count(held), "one line however many ticks")
+	require.Zero(t, count(over))
+
+	pub := pubWith(startPublisher(t, port))
+	sendPrice(t, base, pub, 30)
+	require.Eventually(t, func() bool { return count(over) == 1 }, 10*time.Second, 50*time.Millisecond, "end of the hold in the log:\n%v", logs.All())
+	waitMining(t, base, 100)
+	require.Equal(t, 1, count(held))
+	require.Equal(t, 1, count(over))
+}
