@@ -232,8 +232,8 @@ func (c *Controller) Decision() *Decision { return &c.dec }
 func (c *Controller) Reports() []FleetReport { return c.reports }
 
 // ForcedMoves is the number of devices the last tick moved because a
-// constraint required it (a cap, a forbidden mode, a fail-safe); dwell does
-// not apply to those moves.
+// constraint required it (a cap, a forbidden mode, a fail-safe) or a rule
+// discouraged the mode they left; dwell does not apply to those moves.
 func (c *Controller) ForcedMoves() int { return c.forced }
 
 // NextWake is the earliest instant after the last tick at which the

@@ -70,7 +70,7 @@ fail_safe: {price: curtail}
 rules:
   - name: price-spike
     when: {price_above_usd_mwh: 1000}
-    then: {site_cap_kw: 50}
+    then: {site_cap_kw: 50, discourage: {asics: [mining]}}
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(pol), 0o644))
@@ -234,6 +234,7 @@ func scenario(t *testing.T, base string, pub publisher, stateTopic func() string
 	var plan web.PlanView
 	getJSON(t, base+"/api/v1/plan", &plan)
 	require.InDelta(t, 50, plan.SiteCapKW, 1e-9)
+	require.Equal(t, []string{"mining"}, plan.Constraints["asics"].Discourage, "a rule's discourage shows in the plan")
 
 	_, metrics := getText(t, base+"/metrics")
 	require.Contains(t, metrics, `switchd_fleet_devices{fleet="asics",mode="off"} 100`)

@@ -442,6 +442,9 @@ func (d *daemon) refreshViews(now time.Time, holdReason string) {
 					if fc.Forbid[m] && spec.Supports[m] {
 						lim.Forbid = append(lim.Forbid, m.String())
 					}
+					if fc.Discourage[m] && spec.Supports[m] {
+						lim.Discourage = append(lim.Discourage, m.String())
+					}
 					if fc.Min[m] > 0 {
 						if lim.Min == nil {
 							lim.Min = map[string]int{}

@@ -229,9 +229,10 @@ type PlanView struct {
 
 // FleetLimitView is what the rules allow one fleet.
 type FleetLimitView struct {
-	Forbid []string       `json:"forbid,omitempty"`
-	Min    map[string]int `json:"min,omitempty"`
-	Max    map[string]int `json:"max,omitempty"`
+	Forbid     []string       `json:"forbid,omitempty"`
+	Discourage []string       `json:"discourage,omitempty"` // modes a rule makes earn nothing
+	Min        map[string]int `json:"min,omitempty"`
+	Max        map[string]int `json:"max,omitempty"`
 }
 
 // OverrideRequest is the body of POST /api/v1/override: either force a
