@@ -35,8 +35,9 @@ func (s *Site) DriverSettings(i int) switchd.Settings {
 
 // ParseSettings reads a settings block from its own YAML text (for
 // `switchd probe`, whose flags become a settings block); name is used in
-// messages and paths resolve against the working directory.
-func ParseSettings(name string, data []byte) (switchd.Settings, error) {
+// messages and relative paths in it resolve against dir, as a site file's
+// resolve against the site file's folder.
+func ParseSettings(name, dir string, data []byte) (switchd.Settings, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -45,7 +46,7 @@ func ParseSettings(name string, data []byte) (switchd.Settings, error) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		n = doc.Content[0]
 	}
-	return &driverSettings{file: name, path: "settings", node: n, dir: "."}, nil
+	return &driverSettings{file: name, path: "settings", node: n, dir: dir}, nil
 }
 
 // Decode implements switchd.Settings.

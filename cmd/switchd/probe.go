@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -102,12 +103,22 @@ func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
 		{"password_env", "--password-env", pwEnv},
 	}
 	extra := map[string]string{}
-	for _, f := range flags {
-		if f.value != "" {
-			extra[f.key] = f.value
+	for i, f := range flags {
+		if f.value == "" {
+			continue
 		}
+		if f.key == "password_file" {
+			// A path given on the command line is the working
+			// directory's, whatever folder the settings file is in.
+			abs, err := filepath.Abs(f.value)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.flag, err)
+			}
+			flags[i].value = abs
+		}
+		extra[f.key] = flags[i].value
 	}
-	name := "probe flags"
+	name, dir := "probe flags", "."
 	var src []byte
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -118,7 +129,7 @@ func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
 		if err := yaml.Unmarshal(b, &doc); err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		name, src = file, b
+		name, dir, src = file, filepath.Dir(file), b
 		if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
 			top := doc.Content[0]
 			for i := 0; i+1 < len(top.Content); i += 2 {
@@ -159,7 +170,7 @@ func probeSettings(file, user, pwFile, pwEnv string) (switchd.Settings, error) {
 	if len(bytes.TrimSpace(src)) == 0 {
 		src = nil
 	}
-	return siteconfig.ParseSettings(name, src)
+	return siteconfig.ParseSettings(name, dir, src)
 }
 
 func printProbe(w io.Writer, r switchd.ProbeResult) {

@@ -311,3 +311,33 @@ func TestProbeSettingsFile(t *testing.T) {
 		require.Equal(t, "mining", decodeProbe(t, out)["mode"])
 	}
 }
+
+// TestProbeSettingsRelativePaths: a relative password_file inside a
+// --settings file is the settings file's folder's, as in a site file; one
+// given by --password-file is the working directory's.
+func TestProbeSettingsRelativePaths(t *testing.T) {
+	wm := whatsminerfake.New(whatsminerfake.Options{Password: "s3cret-probe"})
+	require.NoError(t, wm.Start("127.0.0.1:0"))
+	t.Cleanup(wm.Close)
+
+	dir := filepath.Join(t.TempDir(), "site")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret-probe\n"), 0o600))
+	set := filepath.Join(dir, "probe.yaml")
+	require.NoError(t, os.WriteFile(set, []byte("timeout: 2s\npassword_file: pw.txt\n"), 0o600))
+	code, out, errOut := runCmd("probe", "--driver", "whatsminer", "--addr", wm.Addr(), "--settings", set, "--format", "json")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "mining", decodeProbe(t, out)["mode"])
+
+	// The flag's path is taken as given (relative to the working
+	// directory), not moved next to the settings file.
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	rel, err := filepath.Rel(wd, filepath.Join(dir, "pw.txt"))
+	require.NoError(t, err)
+	other := filepath.Join(t.TempDir(), "timeout.yaml")
+	require.NoError(t, os.WriteFile(other, []byte("timeout: 2s\n"), 0o600))
+	code, out, errOut = runCmd("probe", "--driver", "whatsminer", "--addr", wm.Addr(), "--settings", other, "--password-file", rel, "--format", "json")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "mining", decodeProbe(t, out)["mode"])
+}
