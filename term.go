@@ -18,3 +18,20 @@ func TermFrom(ctx context.Context) (int64, bool) {
 	t, ok := ctx.Value(termKey{}).(int64)
 	return t, ok && t > 0
 }
+
+// shedOnlyKey is the context key of a shed-only call.
+type shedOnlyKey struct{}
+
+// WithShedOnly returns ctx marking the calls made with it as part of a
+// shed-only tick (the daemon's startup hold): a driver that acts on its own
+// (re-commanding a device that drifted) then sends only moves that lower a
+// device's draw.
+func WithShedOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, shedOnlyKey{}, true)
+}
+
+// ShedOnlyFrom reports whether ctx came from WithShedOnly.
+func ShedOnlyFrom(ctx context.Context) bool {
+	v, _ := ctx.Value(shedOnlyKey{}).(bool)
+	return v
+}

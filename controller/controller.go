@@ -278,6 +278,7 @@ func (c *Controller) TickWith(ctx context.Context, opt TickOptions) error {
 	planPol := pol
 	if c.shedOnly {
 		planPol = c.heldPolicy(pol)
+		ctx = switchd.WithShedOnly(ctx) // drivers re-command drift only downwards
 	}
 
 	c.each(func(i int) { c.readFleet(ctx, now, i) })

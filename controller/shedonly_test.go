@@ -241,3 +241,34 @@ rules:
 	require.Equal(t, 10, ctl.Decision().Plan.Fleets[0].Count[switchd.ModeMining])
 	require.Equal(t, []switchd.Command{{From: switchd.ModeMiningReduced, To: switchd.ModeOff, Count: 10}}, ctl.Reports()[0].Commands)
 }
+
+// ctxSpy is a driver that notes whether its State call came from a
+// shed-only tick.
+type ctxSpy struct {
+	*simdev.Driver
+	shedOnly []bool
+}
+
+func (s *ctxSpy) State(ctx context.Context) (switchd.FleetState, error) {
+	s.shedOnly = append(s.shedOnly, switchd.ShedOnlyFrom(ctx))
+	return s.Driver.State(ctx)
+}
+
+// TestShedOnlyTellsTheDrivers: the drivers' calls in a shed-only tick carry
+// switchd.WithShedOnly (so a device pool re-commands drift only
+// downwards), and a full tick's do not.
+func TestShedOnlyTellsTheDrivers(t *testing.T) {
+	site, err := config.ParseSite("site.yaml", fmt.Appendf(nil, shedSite, 100))
+	require.NoError(t, err)
+	p, err := policies.ParsePolicy("policy.yaml", []byte(shedPolicy), site)
+	require.NoError(t, err)
+	clk := &clock{t: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC)}
+	spy := &ctxSpy{Driver: simdev.New(site.Fleets[0].Spec, simdev.Config{Initial: switchd.ModeMining}, clk)}
+	gpus := simdev.New(site.Fleets[1].Spec, simdev.Config{Initial: switchd.ModeOff}, clk)
+	ctl, err := controller.New(controller.Options{Site: site, Policy: p, Drivers: []switchd.Driver{spy, gpus}, Clock: clk, Recorder: &countingRecorder{}})
+	require.NoError(t, err)
+	require.NoError(t, ctl.TickWith(context.Background(), controller.TickOptions{ShedOnly: true}))
+	clk.t = clk.t.Add(time.Minute)
+	require.NoError(t, ctl.Tick(context.Background()))
+	require.Equal(t, []bool{true, false}, spy.shedOnly)
+}

@@ -171,8 +171,15 @@ func (p *Pool) State(ctx context.Context) (switchd.FleetState, error) {
 
 	p.mu.Lock()
 	var redo []int
+	shedOnly := switchd.ShedOnlyFrom(ctx)
 	for i := range p.recs {
 		if p.note(now, &p.recs[i], res[i]) {
+			if r := &p.recs[i]; shedOnly && p.spec.Modes[r.want].PowerKW >= p.spec.Modes[r.mode].PowerKW {
+				// A shed-only tick (the startup hold): a drifted
+				// device is sent back only where that lowers its
+				// draw; the rest wait for the first full tick.
+				continue
+			}
 			redo = append(redo, i)
 		}
 	}

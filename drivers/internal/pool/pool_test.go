@@ -324,3 +324,45 @@ func TestPollDeadline(t *testing.T) {
 	s, _ = counts(st)
 	require.Equal(t, 8, s[switchd.ModeMining])
 }
+
+// TestShedOnlyRecommandsOnlyDownwards: in a shed-only tick (the daemon's
+// startup hold) a drifted device is sent back only where that lowers its
+// draw; one that fell out of mining by itself waits for the first full tick.
+func TestShedOnlyRecommandsOnlyDownwards(t *testing.T) {
+	p, devs, clk := newPool(t, 2, switchd.ModeMining)
+	ctx := context.Background()
+	_, err := p.State(ctx)
+	require.NoError(t, err)
+	require.NoError(t, p.Apply(ctx, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: 1}}))
+	clk.t = clk.t.Add(time.Minute)
+	_, err = p.State(ctx)
+	require.NoError(t, err)
+	off := 0
+	if devs[1].mode == switchd.ModeOff {
+		off = 1
+	}
+	on := 1 - off
+	require.Equal(t, switchd.ModeOff, devs[off].mode)
+	require.Equal(t, 1, devs[off].sets)
+	require.Equal(t, 0, devs[on].sets)
+
+	// Both drift: the one told off wakes (a reboot), the one left mining
+	// stops by itself.
+	devs[off].mu.Lock()
+	devs[off].mode, devs[off].target = switchd.ModeMining, switchd.ModeMining
+	devs[off].mu.Unlock()
+	devs[on].mu.Lock()
+	devs[on].mode, devs[on].target = switchd.ModeOff, switchd.ModeOff
+	devs[on].mu.Unlock()
+
+	st, err := p.State(switchd.WithShedOnly(ctx))
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Drifted)
+	require.Equal(t, 2, devs[off].sets, "sent back off: a shed")
+	require.Equal(t, 0, devs[on].sets, "not started in a shed-only tick")
+
+	st, err = p.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Drifted)
+	require.Equal(t, 1, devs[on].sets, "started again at the first full tick")
+}
