@@ -133,7 +133,7 @@ func (h *journalHealth) note(now time.Time, err error, log *zap.Logger) {
 	defer h.mu.Unlock()
 	if err == nil {
 		if h.err != nil {
-			log.Info("journal appends work again", zap.Duration("failed_for", now.Sub(h.since)), zap.Int("failures_not_logged", h.unlogged))
+			log.Info("journal appends work again", zap.Duration("failed_for", now.Sub(h.since).Round(time.Millisecond)), zap.Int("failures_not_logged", h.unlogged))
 		}
 		h.err, h.unlogged = nil, 0
 		return

@@ -121,7 +121,7 @@ func (s *Source) watch() {
 		}
 		s.log.Warn("mqtt broker unreachable: signals are not arriving",
 			zap.String("broker", h.broker.Redacted()), zap.Duration("down_for", down.Round(time.Second)),
-			zap.Int("attempts", tries), zap.String("reason", reason), zap.Duration("next_report_in", h.nextLog-down))
+			zap.Int("attempts", tries), zap.String("reason", reason), zap.Duration("next_report_in", max(h.nextLog-down, 0).Round(time.Second)))
 	}
 }
 

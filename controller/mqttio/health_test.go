@@ -41,6 +41,12 @@ func TestSourceReportsUnreachableBroker(t *testing.T) {
 	e := unreachable()[0]
 	require.Contains(t, e.ContextMap()["reason"], "connection refused")
 	require.Equal(t, "tcp://"+addr, e.ContextMap()["broker"])
+	for _, k := range []string{"down_for", "next_report_in"} {
+		d, ok := e.ContextMap()[k].(time.Duration)
+		require.True(t, ok, k)
+		require.Zero(t, d%time.Second, "%s logged in whole seconds, not %v", k, d)
+		require.GreaterOrEqual(t, d, time.Duration(0), k)
+	}
 	st := s.Status()
 	require.False(t, st.Connected)
 	require.Contains(t, st.LastError, "connection refused")
