@@ -35,6 +35,10 @@ const (
 	// unit mistake, and accepting it would let a sample shadow the next
 	// hour's.
 	MaxMaxFuture = 10 * time.Minute
+	// MaxStaggerInterval bounds the pause between start batches: a
+	// restore of ten batches an hour apart takes most of a day, which is
+	// a unit slip (hours for seconds), not pacing.
+	MaxStaggerInterval = time.Hour
 	// MinTokenBytes is the shortest override token accepted: shorter is
 	// guessable.
 	MinTokenBytes = 16

@@ -156,6 +156,8 @@ func (f *policyFile) validate(l *strictyaml.Loader, site *config.Site) *Policy {
 			l.Errorf("stagger.interval", "required")
 		case *st.Interval <= 0:
 			l.Errorf("stagger.interval", "must be positive (got %s)", strictyaml.FmtDuration(time.Duration(*st.Interval)))
+		case time.Duration(*st.Interval) > config.MaxStaggerInterval:
+			l.Errorf("stagger.interval", "must be at most %s (got %s)", strictyaml.FmtDuration(config.MaxStaggerInterval), strictyaml.FmtDuration(time.Duration(*st.Interval)))
 		default:
 			p.Stagger.Interval = time.Duration(*st.Interval)
 		}

@@ -38,6 +38,7 @@ rules:
   - name: spike
     when: {price_above_usd_mwh: 1000}
     then: {site_cap_kw: 500}
+stagger: {batch: 10, interval: 30s}
 `
 
 // TestValidateRefusesWhatRunRefuses checks, for each kind of nonsense, that
@@ -56,6 +57,8 @@ func TestValidateRefusesWhatRunRefuses(t *testing.T) {
 			want: "DIR/policy.yaml:1: empty policy"},
 		{name: "hysteresis beyond the price range", policy: [2]string{"hysteresis_usd_mwh: 5", "hysteresis_usd_mwh: 1e9"},
 			want: "DIR/policy.yaml:2: hysteresis_usd_mwh: must be at most 21000 USD/MWh"},
+		{name: "stagger of hours", policy: [2]string{"interval: 30s", "interval: 30h"},
+			want: "DIR/policy.yaml:8: stagger.interval: must be at most 1h (got 30h)"},
 		{name: "ramp of 0", policy: [2]string{"ramp_up_kw_per_min: 500", "ramp_up_kw_per_min: 0"},
 			want: "DIR/policy.yaml:3: ramp_up_kw_per_min: must be positive (got 0); write unlimited for no limit"},
 		{name: "rule cap above the interconnect", policy: [2]string{"site_cap_kw: 500", "site_cap_kw: 5000"},
