@@ -27,12 +27,37 @@ import (
 
 const testToken = "s3cret-token-for-tests"
 
+// testSite is what the tests vary of the small site writeConfig writes.
+type testSite struct {
+	mqtt         string  // the mqtt section's broker line(s), indented
+	capKW        float64 // interconnect cap; 1000 when zero
+	asicsInitial string  // the sim driver's initial mode for the ASICs, when the journal has none
+	failSafe     string  // the price fail-safe; curtail when empty
+}
+
 // writeConfig writes a small site (100 miners at 3.5 kW, 20 GPUs) and its
 // policy: hashprice 50 USD/PH/day gives a mining breakeven of 119 USD/MWh.
 func writeConfig(t *testing.T, dir, mqtt string) string {
 	t.Helper()
+	return writeSite(t, dir, testSite{mqtt: mqtt})
+}
+
+// writeSite is writeConfig with the cap, the ASICs' initial mode and the
+// price fail-safe given.
+func writeSite(t *testing.T, dir string, c testSite) string {
+	t.Helper()
+	if c.capKW == 0 {
+		c.capKW = 1000
+	}
+	if c.failSafe == "" {
+		c.failSafe = "curtail"
+	}
+	settings := ""
+	if c.asicsInitial != "" {
+		settings = "\n    settings: {initial: " + c.asicsInitial + "}"
+	}
 	site := fmt.Sprintf(`
-site: {name: e2e, timezone: America/Chicago, power_cap_kw: 1000}
+site: {name: e2e, timezone: America/Chicago, power_cap_kw: %v}
 policy: policy.yaml
 tick: 1s
 mqtt:
@@ -50,7 +75,7 @@ fleets:
   - name: asics
     kind: asic
     count: 100
-    driver: sim
+    driver: sim%s
     modes:
       off: {power_kw: 0.01}
       mining: {power_kw: 3.5, hashrate_ths: 200}
@@ -63,15 +88,15 @@ fleets:
       off: {power_kw: 0.2}
       inference: {power_kw: 1.275}
     transitions: {default: 200ms}
-`, mqtt)
-	pol := `
+`, c.capKW, c.mqtt, settings)
+	pol := fmt.Sprintf(`
 fallbacks: {hashprice_usd_ph_day: 50, inference_usd_gpu_hour: 2.10, ai_demand_gpus: 20}
-fail_safe: {price: curtail}
+fail_safe: {price: %s}
 rules:
   - name: price-spike
     when: {price_above_usd_mwh: 1000}
     then: {site_cap_kw: 50, discourage: {asics: [mining]}}
-`
+`, c.failSafe)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(pol), 0o644))
 	return filepath.Join(dir, "site.yaml")

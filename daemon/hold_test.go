@@ -20,63 +20,12 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// holdSite writes the test site (100 miners at 3.5 kW, 20 GPUs at 1.275 kW)
-// with the given interconnect cap, asics starting in asicsInitial (the sim
-// driver's initial mode, when the journal has no state for them), and a
-// policy whose price fail-safe is failSafe.
+// holdSite writes the test site with the given interconnect cap, ASICs
+// starting in asicsInitial (the sim driver's initial mode, when the journal
+// has no state for them), and a price fail-safe.
 func holdSite(t *testing.T, dir string, port int, capKW float64, asicsInitial, failSafe string) string {
 	t.Helper()
-	return holdSiteMQTT(t, dir, fmt.Sprintf("embedded: 127.0.0.1:%d", port), capKW, asicsInitial, failSafe)
-}
-
-// holdSiteMQTT is holdSite with the mqtt section's broker line given.
-func holdSiteMQTT(t *testing.T, dir, broker string, capKW float64, asicsInitial, failSafe string) string {
-	t.Helper()
-	site := fmt.Sprintf(`
-site: {name: e2e, timezone: UTC, power_cap_kw: %v}
-policy: policy.yaml
-tick: 1s
-mqtt:
-  %s
-  signal_prefix: e2e/signals
-  state_topic: e2e/state
-signals:
-  price: {max_age: 1h}
-http:
-  listen: 127.0.0.1:0
-  token_env: SWITCHD_TEST_TOKEN
-journal:
-  path: state/journal.log
-fleets:
-  - name: asics
-    kind: asic
-    count: 100
-    driver: sim
-    settings: {initial: %s}
-    modes:
-      off: {power_kw: 0.01}
-      mining: {power_kw: 3.5, hashrate_ths: 200}
-    transitions: {off->mining: 200ms, mining->off: 100ms}
-  - name: gpus
-    kind: gpu
-    count: 20
-    driver: sim
-    modes:
-      off: {power_kw: 0.2}
-      inference: {power_kw: 1.275}
-    transitions: {default: 200ms}
-`, capKW, broker, asicsInitial)
-	pol := fmt.Sprintf(`
-fallbacks: {hashprice_usd_ph_day: 50, inference_usd_gpu_hour: 2.10, ai_demand_gpus: 20}
-fail_safe: {price: %s}
-rules:
-  - name: price-spike
-    when: {price_above_usd_mwh: 1000}
-    then: {site_cap_kw: 50}
-`, failSafe)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(pol), 0o644))
-	return filepath.Join(dir, "site.yaml")
+	return writeSite(t, dir, testSite{mqtt: fmt.Sprintf("  embedded: 127.0.0.1:%d", port), capKW: capKW, asicsInitial: asicsInitial, failSafe: failSafe})
 }
 
 // commandsSinceStart returns the command entries journalled since the last
@@ -240,7 +189,7 @@ func TestStartupHoldWaitsForFreshPrice(t *testing.T) {
 	out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-q", "1", "-r", "-t", "e2e/signals/price", "-m", "30").CombinedOutput()
 	require.NoError(t, err, string(out))
 	dir := t.TempDir()
-	cfg := holdSiteMQTT(t, dir, fmt.Sprintf("broker: tcp://127.0.0.1:%d", port), 1000, "mining", "curtail")
+	cfg := writeSite(t, dir, testSite{mqtt: fmt.Sprintf("  broker: tcp://127.0.0.1:%d", port), asicsInitial: "mining"})
 	jpath := filepath.Join(dir, "state/journal.log")
 	t.Setenv("SWITCHD_TEST_TOKEN", testToken)
 	base, _ := runDaemon(t, cfg, zaptest.NewLogger(t))
