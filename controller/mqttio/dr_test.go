@@ -3,7 +3,6 @@ package mqttio
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,27 +21,16 @@ import (
 func TestSourceDRMosquitto(t *testing.T) {
 	mqtttest.CheckNoLeaks(t)
 	m := mqtttest.Start(t)
-	var mu sync.Mutex
-	var events []dr.Event
-	var reasons []string
 	r := &recorder{}
 	s, err := NewSource(SourceOptions{
-		MQTT:     config.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-dr"},
-		Signals:  testSignals("dc1/signals"),
-		Logger:   zaptest.NewLogger(t),
-		OnSample: r.sample,
-		OnReject: r.reject,
-		DRTopic:  "dc1/signals/dr",
-		OnDR: func(ev dr.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			events = append(events, ev)
-		},
-		OnDRReject: func(reason string) {
-			mu.Lock()
-			defer mu.Unlock()
-			reasons = append(reasons, reason)
-		},
+		MQTT:       config.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-dr"},
+		Signals:    testSignals("dc1/signals"),
+		Logger:     zaptest.NewLogger(t),
+		OnSample:   r.sample,
+		OnReject:   r.reject,
+		DRTopic:    "dc1/signals/dr",
+		OnDR:       r.dr,
+		OnDRReject: r.drReject,
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -57,12 +45,10 @@ func TestSourceDRMosquitto(t *testing.T) {
 	m.Pub("dc1/signals/price", "40")
 	r.waitSamples(t, 1)
 	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		events, reasons := r.DR()
 		return len(events) == 1 && len(reasons) == 3
 	}, waitMax, 5*time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
+	events, reasons := r.DR()
 	require.Equal(t, []string{dr.ReasonSyntax, dr.ReasonInvalid, dr.ReasonTooLarge}, reasons)
 	require.Equal(t, "ers-1", events[0].ID)
 	require.Equal(t, 900.0, *events[0].TargetKW)

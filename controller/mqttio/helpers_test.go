@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
+	"github.com/switchd/switchd/dr"
 )
 
 // waitMax bounds every wait on the network in these tests.
@@ -42,10 +43,31 @@ type rejection struct {
 
 // recorder collects what a Source reports.
 type recorder struct {
-	mu      sync.Mutex
-	samples []switchd.Sample
-	rejects []rejection
-	conns   []bool
+	mu        sync.Mutex
+	samples   []switchd.Sample
+	rejects   []rejection
+	conns     []bool
+	drEvents  []dr.Event
+	drRejects []string
+}
+
+func (r *recorder) dr(ev dr.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drEvents = append(r.drEvents, ev)
+}
+
+func (r *recorder) drReject(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drRejects = append(r.drRejects, reason)
+}
+
+// DR returns the demand-response events and rejection reasons so far.
+func (r *recorder) DR() ([]dr.Event, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]dr.Event(nil), r.drEvents...), append([]string(nil), r.drRejects...)
 }
 
 func (r *recorder) sample(s switchd.Sample) {

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"github.com/switchd/switchd"
 	"github.com/switchd/switchd/config"
 	"github.com/switchd/switchd/controller"
-	"github.com/switchd/switchd/dr"
 	"github.com/switchd/switchd/internal/mqtttest"
 )
 
@@ -308,24 +306,13 @@ func TestSourceSignedDR(t *testing.T) {
 	m := mqtttest.Start(t)
 	pub, priv := newKey(t)
 	_, forger := newKey(t)
-	var mu sync.Mutex
-	var events []dr.Event
-	var reasons []string
+	r := &recorder{}
 	s, err := NewSource(SourceOptions{
 		MQTT:    config.MQTTConfig{Broker: "tcp://" + m.Addr(), ClientID: "switchd-dr-signed"},
 		Signals: testSignals("dc1/signals"), Logger: zaptest.NewLogger(t),
 		OnSample: func(switchd.Sample) {},
 		DRTopic:  "dc1/signals/dr", DRPublisherKey: pub,
-		OnDR: func(ev dr.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			events = append(events, ev)
-		},
-		OnDRReject: func(reason string) {
-			mu.Lock()
-			defer mu.Unlock()
-			reasons = append(reasons, reason)
-		},
+		OnDR: r.dr, OnDRReject: r.drReject,
 	})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -344,12 +331,10 @@ func TestSourceSignedDR(t *testing.T) {
 	m.Pub(topic, string(SignJSON(priv, topic, t0.Add(-time.Second), ev)))
 	m.Pub(topic, string(SignJSON(priv, topic, t0.Add(time.Second), []byte(`{"id":"x"}`))))
 	require.Eventually(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		events, reasons := r.DR()
 		return len(reasons) >= 6 && len(events) == 1
 	}, waitMax, 5*time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
+	events, reasons := r.DR()
 	require.Equal(t, []string{ReasonUnsigned, ReasonBadSignature, ReasonBadSignature, ReasonReplayed, ReasonReplayed}, reasons[:5])
 	require.NotEqual(t, ReasonReplayed, reasons[5], "a bad event inside a good signature is refused as a bad event")
 	require.Equal(t, "ers-1", events[0].ID)
