@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/drivers/fakes"
-	"github.com/switchd/switchd/drivers/luxos/luxosfake"
 	"github.com/switchd/switchd/internal/mqtttest"
 )
 
@@ -29,10 +26,7 @@ func TestRestartSendsNothingNew(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "switchd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := buildSwitchd(t)
 
 	for i, phase := range []string{"decided", "sent", "acked", "steady"} {
 		t.Run(phase, func(t *testing.T) {
@@ -44,21 +38,7 @@ func TestRestartSendsNothingNew(t *testing.T) {
 func crashPhase(t *testing.T, bin, phase string, octet int) {
 	broker := mqtttest.Start(t)
 	dir := t.TempDir()
-	oct := 100 + os.Getpid()%100
-	var devs []switchd.Device
-	var addrs []string
-	for i := 1; i <= 6; i++ {
-		d := switchd.Device{Addr: fmt.Sprintf("127.%d.%d.%d", oct, octet, i)}
-		devs = append(devs, d)
-		addrs = append(addrs, d.Addr)
-	}
-	set, err := fakes.Start([]fakes.Fleet{{Driver: "luxos", Devices: devs, Running: true, Ramp: 300 * time.Millisecond}})
-	if err != nil && strings.Contains(err.Error(), "cannot assign") {
-		t.Skipf("loopback addresses beyond 127.0.0.1 not available: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(set.Close)
-	miner := func(i int) *luxosfake.Miner { return set.Get(devs[i].Addr).(*luxosfake.Miner) }
+	addrs, miner := luxosFakes(t, octet)
 
 	hport := mqtttest.FreePort(t)
 	site := fmt.Sprintf(`site: {name: crash, timezone: UTC, power_cap_kw: 1000}
@@ -131,7 +111,7 @@ rules:
 	}
 	asleep := func() int {
 		n := 0
-		for i := range devs {
+		for i := range addrs {
 			if miner(i).Asleep() {
 				n++
 			}
@@ -139,7 +119,7 @@ rules:
 		return n
 	}
 	curtails := func() (total int) {
-		for i := range devs {
+		for i := range addrs {
 			total += miner(i).Count("curtail")
 		}
 		return total
@@ -176,13 +156,13 @@ rules:
 	case "decided":
 		require.Zero(t, before, "killed before sending")
 	default:
-		require.Equal(t, len(devs), before, "every miner told to sleep once before the kill")
+		require.Equal(t, len(addrs), before, "every miner told to sleep once before the kill")
 	}
 
 	start("")
-	require.Eventually(t, func() bool { return steady(0) && asleep() == len(devs) }, 30*time.Second, 100*time.Millisecond, "shed after the restart")
+	require.Eventually(t, func() bool { return steady(0) && asleep() == len(addrs) }, 30*time.Second, 100*time.Millisecond, "shed after the restart")
 	time.Sleep(2500 * time.Millisecond) // a few more ticks: nothing more may be sent
-	for i := range devs {
+	for i := range addrs {
 		require.Equal(t, 1, miner(i).Count("curtail"), "miner %d: put to sleep exactly once, never woken (phase %s)", i, phase)
 		require.True(t, miner(i).Asleep())
 	}

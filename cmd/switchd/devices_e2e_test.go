@@ -114,9 +114,7 @@ rules:
 	require.NoError(t, os.WriteFile(cfg, []byte(site), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o600))
 
-	bin := filepath.Join(dir, "switchd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := buildSwitchd(t)
 	code, _, errOut := runCmd("validate", "--config", cfg)
 	require.Equal(t, 0, code, errOut)
 	startProcess(t, bin, "run", "--config", cfg, "--log-level", "debug")

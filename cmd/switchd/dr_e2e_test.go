@@ -46,9 +46,7 @@ fleets:
 	cfg := filepath.Join(dir, "site.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(site), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o600))
-	bin := filepath.Join(dir, "switchd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := buildSwitchd(t)
 	startProcess(t, bin, "run", "--config", cfg)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", hport))

@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/switchd/switchd"
-	"github.com/switchd/switchd/drivers/fakes"
-	"github.com/switchd/switchd/drivers/luxos/luxosfake"
 	"github.com/switchd/switchd/internal/etcdtest"
 	"github.com/switchd/switchd/internal/mqtttest"
 )
@@ -81,33 +78,17 @@ func TestHAFailover(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	broker := mqtttest.Start(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "switchd")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := buildSwitchd(t)
 
-	oct := 100 + os.Getpid()%100
-	var devs []switchd.Device
-	var addrs []string
-	for i := 1; i <= 6; i++ {
-		d := switchd.Device{Addr: fmt.Sprintf("127.%d.40.%d", oct, i)}
-		devs = append(devs, d)
-		addrs = append(addrs, d.Addr)
-	}
-	set, err := fakes.Start([]fakes.Fleet{{Driver: "luxos", Devices: devs, Running: true, Ramp: 300 * time.Millisecond}})
-	if err != nil && strings.Contains(err.Error(), "cannot assign") {
-		t.Skipf("loopback addresses beyond 127.0.0.1 not available: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(set.Close)
-	miner := func(i int) *luxosfake.Miner { return set.Get(devs[i].Addr).(*luxosfake.Miner) }
+	addrs, miner := luxosFakes(t, 40)
 	commands := func() (n int) { // curtail sleep and wakeup, as received
-		for i := range devs {
+		for i := range addrs {
 			n += miner(i).Count("curtail")
 		}
 		return n
 	}
 	asleep := func() (n int) {
-		for i := range devs {
+		for i := range addrs {
 			if miner(i).Asleep() {
 				n++
 			}
@@ -228,9 +209,9 @@ fleets:
 	require.Zero(t, commands(), "no device commanded because of the failover")
 	spike := time.Now()
 	publish("5000")
-	require.Eventually(t, func() bool { return commands() == len(devs) }, 2*haTTL, 20*time.Millisecond, "the new leader sheds at the spike")
+	require.Eventually(t, func() bool { return commands() == len(addrs) }, 2*haTTL, 20*time.Millisecond, "the new leader sheds at the spike")
 	t.Logf("new leader shed %v after the spike", time.Since(spike).Round(10*time.Millisecond))
-	require.Eventually(t, func() bool { return asleep() == len(devs) }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return asleep() == len(addrs) }, 10*time.Second, 50*time.Millisecond)
 
 	// 2. SIGSTOP the leader past its lease while the price drops: the third
 	// instance takes over and wakes the miners; the paused one, woken,
@@ -245,7 +226,7 @@ fleets:
 	stopped := time.Now()
 	require.NoError(t, l2.cmd.Process.Signal(syscall.SIGSTOP))
 	publish("30")
-	require.Eventually(t, func() bool { return commands() == 2*len(devs) }, 2*haTTL+time.Second, 20*time.Millisecond, "the new leader wakes the miners")
+	require.Eventually(t, func() bool { return commands() == 2*len(addrs) }, 2*haTTL+time.Second, 20*time.Millisecond, "the new leader wakes the miners")
 	took := time.Since(stopped)
 	s3 := l3.state()
 	require.NotNil(t, s3)
@@ -263,7 +244,7 @@ fleets:
 		return s != nil && s.HA.Role == "follower" && s.HA.Term == term3
 	}, 10*time.Second, 50*time.Millisecond, "the woken ex-leader follows")
 	time.Sleep(3 * time.Second) // ticks of both
-	require.Equal(t, 2*len(devs), commands(), "nothing from the old leader landed; no device flipped")
+	require.Equal(t, 2*len(addrs), commands(), "nothing from the old leader landed; no device flipped")
 	require.Zero(t, asleep())
 	t.Logf("woken ex-leader: %s", fencedMetric(t, l2))
 
@@ -277,16 +258,16 @@ fleets:
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusCreated, resp.StatusCode, string(body))
-	require.Eventually(t, func() bool { return asleep() == len(devs) }, 10*time.Second, 50*time.Millisecond, "the override sheds")
-	require.Equal(t, 3*len(devs), commands())
+	require.Eventually(t, func() bool { return asleep() == len(addrs) }, 10*time.Second, 50*time.Millisecond, "the override sheds")
+	require.Equal(t, 3*len(addrs), commands())
 	require.NoError(t, l3.cmd.Process.Signal(syscall.SIGKILL))
 	require.Eventually(t, func() bool {
 		s := l2.state()
 		return s != nil && s.HA.Role == "leader" && len(s.Overrides) == 1
 	}, 2*haTTL, 20*time.Millisecond, "%s leads with the override in force", l2.name)
 	time.Sleep(3 * time.Second) // ticks of the new leader
-	require.Equal(t, 3*len(devs), commands(), "no miner woken by the failover: the override was taken over")
-	require.Equal(t, len(devs), asleep())
+	require.Equal(t, 3*len(addrs), commands(), "no miner woken by the failover: the override was taken over")
+	require.Equal(t, len(addrs), asleep())
 
 	// 4. The journals agree on one history.
 	require.NoError(t, l2.cmd.Process.Signal(syscall.SIGTERM))
