@@ -12,6 +12,14 @@ import (
 // days.
 const HoldWindow = 7 * 24 * time.Hour
 
+// HoldTimeOfDayWindow is how far apart in the day two spells may start
+// and still be judged alike: prices keep a daily rhythm (an afternoon
+// spike is over by night, a cheap night lasts until the morning ramp), so
+// how long a spell lasts depends on when in the day it began. Chosen on
+// August 2023 (±1 h to ±3 h all did about as well) and checked on 2024
+// (bench/RESULTS.md).
+const HoldTimeOfDayWindow = 2 * time.Hour
+
 // holdMaxSamples bounds the estimator's memory for feeds faster than the
 // window needs (a week of 5-minute prices is 2,016 samples); a faster feed
 // shortens the window instead.
@@ -43,6 +51,29 @@ type holdEstimator struct {
 	n      int
 	seq0   int64  // sequence number of the oldest sample held (samples are numbered from 0)
 	gen    uint64 // bumped when the newest sample's forced mask grows
+	// loc is the zone whose clock spells' times of day are read in (the
+	// site's); nil means UTC.
+	loc *time.Location
+}
+
+// timeOfDay is the instant ns (Unix) as seconds since midnight in loc.
+func timeOfDay(ns int64, loc *time.Location) int32 {
+	if loc == nil {
+		loc = time.UTC
+	}
+	h, m, s := time.Unix(0, ns).In(loc).Clock()
+	return int32(h*3600 + m*60 + s)
+}
+
+// nearInDay reports whether two times of day (seconds since midnight) are
+// within HoldTimeOfDayWindow of each other, across midnight too.
+func nearInDay(a, b int32) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	d = min(d, 86400-d)
+	return time.Duration(d)*time.Second <= HoldTimeOfDayWindow
 }
 
 // holdBit is the bit of fleet i's mode m in a forced mask; fleets beyond
@@ -130,6 +161,7 @@ func (e *holdEstimator) idx(j int) int { return (e.head + j) % len(e.atNs) }
 type spell struct {
 	start, end int64   // Unix ns; end is the next spell's start
 	area       float64 // USD/MWh × h between price and breakeven
+	tod        int32   // start's time of day, seconds since midnight in the site's zone
 	gains      bool    // on the mode's gaining side
 	forced     bool    // the mode was out of reach at some sample
 }
@@ -145,6 +177,7 @@ type holdTrack struct {
 	bit        uint64
 	switchArea float64
 	gen        uint64
+	loc        *time.Location
 	next       int64 // sequence number of the next sample to fold in
 
 	done       []spell // ring of finished spells, oldest first
@@ -171,7 +204,7 @@ func (tr *holdTrack) fold(t int64, price float64, forced uint64) {
 	g := !f && (price <= tr.threshold) != tr.gainsAbove
 	if !tr.started {
 		tr.started = true
-		tr.cur = spell{start: t, gains: g, forced: f}
+		tr.cur = spell{start: t, tod: timeOfDay(t, tr.loc), gains: g, forced: f}
 		tr.lastAt, tr.lastPrice = t, price
 		return
 	}
@@ -179,7 +212,7 @@ func (tr *holdTrack) fold(t int64, price float64, forced uint64) {
 	if g != tr.cur.gains {
 		tr.cur.end = t
 		tr.push(tr.cur)
-		tr.cur = spell{start: t, gains: g}
+		tr.cur = spell{start: t, tod: timeOfDay(t, tr.loc), gains: g}
 	}
 	tr.cur.forced = tr.cur.forced || f
 	tr.lastAt, tr.lastPrice = t, price
@@ -225,19 +258,20 @@ func (tr *holdTrack) pop() {
 }
 
 // reset empties the track for a new breakeven, keeping its buffer.
-func (tr *holdTrack) reset(threshold float64, gainsAbove bool, bit uint64, switchArea float64, gen uint64, next int64) {
+func (tr *holdTrack) reset(threshold float64, gainsAbove bool, bit uint64, switchArea float64, gen uint64, next int64, loc *time.Location) {
 	*tr = holdTrack{ok: true, threshold: threshold, gainsAbove: gainsAbove, bit: bit, switchArea: switchArea,
-		gen: gen, next: next, done: tr.done}
+		gen: gen, next: next, loc: loc, done: tr.done}
 }
 
 // sync folds in the samples the track has not seen, and forgets spells that
 // ended before the oldest sample held. It starts again from the samples
 // held when the breakeven or the switch's worth moved, when samples went by
-// unseen, or when the newest sample's forced mask grew.
+// unseen, when the newest sample's forced mask grew, or when the site's
+// zone changed.
 func (e *holdEstimator) sync(tr *holdTrack, threshold float64, gainsAbove bool, bit uint64, switchArea float64) {
 	if !tr.ok || tr.threshold != threshold || tr.gainsAbove != gainsAbove || tr.bit != bit ||
-		tr.switchArea != switchArea || tr.gen != e.gen || tr.next < e.seq0 {
-		tr.reset(threshold, gainsAbove, bit, switchArea, e.gen, e.seq0)
+		tr.switchArea != switchArea || tr.gen != e.gen || tr.next < e.seq0 || tr.loc != e.loc {
+		tr.reset(threshold, gainsAbove, bit, switchArea, e.gen, e.seq0, e.loc)
 	}
 	for ; tr.next < e.seq0+int64(e.n); tr.next++ {
 		k := e.idx(int(tr.next - e.seq0))
@@ -257,13 +291,18 @@ func (e *holdEstimator) sync(tr *holdTrack, threshold float64, gainsAbove bool, 
 // one side.
 //
 // The estimate is the mean residual life of the present spell: over the
-// past spells on the same side that lasted longer than the present one has
+// past spells on the same side that began at about the same time of day
+// (within HoldTimeOfDayWindow) and lasted longer than the present one has
 // so far, the mean of what they lasted beyond that age. A price that has
-// just crossed is judged by every past spell, flickers included; one that
-// has stayed for hours only by the spells that lasted as long. With no past
-// spell that long the present one is the longest seen, and it is expected
-// to last as long again (the median residual of a spell whose length is
-// only known to exceed its age, for a heavy-tailed spell length). A spell
+// just crossed is judged by every such spell, flickers included; one that
+// has stayed for hours only by the spells that lasted as long. Judging by
+// the time of day is what tells a cheap night (it lasts until the morning)
+// from a lull between two afternoon spikes (over within the hour). With no
+// past spell on that side beginning near that time of day, every past
+// spell on that side is used instead. With none that long the present one
+// is the longest seen, and it is expected to last as long again (the
+// median residual of a spell whose length is only known to exceed its age,
+// for a heavy-tailed spell length). A spell
 // that began before the oldest sample held counts from that sample. The
 // estimate is never less than the newest sample's spacing from the one
 // before (a sample stands for its interval), and zero when there is no
@@ -291,17 +330,44 @@ func (e *holdEstimator) hold(tr *holdTrack, now time.Time, threshold float64, ga
 	// if the track had been built from the samples held now.
 	oldest := e.atNs[e.idx(0)]
 	age := max(now.UnixNano()-max(tr.cur.start, oldest), 0)
-	var sum float64
-	var count int
+	// A spell that began before the oldest sample begins there, for its
+	// time of day too.
+	oldestTOD := int32(-1)
+	todOf := func(s *spell) int32 {
+		if s.start >= oldest {
+			return s.tod
+		}
+		if oldestTOD < 0 {
+			oldestTOD = timeOfDay(oldest, tr.loc)
+		}
+		return oldestTOD
+	}
+	curTOD := todOf(&tr.cur)
+	var sum, sumNear float64
+	var count, countNear, near int
 	for j := range tr.n {
 		s := &tr.done[(tr.head+j)%len(tr.done)]
-		if l := s.end - max(s.start, oldest); s.gains == tr.cur.gains && l > age {
+		if s.gains != tr.cur.gains {
+			continue
+		}
+		isNear := nearInDay(todOf(s), curTOD)
+		if isNear {
+			near++
+		}
+		if l := s.end - max(s.start, oldest); l > age {
 			sum += float64(l - age)
 			count++
+			if isNear {
+				sumNear += float64(l - age)
+				countNear++
+			}
 		}
 	}
 	residual := float64(age)
-	if count > 0 {
+	switch {
+	case countNear > 0:
+		residual = sumNear / float64(countNear)
+	case near == 0 && count > 0: // nothing began near this time of day: judge by all
 		residual = sum / float64(count)
 	}
 	if other := 1 - b2i(tr.cur.gains); tr.shareCount[other] > 0 {

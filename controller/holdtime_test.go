@@ -281,3 +281,64 @@ func TestHoldTrackIncremental(t *testing.T) {
 	}
 	require.Positive(t, e.seq0, "the window was reached")
 }
+
+// TestHoldEstimatorTimeOfDay checks that a spell is judged by the past
+// spells that began at about the same time of day: with every afternoon a
+// spike, a one-hour lull between spikes and a cheap night that lasts until
+// the next afternoon are both cheap spells, and a fresh one is expected to
+// last as long as those that began near its own hour, not their mean.
+func TestHoldEstimatorTimeOfDay(t *testing.T) {
+	const (
+		theta = 100.0
+		cheap = 50.0
+		dear  = 300.0
+	)
+	// One day, hourly: cheap until 14:00, dear 14–16, a lull at 16:00,
+	// dear 17–20, cheap from 20:00 (until 14:00 the next day: 18 h).
+	day := join(repeat(cheap, 14), repeat(dear, 2), repeat(cheap, 1), repeat(dear, 3), repeat(cheap, 4))
+	history := join(day, day, day, day[:16])
+	for _, loc := range []*time.Location{nil, time.FixedZone("UTC-6", -6*3600)} {
+		name := "UTC"
+		if loc != nil {
+			name = loc.String()
+		}
+		t.Run(name, func(t *testing.T) {
+			// Zones move the site's clock, not the samples' pattern: shift the
+			// feed so that the pattern's hours are the zone's.
+			shift := time.Duration(0)
+			if loc != nil {
+				_, off := holdT0.In(loc).Zone()
+				shift = -time.Duration(off) * time.Second
+			}
+			at := func(j int) time.Time { return holdT0.Add(shift + time.Duration(j)*time.Hour) }
+			// A lull begins at 16:00 on day 3: judged by the three earlier
+			// lulls (1 h each), not by the 18 h nights.
+			e := holdEstimator{loc: loc}
+			for j, p := range append(history[:len(history):len(history)], cheap) {
+				e.observe(at(j), p, 0)
+			}
+			hold, _ := e.hold(&holdTrack{}, at(len(history)), theta, false, 1, 1e9)
+			require.Equal(t, time.Hour, hold, "a lull between afternoon spikes")
+
+			// The night begins at 20:00 on day 3: judged by the nights before
+			// it that ended within the window (18 h each).
+			e = holdEstimator{loc: loc}
+			night := join(day, day, day, day[:20], repeat(cheap, 1))
+			for j, p := range night {
+				e.observe(at(j), p, 0)
+			}
+			hold, _ = e.hold(&holdTrack{}, at(len(night)-1), theta, false, 1, 1e9)
+			require.Equal(t, 18*time.Hour, hold, "a cheap night")
+		})
+	}
+}
+
+func TestNearInDay(t *testing.T) {
+	h := int32(3600)
+	require.True(t, nearInDay(16*h, 18*h))
+	require.False(t, nearInDay(16*h, 18*h+1))
+	require.True(t, nearInDay(23*h, 1*h), "across midnight")
+	require.False(t, nearInDay(22*h, 1*h))
+	require.Equal(t, 17*h+30*60, timeOfDay(time.Date(2024, 7, 1, 22, 30, 0, 0, time.UTC).UnixNano(), time.FixedZone("CDT", -5*3600)))
+	require.Equal(t, 22*h+30*60, timeOfDay(time.Date(2024, 7, 1, 22, 30, 0, 0, time.UTC).UnixNano(), nil))
+}

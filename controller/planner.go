@@ -133,6 +133,7 @@ func (p *PolicyPlanner) estimateHolds(now time.Time, site *config.Site, snap *sw
 			}
 		}
 	}
+	p.hold.loc = site.Location
 	if snap.Have[switchd.SignalPrice] {
 		p.hold.observe(snap.At[switchd.SignalPrice], snap.Value[switchd.SignalPrice], forced)
 	}

@@ -20,22 +20,18 @@ import (
 // costs are weighed over the time a switch is expected to be held, read
 // from the price history the controller has seen (controller/holdtime.go).
 //
-// The estimator was designed on August 2023 (Houston) and is checked on
-// 2024 (hub average, with the daily hashprice); nothing in it is fitted to
-// either. One figure misses 90%: August 2023 at 5 USD per switch (about 85%
-// when measured). There the mining margin of a cheap night (about 8 USD per
-// device) is close to a round trip of switches (10 USD), and a spike above
-// 1,000 USD/MWh comes on most afternoons. The policy's price-spike rule
-// (site cap 12 MW) is not what costs it: without the rule the capture is
-// the same (the economics leave those spikes anyway). What costs it is not
-// knowing which nights are followed by a spike: a perfect-foresight
-// schedule of one miner skips the re-entries that a spike ends within the
-// day, and earns about 105 USD per device from mining net of switches
-// (126 without the rule), where the policy's miners net about 58. Four
-// variants of the hold estimate (spells joined across spikes too short to
-// leave for, the expected gain from the past spells' area rather than the
-// present margin, the median run instead of the mean, a switch back
-// always counted) each did worse on this month or on 2024.
+// The estimator (spells judged by those that began near the same time of
+// day) was designed on August 2023 (Houston) and is checked on 2024 (hub
+// average, with the daily hashprice); nothing in it is fitted to either.
+// August 2023 at 5 USD per switch is the hard case: a cheap night's mining
+// (about 8 USD per device) is close to a round trip of switches (10 USD)
+// and a spike above 1,000 USD/MWh comes on most afternoons. Judging every
+// cheap spell alike it kept about 85% there: an afternoon lull between two
+// spikes looked like a night, so miners came back for it and left again
+// (24 switches a device in the month, the bound 11). The price-spike rule
+// discourages mining rather than capping the site: a cap forced every
+// miner out and back for a 15-minute spike a miner paying 5 USD a switch
+// should ride through (89% with the cap, 94% without).
 func TestSwitchCostCapture(t *testing.T) {
 	traces := []struct {
 		name  string
@@ -47,12 +43,10 @@ func TestSwitchCostCapture(t *testing.T) {
 	}
 	costs := []struct {
 		usd float64
-		// minCapture per trace name; 0.9 unless listed.
-		except map[string]float64
 	}{
 		{usd: 0.5},
 		{usd: 1},
-		{usd: 5, except: map[string]float64{"houston-2023-08": 0.8}},
+		{usd: 5},
 		{usd: 20},
 	}
 	for _, tr := range traces {
@@ -81,10 +75,7 @@ func TestSwitchCostCapture(t *testing.T) {
 					rep, err := Compare(context.Background(), CompareOptions{Site: site, Policy: pol, Series: series, Files: files})
 					require.NoError(t, err)
 					require.NotNil(t, rep.OracleCapture)
-					want := 0.9
-					if w, ok := c.except[tr.name]; ok {
-						want = w
-					}
+					const want = 0.9
 					t.Logf("SIMULATED %s at %g USD per switch: policy %.0f USD, oracle %.0f USD, capture %.4f, %d switches",
 						tr.name, c.usd, rep.ProfitUSD, rep.Baselines.Oracle.ProfitUSD, *rep.OracleCapture, rep.Switches)
 					require.GreaterOrEqual(t, *rep.OracleCapture, want)
