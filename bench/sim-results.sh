@@ -6,7 +6,8 @@
 # each shipped policy against always_on, threshold_debounce and the oracle,
 # with profit, energy, coincident-peak charge (examples/site.yaml: ERCOT 4CP,
 # 55 USD/kW-year) and oracle capture; then the switch-cost sweep (0, 1, 5, 20
-# USD per device switch, every fleet) for each policy. Prints Markdown tables.
+# USD per device switch, every fleet) for each policy, 15-minute and hourly;
+# last the other shipped policies, each on the site it is written for. Prints Markdown tables.
 # Every figure is SIMULATED. Needs Go and python3 (to read the JSON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,11 +20,11 @@ for f in "$T"/ercot_*.csv; do traces+=("$f"); done
 extra=(--trace "$T/btc_hashprice_daily_2023-04_2024-04.csv" --trace "$T/ai_demand_burstgpt_15min.csv")
 policies=(examples/policies/price-only.yaml examples/policies/demo.yaml examples/policies/ercot-4cp.yaml)
 
-row() { # trace label, resample flag, site, policy, switch cost label
+row() { # trace, resample flag, site, policy, switch cost label[, policy label]
   local out=$work/r.json
   "$bin" sim --config "$3" --policy "$4" --trace "$1" "${extra[@]}" $2 --format json >"$out" 2>"$work/err" ||
     { echo "| $(basename "$1") $2 | $(basename "$4") | failed: $(head -c 200 "$work/err") |"; return; }
-  python3 - "$out" "$(basename "$1" .csv)${2:+ (hourly)}" "$(basename "$4" .yaml)" "$5" <<'PY'
+  python3 - "$out" "$(basename "$1" .csv)${2:+ (hourly)}" "${6:-$(basename "$4" .yaml)}" "$5" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 tr, pol, cost = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -68,7 +69,23 @@ for c in 0 1 5 20; do
   sed -E "s/^(    switch_cost_usd:) .*/\1 $c/" examples/site.yaml >"$site"
   cp -r examples/policies "$work/" 2>/dev/null || true
   for t in "${traces[@]}"; do
-    for p in "${policies[@]}"; do row "$t" "" "$site" "$p" "$c"; done
+    for r in "" "--resample 1h"; do
+      for p in "${policies[@]}"; do row "$t" "$r" "$site" "$p" "$c"; done
+    done
+  done
+done
+echo
+echo "### The other shipped policies, each on the site it is written for (that site's switch costs)"
+echo
+echo "$hdr"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+others=(examples/ai-site.yaml:examples/policies/ai-demand.yaml examples/power-targets.yaml:examples/policies/power-targets.yaml
+  examples/demo.yaml:examples/policies/demo.yaml examples/ai-demo.yaml:examples/policies/ai-demo.yaml)
+for t in "${traces[@]}"; do
+  for r in "" "--resample 1h"; do
+    for sp in "${others[@]}"; do
+      row "$t" "$r" "${sp%%:*}" "${sp#*:}" "" "$(basename "${sp#*:}" .yaml) on $(basename "${sp%%:*}")"
+    done
   done
 done
 echo
