@@ -151,15 +151,24 @@ func TestApplyMovesLongestInModeFirst(t *testing.T) {
 	require.Equal(t, 1, devs[2].sets)
 }
 
-func TestDriftIsRecommandedThenStuck(t *testing.T) {
-	p, devs, clk := newPool(t, 2, switchd.ModeMining)
+// shedPool is newPool with n mining devices, shed of them commanded off
+// and a minute passed, with the first poll after it.
+func shedPool(t *testing.T, n, shed int) (*Pool, []*dev, *clock, switchd.FleetState) {
+	t.Helper()
+	p, devs, clk := newPool(t, n, switchd.ModeMining)
 	ctx := context.Background()
 	_, err := p.State(ctx)
 	require.NoError(t, err)
-	require.NoError(t, p.Apply(ctx, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: 2}}))
+	require.NoError(t, p.Apply(ctx, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: shed}}))
 	clk.t = clk.t.Add(time.Minute)
 	st, err := p.State(ctx)
 	require.NoError(t, err)
+	return p, devs, clk, st
+}
+
+func TestDriftIsRecommandedThenStuck(t *testing.T) {
+	p, devs, clk, st := shedPool(t, 2, 2)
+	ctx := context.Background()
 	s, _ := counts(st)
 	require.Equal(t, 2, s[switchd.ModeOff])
 
@@ -167,7 +176,7 @@ func TestDriftIsRecommandedThenStuck(t *testing.T) {
 	devs[1].mu.Lock()
 	devs[1].mode, devs[1].target = switchd.ModeMining, switchd.ModeMining
 	devs[1].mu.Unlock()
-	st, err = p.State(ctx)
+	st, err := p.State(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, st.Drifted)
 	require.Equal(t, 2, devs[1].sets)
@@ -329,14 +338,8 @@ func TestPollDeadline(t *testing.T) {
 // startup hold) a drifted device is sent back only where that lowers its
 // draw; one that fell out of mining by itself waits for the first full tick.
 func TestShedOnlyRecommandsOnlyDownwards(t *testing.T) {
-	p, devs, clk := newPool(t, 2, switchd.ModeMining)
+	p, devs, _, _ := shedPool(t, 2, 1)
 	ctx := context.Background()
-	_, err := p.State(ctx)
-	require.NoError(t, err)
-	require.NoError(t, p.Apply(ctx, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: 1}}))
-	clk.t = clk.t.Add(time.Minute)
-	_, err = p.State(ctx)
-	require.NoError(t, err)
 	off := 0
 	if devs[1].mode == switchd.ModeOff {
 		off = 1

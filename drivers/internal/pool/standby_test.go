@@ -14,14 +14,8 @@ import (
 // as wanted and sends nothing, and, active again, does not command it back
 // either; an active pool would have (TestDriftIsRecommandedThenStuck).
 func TestStandbyNeverRecommands(t *testing.T) {
-	p, devs, clk := newPool(t, 2, switchd.ModeMining)
+	p, devs, clk, _ := shedPool(t, 2, 2)
 	ctx := context.Background()
-	_, err := p.State(ctx)
-	require.NoError(t, err)
-	require.NoError(t, p.Apply(ctx, []switchd.Command{{From: switchd.ModeMining, To: switchd.ModeOff, Count: 2}}))
-	clk.t = clk.t.Add(time.Minute)
-	_, err = p.State(ctx)
-	require.NoError(t, err)
 
 	p.SetStandby(true)
 	devs[1].mu.Lock()
